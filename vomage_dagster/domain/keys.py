@@ -1,0 +1,47 @@
+"""Where things live in S3, and how a recording id is read from an upload key."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+UPLOADS_PREFIX = "uploads/"
+PROCESSED_PREFIX = "processed/"
+# A recording id becomes a Dagster partition key and a DynamoDB key: keep it plain.
+_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+_UPLOAD_KEY = re.compile(rf"^uploads/(?P<user>{_ID})/(?P<rid>{_ID})(?:\.(?P<ext>[A-Za-z0-9]{{1,8}}))?$")
+RECORDING_ID = re.compile(rf"^{_ID}$")
+
+
+@dataclass(frozen=True)
+class UploadKey:
+    key: str
+    user_id: str
+    recording_id: str
+    extension: str
+
+
+def parse_upload_key(key: str) -> UploadKey | None:
+    """`uploads/<user>/<recording_id>.<ext>` → its parts; None for anything else.
+
+    Keys from S3 event notifications arrive URL-encoded; pass them through
+    `decode_event_key` first.
+    """
+    m = _UPLOAD_KEY.match(key)
+    if not m:
+        return None
+    return UploadKey(key, m["user"], m["rid"], (m["ext"] or "").lower())
+
+
+def decode_event_key(key: str) -> str:
+    """S3 event notifications URL-encode keys (spaces as '+')."""
+    return unquote_plus(key)
+
+
+def upload_key(user_id: str, recording_id: str, extension: str) -> str:
+    return f"{UPLOADS_PREFIX}{user_id}/{recording_id}.{extension.lstrip('.').lower()}"
+
+
+def processed_key(recording_id: str, name: str) -> str:
+    return f"{PROCESSED_PREFIX}{recording_id}/{name}"

@@ -1,0 +1,237 @@
+"""The local model server: the slice of Bedrock and Transcribe the platform calls.
+
+It speaks the AWS wire protocols boto3 uses, so the production code path (request
+building, polling, parsing, validation) runs unchanged against it:
+
+- Bedrock runtime `InvokeModel` (`POST /model/<id>/invoke`): a Claude messages body
+  with the forced `record_mood` tool → the offline mood model; a Nova Canvas
+  TEXT_IMAGE body → the procedural painter.
+- Transcribe `StartTranscriptionJob` / `GetTranscriptionJob` (JSON 1.1, `X-Amz-Target`):
+  the media is read from S3 (moto), Whisper runs in a worker thread, and the transcript
+  JSON is written back to the output bucket and key, as Transcribe does.
+
+Models load once at start and stay warm. `GET /health` answers when they are loaded;
+`GET /stats` counts model calls (the cache tests and benchmarks read it).
+
+Run: `python -m vomage_dagster.local.model_server --port N`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlparse
+
+from ..domain import prompts
+from ..domain.audio import decode
+from ..domain.errors import ProcessingError
+
+log = logging.getLogger("vomage.model_server")
+
+
+class Models:
+    """The warm models and the Transcribe jobs they serve."""
+
+    def __init__(self) -> None:
+        from ..resources.aws import client
+        from .asr import SpeechModel
+        from .mood_model import MoodModel
+
+        self.speech = SpeechModel(beam_size=int(os.environ.get("VOMAGE_ASR_BEAM_SIZE", "1")))
+        self.mood = MoodModel()
+        self.s3 = client("s3", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+        self.jobs: dict[str, dict] = {}
+        self.jobs_lock = threading.Lock()
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe")
+        self.calls = {"transcribe": 0, "analysis": 0, "image": 0}
+        self.seconds = {"transcribe": 0.0, "analysis": 0.0, "image": 0.0}
+
+    def count(self, kind: str, seconds: float) -> None:
+        self.calls[kind] += 1
+        self.seconds[kind] += seconds
+
+    # --- Bedrock runtime ---------------------------------------------------------------
+    def invoke(self, model_id: str, body: dict) -> dict:
+        started = time.perf_counter()
+        if "anthropic" in model_id:
+            transcript, language = prompts.transcript_from_request(body)
+            tool_input = self.mood.analyze(transcript, language)
+            self.count("analysis", time.perf_counter() - started)
+            return {
+                "id": f"msg_local_{int(time.time() * 1000)}",
+                "type": "message",
+                "role": "assistant",
+                "model": model_id,
+                "content": [{"type": "tool_use", "id": "toolu_local", "name": prompts.TOOL_NAME,
+                             "input": tool_input}],
+                "stop_reason": "tool_use",
+                "usage": {"input_tokens": len(json.dumps(body)) // 4,
+                          "output_tokens": len(json.dumps(tool_input)) // 4},
+            }
+        if "nova-canvas" in model_id:
+            if body.get("taskType") != "TEXT_IMAGE":
+                raise ValueError(f"taskType {body.get('taskType')!r} is not supported locally")
+            from .painter import paint
+
+            cfg = body.get("imageGenerationConfig", {})
+            png = paint(body["textToImageParams"]["text"], int(cfg.get("width", 1024)))
+            self.count("image", time.perf_counter() - started)
+            return {"images": [base64.b64encode(png).decode()], "error": None}
+        raise ValueError(f"model {model_id} is not served locally")
+
+    # --- Transcribe ----------------------------------------------------------------------
+    def start_job(self, req: dict) -> dict:
+        name = req["TranscriptionJobName"]
+        with self.jobs_lock:
+            if name in self.jobs:
+                raise Conflict(f"The requested job name already exists: {name}")
+            job = {
+                "TranscriptionJobName": name,
+                "TranscriptionJobStatus": "IN_PROGRESS",
+                "Media": req["Media"],
+                "CreationTime": time.time(),
+                "StartTime": time.time(),
+            }
+            if req.get("LanguageCode"):
+                job["LanguageCode"] = req["LanguageCode"]
+            if req.get("IdentifyLanguage"):
+                job["IdentifyLanguage"] = True
+                job["LanguageOptions"] = req.get("LanguageOptions", [])
+            self.jobs[name] = job
+        self.worker.submit(self._run_job, name, req)
+        return {"TranscriptionJob": dict(job)}
+
+    def get_job(self, name: str) -> dict:
+        with self.jobs_lock:
+            if name not in self.jobs:
+                raise BadRequest("The requested job couldn't be found. Check the job name and try again.")
+            return {"TranscriptionJob": dict(self.jobs[name])}
+
+    def _run_job(self, name: str, req: dict) -> None:
+        started = time.perf_counter()
+        update: dict = {}
+        try:
+            uri = urlparse(req["Media"]["MediaFileUri"])
+            data = self.s3.get_object(Bucket=uri.netloc, Key=uri.path.lstrip("/"))["Body"].read()
+            audio = decode(data)
+            results = self.speech.transcribe(audio.samples, req.get("LanguageCode"))
+            bucket, key = req["OutputBucketName"], req.get("OutputKey", f"{name}.json")
+            doc = {"jobName": name, "accountId": "000000000000", "status": "COMPLETED",
+                   "results": results}
+            self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, ensure_ascii=False),
+                               ContentType="application/json")
+            update = {
+                "TranscriptionJobStatus": "COMPLETED",
+                "LanguageCode": results["language_code"],
+                "IdentifiedLanguageScore": float(results["language_identification"][0]["score"]),
+                "Transcript": {"TranscriptFileUri": f"https://s3.amazonaws.com/{bucket}/{key}"},
+            }
+        except ProcessingError as exc:
+            update = {"TranscriptionJobStatus": "FAILED", "FailureReason": exc.message}
+        except Exception as exc:  # a job must end FAILED, never stay IN_PROGRESS
+            log.exception("transcription job %s failed", name)
+            update = {"TranscriptionJobStatus": "FAILED", "FailureReason": f"internal error: {exc}"}
+        self.count("transcribe", time.perf_counter() - started)
+        with self.jobs_lock:
+            self.jobs[name].update(update, CompletionTime=time.time())
+
+
+class Conflict(Exception):
+    code = "ConflictException"
+
+
+class BadRequest(Exception):
+    code = "BadRequestException"
+
+
+def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: object) -> None:
+            log.debug(fmt, *args)
+
+        def _send(self, status: int, payload: dict, error_type: str | None = None) -> None:
+            body = json.dumps(payload, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if error_type:
+                self.send_header("x-amzn-ErrorType", error_type)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, status: int, code: str, message: str) -> None:
+            self._send(status, {"__type": code, "message": message, "Message": message}, code)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/health":
+                self._send(200, {"ok": True, "time": dt.datetime.now(dt.UTC).isoformat()})
+            elif self.path == "/stats":
+                self._send(200, {"calls": models.calls, "seconds": models.seconds})
+            else:
+                self._error(404, "NotFound", self.path)
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                self._error(400, "ValidationException", "body is not JSON")
+                return
+            target = self.headers.get("X-Amz-Target", "")
+            try:
+                if target.startswith("Transcribe."):
+                    op = target.split(".", 1)[1]
+                    if op == "StartTranscriptionJob":
+                        self._send(200, models.start_job(body))
+                    elif op == "GetTranscriptionJob":
+                        self._send(200, models.get_job(body["TranscriptionJobName"]))
+                    else:
+                        self._error(400, "BadRequestException", f"{op} is not served locally")
+                elif self.path.startswith("/model/") and self.path.endswith("/invoke"):
+                    model_id = unquote(self.path[len("/model/"):-len("/invoke")])
+                    self._send(200, models.invoke(model_id, body))
+                else:
+                    self._error(404, "UnknownOperationException", self.path)
+            except (Conflict, BadRequest) as exc:
+                self._error(400, exc.code, str(exc))
+            except (ValueError, KeyError) as exc:
+                self._error(400, "ValidationException", f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                log.exception("model server error")
+                self._error(500, "InternalServerException", str(exc))
+
+    return Handler
+
+
+def serve(host: str, port: int) -> None:
+    started = time.perf_counter()
+    models = Models()
+    log.info("models loaded in %.1f s", time.perf_counter() - started)
+    server = ThreadingHTTPServer((host, port), make_handler(models))
+    server.daemon_threads = True
+    log.info("model server on http://%s:%d", host, port)
+    server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

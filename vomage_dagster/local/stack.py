@@ -1,0 +1,234 @@
+"""The embedded local stack: moto server, a real redis-server and the local model server.
+
+`up` finds free loopback ports, starts the three processes in their own sessions,
+waits until each answers, provisions the AWS resources and writes `stack.json` in the
+state folder; `env` turns that file into `export` lines; `down` stops every process it
+started. `up` on a running, healthy stack does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ..settings import Settings, load_settings
+
+STATE_FILE = "stack.json"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def state_dir(settings: Settings) -> Path:
+    return settings.state_dir.resolve()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as gone
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status < 500
+    except OSError:
+        return False
+
+
+def _redis_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def stack_env(info: dict) -> dict[str, str]:
+    """The variables that point boto3, redis and the platform at the local stack."""
+    s = info["settings"]
+    moto = f"http://127.0.0.1:{info['ports']['moto']}"
+    models = f"http://127.0.0.1:{info['ports']['models']}"
+    return {
+        "VOMAGE_ENV": "local",
+        "VOMAGE_STATE_DIR": info["state_dir"],
+        "AWS_DEFAULT_REGION": s["region"],
+        **DUMMY_CREDENTIALS,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ENDPOINT_URL_TRANSCRIBE": models,
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": models,
+        "AWS_ENDPOINT_URL_BEDROCK": models,
+        "VOMAGE_MODEL_SERVER_URL": models,
+        "REDIS_URL": f"redis://127.0.0.1:{info['ports']['redis']}/0",
+        "VOMAGE_BUCKET": s["bucket"],
+        "VOMAGE_UPLOADS_QUEUE": s["uploads_queue"],
+        "VOMAGE_DEAD_LETTER_QUEUE": s["dead_letter_queue"],
+        "VOMAGE_STATUS_TABLE": s["status_table"],
+        "VOMAGE_RECORDS_TABLE": s["records_table"],
+        "VOMAGE_UPLOADS_QUEUE_URL": info.get("queue_url", ""),
+    }
+
+
+def read_info(settings: Settings) -> dict | None:
+    path = state_dir(settings) / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def healthy(info: dict) -> bool:
+    ports = info["ports"]
+    return (
+        all(_alive(pid) for pid in info["pids"].values())
+        and _http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/")
+        and _redis_ok(ports["redis"])
+        and _http_ok(f"http://127.0.0.1:{ports['models']}/health")
+    )
+
+
+def _start(name: str, argv: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
+    log = (logs / f"{name}.log").open("ab")
+    return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait(what: str, check, proc: subprocess.Popen, timeout: float, logs: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    tail = (logs / f"{what}.log").read_text(errors="replace")[-2000:]
+    raise StackError(f"{what} did not become healthy within {timeout:.0f} s:\n{tail}")
+
+
+def up(settings: Settings | None = None) -> dict:
+    """Start (or reuse) the stack; return its info (ports, pids, env)."""
+    settings = settings or load_settings()
+    if not settings.is_local:
+        raise StackError("VOMAGE_ENV=aws: the local stack is not used; nothing to start")
+    info = read_info(settings)
+    if info and healthy(info):
+        return info
+    if info:
+        down(settings)
+    redis_server = shutil.which("redis-server")
+    if not redis_server:
+        raise StackError("redis-server is not installed (apt-get install redis-server)")
+
+    root = state_dir(settings)
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (root / "redis").mkdir(exist_ok=True)
+    ports = {"moto": free_port(), "redis": free_port(), "models": free_port()}
+    info = {
+        "state_dir": str(root),
+        "ports": ports,
+        "pids": {},
+        "settings": {"region": settings.region, "bucket": settings.bucket,
+                     "uploads_queue": settings.uploads_queue,
+                     "dead_letter_queue": settings.dead_letter_queue,
+                     "status_table": settings.status_table,
+                     "records_table": settings.records_table},
+    }
+    env = {**os.environ, **stack_env(info)}
+    procs = {
+        "moto": _start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                "-p", str(ports["moto"])], env, logs),
+        "redis": _start("redis", [redis_server, "--bind", "127.0.0.1", "--port",
+                                  str(ports["redis"]), "--save", "", "--appendonly", "no",
+                                  "--dir", str(root / "redis")], env, logs),
+        "models": _start("models", [sys.executable, "-m", "vomage_dagster.local.model_server",
+                                    "--port", str(ports["models"])], env, logs),
+    }
+    info["pids"] = {name: p.pid for name, p in procs.items()}
+    (root / STATE_FILE).write_text(json.dumps(info, indent=1))
+    try:
+        _wait("moto", lambda: _http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/"),
+              procs["moto"], 30, logs)
+        _wait("redis", lambda: _redis_ok(ports["redis"]), procs["redis"], 10, logs)
+        from .provision import provision
+
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(stack_env(info))
+        try:
+            from ..resources.aws import client
+
+            client.cache_clear()
+            info.update(provision(settings))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        _wait("models", lambda: _http_ok(f"http://127.0.0.1:{ports['models']}/health"),
+              procs["models"], 120, logs)
+    except BaseException:
+        down(settings)
+        raise
+    (root / STATE_FILE).write_text(json.dumps(info, indent=1))
+    return info
+
+
+def down(settings: Settings | None = None) -> list[str]:
+    """Stop every process the stack started; return the names stopped."""
+    settings = settings or load_settings()
+    path = state_dir(settings) / STATE_FILE
+    if not path.exists():
+        return []
+    info = json.loads(path.read_text())
+    stopped = []
+    for name, pid in info.get("pids", {}).items():
+        if stop_process(pid):
+            stopped.append(name)
+    path.unlink(missing_ok=True)
+    return stopped
+
+
+def stop_process(pid: int, grace: float = 5.0) -> bool:
+    """SIGTERM the process group, then SIGKILL after `grace` seconds."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return True
+
+
+def export_lines(info: dict) -> str:
+    return "\n".join(f"export {k}={v}" for k, v in stack_env(info).items())

@@ -1,0 +1,1 @@
+"""One module per external system; each is a Dagster ConfigurableResource."""

@@ -1,0 +1,78 @@
+"""Redis: the hot cache in front of every model call, and live status.
+
+A cache is an optimisation, never a dependency: if Redis cannot be reached, reads miss
+and writes are dropped with a warning, and processing carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+log = logging.getLogger(__name__)
+
+# Key patterns and lifetimes from the product plan (DESIGN.md §4).
+TTL_SECONDS = {
+    "transcribe": 24 * 3600,
+    "analysis": 24 * 3600,
+    "image": 7 * 24 * 3600,
+    "context": 30 * 60,
+    "status": 3600,
+}
+
+
+class Cache(ConfigurableResource):
+    """Redis with the plan's key patterns: `<kind>:<id>` and a lifetime per kind."""
+
+    redis_url: str
+    socket_timeout_s: float = 2.0
+    _client: Any = PrivateAttr(default=None)
+    _errors: int = PrivateAttr(default=0)
+
+    @property
+    def redis(self) -> Any:
+        if self._client is None:
+            import redis
+
+            self._client = redis.Redis.from_url(
+                self.redis_url,
+                socket_timeout=self.socket_timeout_s,
+                socket_connect_timeout=self.socket_timeout_s,
+            )
+        return self._client
+
+    @property
+    def errors(self) -> int:
+        """How many cache calls failed in this process (Redis down counts here)."""
+        return self._errors
+
+    def _failed(self, op: str, key: str, exc: Exception) -> None:
+        self._errors += 1
+        log.warning("cache %s %s failed, carrying on without cache: %s", op, key.split(":")[0], exc)
+
+    def get_json(self, kind: str, key: str) -> Any | None:
+        import redis
+
+        full = f"{kind}:{key}"
+        try:
+            raw = self.redis.get(full)
+        except redis.RedisError as exc:
+            self._failed("get", full, exc)
+            return None
+        return None if raw is None else json.loads(raw)
+
+    def set_json(self, kind: str, key: str, value: Any) -> bool:
+        import redis
+
+        full = f"{kind}:{key}"
+        try:
+            self.redis.set(full, json.dumps(value, ensure_ascii=False, default=str),
+                           ex=TTL_SECONDS[kind])
+            return True
+        except redis.RedisError as exc:
+            self._failed("set", full, exc)
+            return False

@@ -1,0 +1,49 @@
+"""DynamoDB VoiceRecords: the app's table of published posts.
+
+Keyed as the product plan has it (user, then time) with an index on the recording id
+so one record can be found without knowing its user.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from dagster import ConfigurableResource
+
+from .aws import dynamodb_table
+from .status import _plain
+
+RECORDING_INDEX = "recording_id-index"
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+class RecordsTable(ConfigurableResource):
+    table_name: str
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+
+    @property
+    def table(self) -> Any:
+        return dynamodb_table(self.table_name, self.region_name, self.endpoint_url)
+
+    def put(self, record: dict) -> None:
+        """Write the record; the same recording written twice stays one row."""
+        self.table.put_item(Item=_to_dynamo(record))
+
+    def get(self, recording_id: str) -> dict | None:
+        from boto3.dynamodb.conditions import Key
+
+        resp = self.table.query(IndexName=RECORDING_INDEX,
+                                KeyConditionExpression=Key("recording_id").eq(recording_id))
+        items = resp.get("Items", [])
+        return _plain(items[0]) if items else None

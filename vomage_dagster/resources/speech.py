@@ -1,0 +1,83 @@
+"""Amazon Transcribe: batch jobs with language identification.
+
+The job name is derived from the audio hash, so asking twice for the same audio joins
+the job already running instead of paying for a second one. Polling is every
+`poll_seconds` (1–2 s): the boto3 waiter's 10 s would add up to 10 s of latency.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dagster import ConfigurableResource
+
+from ..domain.errors import TRANSCRIPTION_FAILED, ProcessingError
+from ..domain.transcript import Transcript, parse_transcribe_output
+from ..settings import LANGUAGE_OPTIONS
+from .aws import client
+from .store import ObjectStore
+
+
+def job_name(audio_sha256: str, language: str | None) -> str:
+    return f"vomage-{audio_sha256[:32]}-{(language or 'auto').lower()}"
+
+
+class SpeechToText(ConfigurableResource):
+    store: ObjectStore
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+    poll_seconds: float = 1.0
+    timeout_seconds: float = 600.0
+    output_prefix: str = "transcribe-output/"
+
+    @property
+    def transcribe_client(self) -> Any:
+        return client("transcribe", self.region_name, self.endpoint_url)
+
+    def start(self, media_key: str, name: str, language: str | None) -> None:
+        """Start the job; an existing job of that name is joined, not restarted."""
+        params: dict[str, Any] = {
+            "TranscriptionJobName": name,
+            "Media": {"MediaFileUri": self.store.uri(media_key)},
+            "OutputBucketName": self.store.bucket,
+            "OutputKey": f"{self.output_prefix}{name}.json",
+        }
+        if language:
+            params["LanguageCode"] = language
+        else:
+            params["IdentifyLanguage"] = True
+            params["LanguageOptions"] = list(LANGUAGE_OPTIONS)
+        try:
+            self.transcribe_client.start_transcription_job(**params)
+        except self.transcribe_client.exceptions.ConflictException:
+            pass
+
+    def wait(self, name: str) -> dict:
+        """Poll until the job ends; return the job description."""
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            job = self.transcribe_client.get_transcription_job(TranscriptionJobName=name)[
+                "TranscriptionJob"
+            ]
+            status = job["TranscriptionJobStatus"]
+            if status == "COMPLETED":
+                return job
+            if status == "FAILED":
+                raise ProcessingError(
+                    TRANSCRIPTION_FAILED, job.get("FailureReason", "transcription failed")
+                )
+            if time.monotonic() > deadline:
+                raise ProcessingError(TRANSCRIPTION_FAILED, f"job {name} timed out", retryable=True)
+            time.sleep(self.poll_seconds)
+
+    def transcribe(self, media_key: str, audio_sha256: str, language: str | None) -> Transcript:
+        name = job_name(audio_sha256, language)
+        self.start(media_key, name, language)
+        job = self.wait(name)
+        doc = self.store.get_json(f"{self.output_prefix}{name}.json")
+        transcript = parse_transcribe_output(doc)
+        if not transcript.language:
+            transcript = Transcript(transcript.text, job.get("LanguageCode") or language or "",
+                                    transcript.confidence, transcript.segments)
+        return transcript

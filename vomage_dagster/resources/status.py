@@ -1,0 +1,135 @@
+"""DynamoDB: the per-recording processing status the app shows live.
+
+Every write is conditional so a stage never moves backwards and a terminal status
+(`complete`, `failed`) is never overwritten: two runs racing, or a late retry, cannot
+turn a finished recording back into a running one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from dagster import ConfigurableResource
+
+from ..domain import status as st
+from .aws import client, dynamodb_table
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the CLI and JSON want floats and ints."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class StatusTable(ConfigurableResource):
+    table_name: str
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+
+    @property
+    def table(self) -> Any:
+        return dynamodb_table(self.table_name, self.region_name, self.endpoint_url)
+
+    def register(self, recording_id: str, upload_key: str) -> bool:
+        """Create the `uploaded` item if there is none; False if it already existed."""
+        from botocore.exceptions import ClientError
+
+        now = _now()
+        try:
+            self.table.put_item(
+                Item={
+                    "recording_id": recording_id,
+                    "stage": st.UPLOADED,
+                    "stage_rank": st.RANK[st.UPLOADED],
+                    "progress": st.PROGRESS[st.UPLOADED],
+                    "eta_seconds": Decimal(str(st.seconds_left(st.UPLOADED))),
+                    "error": None,
+                    "upload_key": upload_key,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+                ConditionExpression="attribute_not_exists(recording_id)",
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def advance(self, recording_id: str, stage: str, extra: dict | None = None) -> bool:
+        """Move to `stage` unless that would go backwards; False when refused."""
+        return self._update(recording_id, stage, None, extra or {})
+
+    def fail(self, recording_id: str, error: dict) -> bool:
+        """Mark failed with `{code, message, retryable}`; refused once terminal."""
+        return self._update(recording_id, st.FAILED, error, {})
+
+    def _update(self, recording_id: str, stage: str, error: dict | None, extra: dict) -> bool:
+        from botocore.exceptions import ClientError
+
+        values: dict[str, Any] = {
+            ":stage": stage,
+            ":rank": st.RANK[stage],
+            ":progress": st.PROGRESS[stage],
+            ":eta": Decimal(str(st.seconds_left(stage))),
+            ":error": error,
+            ":now": _now(),
+            ":terminal": st.RANK[st.COMPLETE],
+        }
+        sets = ["stage = :stage", "stage_rank = :rank", "progress = :progress",
+                "eta_seconds = :eta", "#error = :error", "updated_at = :now"]
+        for i, (name, value) in enumerate(extra.items()):
+            sets.append(f"#x{i} = :x{i}")
+            values[f":x{i}"] = Decimal(str(value)) if isinstance(value, float) else value
+        names = {"#error": "error", **{f"#x{i}": k for i, k in enumerate(extra)}}
+        try:
+            self.table.update_item(
+                Key={"recording_id": recording_id},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=(
+                    "attribute_not_exists(recording_id) OR stage_rank < :rank"
+                    " OR (#stage = :stage AND stage_rank < :terminal)"
+                ),
+                ExpressionAttributeNames={**names, "#stage": "stage"},
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def get(self, recording_id: str) -> dict | None:
+        item = self.table.get_item(Key={"recording_id": recording_id}, ConsistentRead=True)
+        return _plain(item["Item"]) if "Item" in item else None
+
+    def get_many(self, recording_ids: list[str]) -> dict[str, dict]:
+        """Batch read, 100 keys a call (DynamoDB's limit)."""
+        ddb = client("dynamodb", self.region_name, self.endpoint_url)
+        from boto3.dynamodb.types import TypeDeserializer
+
+        de = TypeDeserializer()
+        found: dict[str, dict] = {}
+        ids = list(dict.fromkeys(recording_ids))
+        for i in range(0, len(ids), 100):
+            request = {self.table_name: {"Keys": [{"recording_id": {"S": r}} for r in ids[i:i + 100]],
+                                         "ConsistentRead": True}}
+            while request:
+                resp = ddb.batch_get_item(RequestItems=request)
+                for raw in resp["Responses"].get(self.table_name, []):
+                    item = _plain({k: de.deserialize(v) for k, v in raw.items()})
+                    found[item["recording_id"]] = item
+                request = resp.get("UnprocessedKeys") or None
+        return found
+

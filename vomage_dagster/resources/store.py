@@ -1,0 +1,74 @@
+"""S3: uploads in, processed outputs out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import ConfigurableResource
+
+from .aws import client
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: dt.datetime
+
+
+class ObjectStore(ConfigurableResource):
+    """The recordings bucket."""
+
+    bucket: str
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+
+    @property
+    def s3(self) -> Any:
+        return client("s3", self.region_name, self.endpoint_url)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def head(self, key: str) -> dict:
+        return self.s3.head_object(Bucket=self.bucket, Key=key)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.head(key)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
+                  metadata: dict[str, str] | None = None) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                           Metadata=metadata or {})
+
+    def put_json(self, key: str, obj: Any) -> None:
+        body = json.dumps(obj, ensure_ascii=False, indent=1, default=str).encode("utf-8")
+        self.put_bytes(key, body, "application/json")
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def copy(self, source_key: str, dest_key: str) -> None:
+        self.s3.copy_object(Bucket=self.bucket, Key=dest_key,
+                            CopySource={"Bucket": self.bucket, "Key": source_key})
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"

@@ -1,0 +1,71 @@
+"""Configuration, read in one place.
+
+Everything that differs between the embedded local stack and AWS comes from the
+environment here and nowhere else. Endpoints are *not* read here: boto3 reads its
+standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables itself, so the
+same client code reaches moto, the local model server or AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOCAL = "local"
+AWS = "aws"
+
+# Transcribe's IdentifyLanguage options (DESIGN.md §2).
+LANGUAGE_OPTIONS = ("zh-CN", "en-US", "ja-JP")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The platform's configuration; build it with `load_settings()`."""
+
+    env: str = LOCAL
+    region: str = "us-east-1"
+    bucket: str = "vomage-recordings"
+    uploads_prefix: str = "uploads/"
+    processed_prefix: str = "processed/"
+    uploads_queue: str = "vomage-uploads"
+    dead_letter_queue: str = "vomage-uploads-dlq"
+    status_table: str = "vomage-processing-status"
+    records_table: str = "vomage-voice-records"
+    event_bus: str = "default"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    transcribe_poll_seconds: float = 1.0
+    transcribe_timeout_seconds: float = 600.0
+    analysis_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    image_model_id: str = "amazon.nova-canvas-v1:0"
+    state_dir: Path = field(default_factory=lambda: Path(".vomage"))
+
+    @property
+    def is_local(self) -> bool:
+        return self.env == LOCAL
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings from the environment (or a given mapping, for tests)."""
+    e = os.environ if environ is None else environ
+    env = e.get("VOMAGE_ENV", LOCAL).strip().lower()
+    if env not in (LOCAL, AWS):
+        raise ValueError(f"VOMAGE_ENV must be '{LOCAL}' or '{AWS}', not {env!r}")
+    d = Settings()
+    return Settings(
+        env=env,
+        region=e.get("AWS_DEFAULT_REGION") or e.get("AWS_REGION") or d.region,
+        bucket=e.get("VOMAGE_BUCKET", d.bucket),
+        uploads_queue=e.get("VOMAGE_UPLOADS_QUEUE", d.uploads_queue),
+        dead_letter_queue=e.get("VOMAGE_DEAD_LETTER_QUEUE", d.dead_letter_queue),
+        status_table=e.get("VOMAGE_STATUS_TABLE", d.status_table),
+        records_table=e.get("VOMAGE_RECORDS_TABLE", d.records_table),
+        event_bus=e.get("VOMAGE_EVENT_BUS", d.event_bus),
+        redis_url=e.get("REDIS_URL", d.redis_url),
+        transcribe_poll_seconds=float(
+            e.get("VOMAGE_TRANSCRIBE_POLL_SECONDS", d.transcribe_poll_seconds)
+        ),
+        analysis_model_id=e.get("VOMAGE_ANALYSIS_MODEL_ID", d.analysis_model_id),
+        image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id),
+        state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),
+    )
