@@ -89,7 +89,7 @@ class StatusTable(ConfigurableResource):
         }
         sets = ["stage = :stage", "stage_rank = :rank", "progress = :progress",
                 "eta_seconds = :eta", "#error = :error", "updated_at = :now"]
-        for i, (name, value) in enumerate(extra.items()):
+        for i, value in enumerate(extra.values()):
             sets.append(f"#x{i} = :x{i}")
             values[f":x{i}"] = Decimal(str(value)) if isinstance(value, float) else value
         names = {"#error": "error", **{f"#x{i}": k for i, k in enumerate(extra)}}

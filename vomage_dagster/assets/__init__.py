@@ -1,0 +1,1 @@
+"""Dagster assets: thin shells over the domain code and the resources."""

@@ -1,0 +1,32 @@
+"""Turn a stage's exception into a failed recording, exactly once.
+
+Bad input (`ProcessingError` with retryable=False) ends the run with a Dagster
+`Failure` that forbids retries; anything unexpected marks the recording failed as
+retryable and re-raises, so the run shows the real traceback.
+"""
+
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import Failure, MetadataValue
+
+from ..domain.errors import INTERNAL, ProcessingError
+from ..resources.tracker import ProcessingTracker
+
+
+@contextmanager
+def recording_stage(tracker: ProcessingTracker, recording_id: str) -> Iterator[None]:
+    try:
+        yield
+    except ProcessingError as exc:
+        tracker.fail(recording_id, exc)
+        raise Failure(
+            description=f"{exc.code}: {exc.message}",
+            metadata={"error_code": exc.code, "retryable": MetadataValue.bool(exc.retryable)},
+            allow_retries=exc.retryable,
+        ) from exc
+    except Exception as exc:
+        tracker.fail(recording_id, ProcessingError(INTERNAL, f"{type(exc).__name__}: {exc}"[:500],
+                                                   retryable=True))
+        raise

@@ -1,0 +1,308 @@
+"""The per-recording chain: one dynamic partition per recording, six assets.
+
+    raw_recording ──┬── transcript ──────────┐
+                    └── recording_context ───┴── mood ── mood_image ── published_record
+
+`transcript` and `recording_context` do not depend on each other. Every asset's output
+is JSON in S3 under `processed/<recording_id>/` (see `resources.io_manager`), carries the
+seconds it took, and says whether it came from the cache.
+"""
+
+
+import base64
+import datetime as dt
+import time
+
+from dagster import AssetExecutionContext, MetadataValue, asset
+
+from ..domain import audio, prompts
+from ..domain import status as st
+from ..domain.context import (
+    RecordingContext,
+    Weather,
+    build_context,
+    place_cell,
+    season,
+    time_bucket,
+    zone,
+)
+from ..domain.errors import NO_SPEECH, ProcessingError
+from ..domain.images import png_size, thumbnail
+from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
+from ..domain.mood import mood_from_dict
+from ..domain.transcript import to_transcribe_code, transcript_from_dict
+from ..partitions import recordings
+from ..resources.analyzer import MoodAnalyzer
+from ..resources.cache import Cache
+from ..resources.events import COMPLETE, EventPublisher
+from ..resources.painter import ImagePainter
+from ..resources.records import RecordsTable
+from ..resources.speech import SpeechToText
+from ..resources.store import ObjectStore
+from ..resources.tracker import ProcessingTracker
+from ..resources.weather import WeatherSource
+from .failures import recording_stage
+
+GROUP = "recording"
+UPLOAD_KEY_TAG = "vomage/upload_key"
+PREVIEW_CHARS = 160
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _find_upload_key(context: AssetExecutionContext, store: ObjectStore,
+                     tracker: ProcessingTracker, recording_id: str) -> str:
+    """The sensor tags the run with the key; a run started by hand looks it up."""
+    key = context.run.tags.get(UPLOAD_KEY_TAG)
+    if key:
+        return key
+    item = tracker.status.get(recording_id)
+    if item and item.get("upload_key"):
+        return item["upload_key"]
+    for obj in store.list(UPLOADS_PREFIX):
+        parsed = parse_upload_key(obj.key)
+        if parsed and parsed.recording_id == recording_id:
+            return obj.key
+    raise ProcessingError("not_found", f"no upload found for recording {recording_id}")
+
+
+@asset(partitions_def=recordings, group_name=GROUP, kinds={"s3", "python"},
+       description="The uploaded recording, decoded and validated (1–300 s, not silent).")
+def raw_recording(context: AssetExecutionContext, store: ObjectStore,
+                  tracker: ProcessingTracker) -> dict:
+    rid = context.partition_key
+    started = time.perf_counter()
+    with recording_stage(tracker, rid):
+        key = _find_upload_key(context, store, tracker, rid)
+        tracker.register(rid, key)
+        head = store.head(key)
+        if head["ContentLength"] > audio.MAX_BYTES:
+            raise ProcessingError(audio.TOO_LARGE,
+                                  f"the file is {head['ContentLength']} bytes, over {audio.MAX_BYTES}")
+        meta = head.get("Metadata", {})
+        decoded = audio.decode_and_validate(store.get_bytes(key))
+        parsed = parse_upload_key(key)
+        recorded_at = meta.get("recorded-at") or head["LastModified"].isoformat()
+        out = {
+            "recording_id": rid,
+            "upload_key": key,
+            "user_id": meta.get("user-id") or (parsed.user_id if parsed else ""),
+            "sha256": decoded.sha256,
+            "duration_s": round(decoded.duration_s, 3),
+            "format": decoded.source_format,
+            "codec": decoded.source_codec,
+            "size_bytes": head["ContentLength"],
+            "recorded_at": recorded_at,
+            "time_zone": meta.get("tz") or None,
+            "lat": _float(meta.get("lat")),
+            "lon": _float(meta.get("lon")),
+            "language_hint": to_transcribe_code(meta.get("lang")),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        tracker.advance(rid, st.TRANSCRIBING)
+    context.add_output_metadata({
+        "duration_s": out["duration_s"],
+        "format": f"{out['format']}/{out['codec']}",
+        "language_hint": out["language_hint"] or "auto",
+        "seconds": out["seconds"],
+    })
+    return out
+
+
+@asset(partitions_def=recordings, group_name=GROUP, kinds={"python"},
+       description="What was said: Transcribe (IdentifyLanguage zh-CN/en-US/ja-JP), cached by audio hash.")
+def transcript(context: AssetExecutionContext, raw_recording: dict, speech: SpeechToText,
+               cache: Cache, tracker: ProcessingTracker) -> dict:
+    rid = context.partition_key
+    started = time.perf_counter()
+    with recording_stage(tracker, rid):
+        cached = cache.get_json("transcribe", raw_recording["sha256"])
+        if cached is not None:
+            result = transcript_from_dict(cached)
+        else:
+            result = speech.transcribe(raw_recording["upload_key"], raw_recording["sha256"],
+                                       raw_recording["language_hint"])
+        if not result.text.strip():
+            raise ProcessingError(NO_SPEECH, "no speech was recognised in the recording")
+        if cached is None:
+            cache.set_json("transcribe", raw_recording["sha256"], result.as_dict())
+    out = {**result.as_dict(), "cache_hit": cached is not None,
+           "seconds": round(time.perf_counter() - started, 3)}
+    context.add_output_metadata({
+        "preview": MetadataValue.text(result.text[:PREVIEW_CHARS]),
+        "language": result.language,
+        "confidence": result.confidence,
+        "cache_hit": MetadataValue.bool(out["cache_hit"]),
+        "seconds": out["seconds"],
+    })
+    return out
+
+
+@asset(partitions_def=recordings, group_name=GROUP, kinds={"python"},
+       description="When and where: time of day, season, weekday, place cell and weather.")
+def recording_context(context: AssetExecutionContext, raw_recording: dict,
+                      weather: WeatherSource, cache: Cache, tracker: ProcessingTracker) -> dict:
+    rid = context.partition_key
+    started = time.perf_counter()
+    with recording_stage(tracker, rid):
+        when = dt.datetime.fromisoformat(raw_recording["recorded_at"]).astimezone(dt.UTC)
+        lat, lon = raw_recording["lat"], raw_recording["lon"]
+        place = place_cell(lat, lon)
+        found = None
+        cache_hit = False
+        if place is not None:
+            key = f"{place}:{time_bucket(when)}"
+            cached = cache.get_json("context", key)
+            cache_hit = cached is not None
+            if cached is not None:
+                found = Weather(**cached)
+            else:
+                local = when.astimezone(zone(raw_recording["time_zone"]))
+                found = weather.weather_at(place, when, season(local.month, lat))
+                cache.set_json("context", key, found.__dict__)
+        ctx = build_context(when, raw_recording["time_zone"], lat, lon, found)
+    out = {**ctx.as_dict(), "cache_hit": cache_hit,
+           "seconds": round(time.perf_counter() - started, 3)}
+    context.add_output_metadata({
+        "time_of_day": ctx.time_of_day,
+        "season": ctx.season,
+        "weather": ctx.weather.condition if ctx.weather else "unknown",
+        "seconds": out["seconds"],
+    })
+    return out
+
+
+@asset(partitions_def=recordings, group_name=GROUP, kinds={"bedrock"},
+       description="The mood: emotion, intensity, valence, arousal, keywords, summary, image prompt.")
+def mood(context: AssetExecutionContext, transcript: dict, recording_context: dict,
+         analyzer: MoodAnalyzer, cache: Cache, tracker: ProcessingTracker) -> dict:
+    rid = context.partition_key
+    started = time.perf_counter()
+    with recording_stage(tracker, rid):
+        tracker.advance(rid, st.ANALYZING)
+        key = prompts.analysis_cache_key(transcript["text"], transcript["language"],
+                                         analyzer.model_id)
+        cached = cache.get_json("analysis", key)
+        usage: dict = {}
+        if cached is not None:
+            result = mood_from_dict(cached)
+        else:
+            result, usage = analyzer.analyze(transcript["text"], transcript["language"])
+            cache.set_json("analysis", key, result.as_dict())
+        ctx_fields = {k: v for k, v in recording_context.items() if k not in ("cache_hit", "seconds")}
+        weather = Weather(**ctx_fields["weather"]) if ctx_fields.get("weather") else None
+        ctx = RecordingContext(**{**ctx_fields, "weather": weather})
+        image_prompt = prompts.image_prompt(result, ctx)
+    out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": analyzer.model_id,
+           "prompt_version": prompts.PROMPT_VERSION, "usage": usage,
+           "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
+    context.add_output_metadata({
+        "primary_emotion": result.primary_emotion,
+        "confidence": result.confidence,
+        "valence": result.valence,
+        "intensity": result.intensity,
+        "image_prompt": MetadataValue.text(image_prompt),
+        "cache_hit": MetadataValue.bool(out["cache_hit"]),
+        "seconds": out["seconds"],
+    })
+    return out
+
+
+@asset(partitions_def=recordings, group_name=GROUP, kinds={"bedrock", "s3"},
+       description="A 1024×1024 PNG matching the mood (Nova Canvas), plus a 256 px thumbnail.")
+def mood_image(context: AssetExecutionContext, mood: dict, painter: ImagePainter,
+               store: ObjectStore, cache: Cache, tracker: ProcessingTracker) -> dict:
+    rid = context.partition_key
+    started = time.perf_counter()
+    image_key = processed_key(rid, "image.png")
+    thumb_key = processed_key(rid, "thumbnail.png")
+    with recording_stage(tracker, rid):
+        tracker.advance(rid, st.GENERATING)
+        prompt_hash = prompts.image_cache_key(mood["image_prompt"], painter.model_id)
+        cached = cache.get_json("image", prompt_hash)
+        cache_hit = cached is not None and store.exists(cached["image_key"])
+        if cache_hit:
+            if cached["image_key"] != image_key:
+                store.copy(cached["image_key"], image_key)
+                store.copy(cached["thumbnail_key"], thumb_key)
+            small = store.get_bytes(thumb_key)
+            size = tuple(cached["size"])
+        else:
+            png = painter.paint(mood["image_prompt"])
+            size = png_size(png)
+            small = thumbnail(png)
+            store.put_bytes(image_key, png, "image/png")
+            store.put_bytes(thumb_key, small, "image/png")
+            cache.set_json("image", prompt_hash, {"image_key": image_key,
+                                                  "thumbnail_key": thumb_key, "size": size})
+    out = {"image_key": image_key, "thumbnail_key": thumb_key, "width": size[0],
+           "height": size[1], "prompt_hash": prompt_hash, "model_id": painter.model_id,
+           "cache_hit": cache_hit, "seconds": round(time.perf_counter() - started, 3)}
+    preview = base64.b64encode(small).decode()
+    context.add_output_metadata({
+        "preview": MetadataValue.md(f"![mood image](data:image/png;base64,{preview})"),
+        "image": MetadataValue.path(store.uri(image_key)),
+        "cache_hit": MetadataValue.bool(cache_hit),
+        "seconds": out["seconds"],
+    })
+    return out
+
+
+STAGE_INPUTS = ("raw_recording", "transcript", "recording_context", "mood", "mood_image")
+
+
+@asset(partitions_def=recordings, group_name=GROUP, kinds={"dynamodb"},
+       description="The app's VoiceRecords row; status complete; a Processing Complete event.")
+def published_record(context: AssetExecutionContext, raw_recording: dict, transcript: dict,
+                     recording_context: dict, mood: dict, mood_image: dict,
+                     records: RecordsTable, events: EventPublisher,
+                     tracker: ProcessingTracker) -> dict:
+    rid = context.partition_key
+    started = time.perf_counter()
+    stages = dict(zip(STAGE_INPUTS, (raw_recording, transcript, recording_context, mood,
+                                     mood_image), strict=True))
+    with recording_stage(tracker, rid):
+        record = {
+            "recording_id": rid,
+            "user_id": raw_recording["user_id"],
+            "created_at": f"{raw_recording['recorded_at']}#{rid}",
+            "recorded_at": raw_recording["recorded_at"],
+            "upload_key": raw_recording["upload_key"],
+            "duration_s": raw_recording["duration_s"],
+            "audio_sha256": raw_recording["sha256"],
+            "language": transcript["language"],
+            "transcript": transcript["text"],
+            "transcript_confidence": transcript["confidence"],
+            "context": {k: v for k, v in recording_context.items()
+                        if k not in ("cache_hit", "seconds")},
+            "mood": {k: mood[k] for k in ("primary_emotion", "confidence", "secondary_emotions",
+                                          "intensity", "valence", "arousal", "keywords",
+                                          "summary", "image_prompt")},
+            "image_key": mood_image["image_key"],
+            "thumbnail_key": mood_image["thumbnail_key"],
+            "models": {"analysis": mood["model_id"], "image": mood_image["model_id"],
+                       "prompt_version": mood["prompt_version"]},
+            "seconds": {name: out["seconds"] for name, out in stages.items()},
+            "cache_hits": {name: out["cache_hit"] for name, out in stages.items()
+                           if "cache_hit" in out},
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        }
+        records.put(record)
+        tracker.advance(rid, st.COMPLETE)
+        events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
+                                  "primary_emotion": record["mood"]["primary_emotion"]})
+    record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
+    context.add_output_metadata({
+        "primary_emotion": record["mood"]["primary_emotion"],
+        "language": record["language"],
+        "seconds_total": round(sum(record["seconds"].values()), 3),
+    })
+    return record
+
+
+ASSETS = [raw_recording, transcript, recording_context, mood, mood_image, published_record]

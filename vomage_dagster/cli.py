@@ -1,0 +1,162 @@
+"""`vomage`: the operator's command line.
+
+    vomage stack up | down | env     the embedded local stack
+    vomage upload FILE --user ID     store a recording as the app would; prints its id
+    vomage status ID [--json]        the processing status
+    vomage record ID [--json]        the published record
+    vomage demo                      stack + daemon + bundled samples → a results table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .settings import Settings, load_settings
+
+
+def _use_local_stack(settings: Settings) -> None:
+    """Point this process at the running local stack unless the environment already does."""
+    if not settings.is_local or os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    from .local import stack
+
+    info = stack.read_info(settings)
+    if info is None or not stack.healthy(info):
+        sys.exit("the local stack is not running: start it with `vomage stack up`")
+    os.environ.update(stack.stack_env(info))
+
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from .local import stack
+
+    if args.action == "up":
+        info = stack.up(settings)
+        print(f"stack up in {info['state_dir']}: moto :{info['ports']['moto']}, "
+              f"redis :{info['ports']['redis']}, models :{info['ports']['models']}",
+              file=sys.stderr)
+        print(stack.export_lines(info))
+    elif args.action == "down":
+        stopped = stack.down(settings)
+        print("stopped: " + (", ".join(stopped) or "nothing was running"), file=sys.stderr)
+    else:
+        info = stack.read_info(settings)
+        if info is None:
+            print("the local stack is not running: `vomage stack up`", file=sys.stderr)
+            return 1
+        print(stack.export_lines(info))
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
+    from .local.demo import upload_file
+
+    _use_local_stack(settings)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    rid = upload_file(load_settings(), path, args.user, lat=args.lat, lon=args.lon, tz=args.tz,
+                      lang=args.lang)
+    print(f"uploaded {path.name} as {rid}", file=sys.stderr)
+    print(rid)
+    return 0
+
+
+def _print(item: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(item, ensure_ascii=False, indent=1, default=str))
+    else:
+        for k, v in item.items():
+            print(f"{k:>22}: {v}")
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from .resources.status import StatusTable
+
+    _use_local_stack(settings)
+    settings = load_settings()
+    item = StatusTable(table_name=settings.status_table, region_name=settings.region).get(args.id)
+    if item is None:
+        print(f"no status for {args.id}", file=sys.stderr)
+        return 1
+    out = {"recording_id": item["recording_id"], "stage": item["stage"],
+           "progress": item["progress"], "eta_seconds": item.get("eta_seconds"),
+           "error": item.get("error"), "updated_at": item.get("updated_at")}
+    _print(out, args.json)
+    return 0
+
+
+def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
+    from .resources.records import RecordsTable
+
+    _use_local_stack(settings)
+    settings = load_settings()
+    item = RecordsTable(table_name=settings.records_table, region_name=settings.region).get(args.id)
+    if item is None:
+        print(f"no published record for {args.id}", file=sys.stderr)
+        return 1
+    _print(item, args.json)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .local import demo, stack
+    from .local.daemon import running_daemon
+
+    started = time.perf_counter()
+    was_running = (info := stack.read_info(settings)) is not None and stack.healthy(info)
+    info = stack.up(settings)
+    print(f"stack ready in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    env = stack.stack_env(info)
+    os.environ.update(env)
+    try:
+        with running_daemon(Path(info["state_dir"]), env):
+            local = load_settings()
+            uploads = demo.upload_samples(local)
+            print(f"uploaded {len(uploads)} samples; waiting for the sensor and the daemon",
+                  file=sys.stderr)
+            done = demo.wait_until_final(local, uploads, timeout_s=args.timeout)
+        print(demo.table(uploads))
+        print(f"\nwall time {time.perf_counter() - started:.1f} s; "
+              f"{sum(1 for u in uploads if (u.status or {}).get('stage') == 'complete')} complete, "
+              f"{sum(1 for u in uploads if (u.status or {}).get('stage') == 'failed')} failed")
+    finally:
+        if not was_running:
+            stack.down(settings)
+    return 0 if done else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vomage", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("stack", help="start, stop or describe the embedded local stack")
+    p.add_argument("action", choices=["up", "down", "env"])
+    p.set_defaults(fn=cmd_stack)
+    p = sub.add_parser("upload", help="upload a recording; prints its id last")
+    p.add_argument("file")
+    p.add_argument("--user", required=True)
+    p.add_argument("--lat")
+    p.add_argument("--lon")
+    p.add_argument("--tz")
+    p.add_argument("--lang", help="language hint: en-US, zh-CN or ja-JP")
+    p.set_defaults(fn=cmd_upload)
+    for name, fn, help_ in (("status", cmd_status, "a recording's processing status"),
+                            ("record", cmd_record, "a recording's published record")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("id")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(fn=fn)
+    p = sub.add_parser("demo", help="run the bundled samples through the sensor path")
+    p.add_argument("--timeout", type=float, default=600)
+    p.set_defaults(fn=cmd_demo)
+    args = parser.parse_args(argv)
+    return args.fn(args, load_settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

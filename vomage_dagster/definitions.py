@@ -1,0 +1,56 @@
+"""vomage-dagster: everything Dagster loads, as a table of contents.
+
+- assets/recording.py   the per-recording chain (raw_recording … published_record)
+- sensors/s3_uploads.py what runs when a file lands in S3
+- jobs.py               process_recording
+- resources/            one module per external system; built here from settings.py
+"""
+
+from dagster import Definitions
+
+from .assets.recording import ASSETS
+from .jobs import process_recording
+from .resources.analyzer import MoodAnalyzer
+from .resources.cache import Cache
+from .resources.events import EventPublisher
+from .resources.io_manager import S3JsonIOManager
+from .resources.painter import ImagePainter
+from .resources.records import RecordsTable
+from .resources.speech import SpeechToText
+from .resources.status import StatusTable
+from .resources.store import ObjectStore
+from .resources.tracker import ProcessingTracker
+from .resources.weather import WeatherSource
+from .sensors.s3_uploads import s3_upload_sensor
+from .settings import Settings, load_settings
+
+
+def build_resources(settings: Settings) -> dict:
+    """Every resource, configured for `settings.env` (endpoints come from the environment)."""
+    region = settings.region
+    store = ObjectStore(bucket=settings.bucket, region_name=region)
+    cache = Cache(redis_url=settings.redis_url)
+    events = EventPublisher(event_bus=settings.event_bus, region_name=region)
+    status = StatusTable(table_name=settings.status_table, region_name=region)
+    return {
+        "io_manager": S3JsonIOManager(store=store),
+        "store": store,
+        "cache": cache,
+        "events": events,
+        "tracker": ProcessingTracker(status=status, cache=cache, events=events),
+        "records": RecordsTable(table_name=settings.records_table, region_name=region),
+        "speech": SpeechToText(store=store, region_name=region,
+                               poll_seconds=settings.transcribe_poll_seconds,
+                               timeout_seconds=settings.transcribe_timeout_seconds),
+        "analyzer": MoodAnalyzer(model_id=settings.analysis_model_id, region_name=region),
+        "painter": ImagePainter(model_id=settings.image_model_id, region_name=region),
+        "weather": WeatherSource(),
+    }
+
+
+defs = Definitions(
+    assets=ASSETS,
+    jobs=[process_recording],
+    sensors=[s3_upload_sensor],
+    resources=build_resources(load_settings()),
+)

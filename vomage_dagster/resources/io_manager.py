@@ -1,0 +1,32 @@
+"""Asset outputs as JSON in S3 under `processed/<recording_id>/<asset>.json`.
+
+Keeping every per-recording output in the bucket (not on a run worker's disk) means any
+process can load any upstream output: a re-run of one stage, a different machine, or an
+operator reading what a stage produced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+
+from ..domain.keys import processed_key
+from .store import ObjectStore
+
+
+class S3JsonIOManager(ConfigurableIOManager):
+    store: ObjectStore
+
+    def _key(self, partition: str, asset_name: str) -> str:
+        return processed_key(partition, f"{asset_name}.json")
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        key = self._key(context.partition_key, context.asset_key.path[-1])
+        self.store.put_json(key, obj)
+        context.add_output_metadata({"s3_key": self.store.uri(key)})
+
+    def load_input(self, context: InputContext) -> Any:
+        return self.store.get_json(self._key(context.asset_partition_key, context.asset_key.path[-1]))

@@ -1,0 +1,53 @@
+"""Processing status as the app sees it: DynamoDB for truth, Redis for the live view,
+EventBridge for the other services. Assets and sensors report through this one place.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dagster import ConfigurableResource
+
+from ..domain import status as st
+from ..domain.errors import ProcessingError
+from .cache import Cache
+from .events import ERROR, EventPublisher
+from .status import StatusTable
+
+log = logging.getLogger(__name__)
+
+
+class ProcessingTracker(ConfigurableResource):
+    status: StatusTable
+    cache: Cache
+    events: EventPublisher
+
+    def register(self, recording_id: str, upload_key: str) -> bool:
+        created = self.status.register(recording_id, upload_key)
+        if created:
+            self._push(recording_id)
+        return created
+
+    def advance(self, recording_id: str, stage: str, **extra: object) -> bool:
+        moved = self.status.advance(recording_id, stage, dict(extra))
+        if moved:
+            self._push(recording_id)
+        return moved
+
+    def fail(self, recording_id: str, error: ProcessingError) -> bool:
+        """Mark failed (once) and announce it; False if the recording was already final."""
+        failed = self.status.fail(recording_id, error.as_dict())
+        if failed:
+            log.info("recording %s failed: %s", recording_id, error.code)
+            self._push(recording_id)
+            self.events.publish(ERROR, {"recording_id": recording_id, "error": error.as_dict()})
+        return failed
+
+    def _push(self, recording_id: str) -> None:
+        item = self.status.get(recording_id)
+        if item is not None:
+            self.cache.set_json("status", recording_id, item)
+
+
+def is_terminal(item: dict | None) -> bool:
+    return item is not None and item.get("stage") in st.TERMINAL

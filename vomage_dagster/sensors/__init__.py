@@ -1,0 +1,1 @@
+"""Sensors: what starts processing when a recording arrives."""
