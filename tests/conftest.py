@@ -1,0 +1,62 @@
+"""Shared fixtures: the real local stack (moto, redis-server, model server) for a session."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from vomage_dagster.local import stack
+from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
+from vomage_dagster.resources.aws import client, dynamodb_table
+from vomage_dagster.settings import load_settings
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """Start the stack in a temporary state folder and point this process at it."""
+    state = tmp_path_factory.mktemp("vomage-state")
+    saved = dict(os.environ)
+    os.environ["VOMAGE_STATE_DIR"] = str(state)
+    os.environ["VOMAGE_ENV"] = "local"
+    settings = load_settings()
+    info = stack.up(settings)
+    os.environ.update(stack.stack_env(info))
+    os.environ["VOMAGE_TRANSCRIBE_POLL_SECONDS"] = "0.2"
+    client.cache_clear()
+    dynamodb_table.cache_clear()
+    try:
+        yield info
+    finally:
+        stack.down(settings)
+        os.environ.clear()
+        os.environ.update(saved)
+        client.cache_clear()
+        dynamodb_table.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def settings(local_stack):
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def resources(settings):
+    from vomage_dagster.definitions import build_resources
+
+    return build_resources(settings)
+
+
+def model_calls(info: dict) -> dict:
+    url = f"http://127.0.0.1:{info['ports']['models']}/stats"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())["calls"]
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[str, dict]:
+    """The bundled samples by name, with their path."""
+    return {Path(m["file"]).stem: {**m, "path": SAMPLES_DIR / m["file"]} for m in sample_manifest()}

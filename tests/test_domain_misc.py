@@ -1,0 +1,63 @@
+"""Keys, transcripts, status order and the S3 sensor's cursor: pure code."""
+
+import datetime as dt
+
+from vomage_dagster.domain import status as st
+from vomage_dagster.domain.keys import decode_event_key, parse_upload_key, upload_key
+from vomage_dagster.domain.transcript import parse_transcribe_output, to_transcribe_code
+from vomage_dagster.domain.upload_cursor import LOOKBACK, UploadCursor, select_new
+
+
+def test_upload_keys_round_trip_and_reject_strangers():
+    key = upload_key("user-1", "rec-42", ".M4A")
+    assert key == "uploads/user-1/rec-42.m4a"
+    parsed = parse_upload_key(key)
+    assert (parsed.user_id, parsed.recording_id, parsed.extension) == ("user-1", "rec-42", "m4a")
+    for bad in ("uploads/rec.m4a", "processed/u/r.m4a", "uploads/u/../r.m4a", "uploads/u/r r.m4a"):
+        assert parse_upload_key(bad) is None
+    assert decode_event_key("uploads/u/a+b%2Bc.m4a") == "uploads/u/a b+c.m4a"
+
+
+def test_transcribe_output_is_parsed():
+    doc = {"results": {
+        "language_code": "en-US",
+        "language_identification": [{"code": "en-US", "score": "0.97"}],
+        "transcripts": [{"transcript": "hello there"}],
+        "audio_segments": [{"id": 0, "transcript": "hello there", "start_time": "0.1",
+                            "end_time": "1.2"}],
+        "items": [{"type": "pronunciation", "alternatives": [{"confidence": "0.9", "content": "hello"}]},
+                  {"type": "pronunciation", "alternatives": [{"confidence": "0.7", "content": "there"}]},
+                  {"type": "punctuation", "alternatives": [{"confidence": "0.0", "content": "."}]}],
+    }}
+    t = parse_transcribe_output(doc)
+    assert (t.text, t.language, t.confidence) == ("hello there", "en-US", 0.8)
+    assert t.segments[0].end == 1.2
+    assert to_transcribe_code("zh") == "zh-CN" and to_transcribe_code("ja-JP") == "ja-JP"
+    assert to_transcribe_code("fr") is None and to_transcribe_code(None) is None
+
+
+def test_stages_only_move_forward():
+    order = [st.RANK[s] for s in (st.UPLOADED, st.TRANSCRIBING, st.ANALYZING, st.GENERATING, st.COMPLETE)]
+    assert order == sorted(order)
+    assert st.seconds_left(st.COMPLETE) == 0 and st.seconds_left(st.UPLOADED) > st.seconds_left(st.GENERATING)
+
+
+T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+
+
+def test_cursor_takes_oldest_first_and_never_repeats():
+    listed = [(f"uploads/u/r{i}.m4a", T0 + dt.timedelta(seconds=i)) for i in range(5)]
+    taken, cursor = select_new(listed, UploadCursor(), limit=3)
+    assert [k for k, _ in taken] == ["uploads/u/r0.m4a", "uploads/u/r1.m4a", "uploads/u/r2.m4a"]
+    cursor = UploadCursor.from_json(cursor.to_json())
+    taken, cursor = select_new(listed, cursor, limit=3)
+    assert [k for k, _ in taken] == ["uploads/u/r3.m4a", "uploads/u/r4.m4a"]
+    assert select_new(listed, cursor, limit=3)[0] == []
+
+
+def test_cursor_catches_a_late_listed_object_within_the_window():
+    _, cursor = select_new([("uploads/u/b.m4a", T0)], UploadCursor(), limit=10)
+    late = ("uploads/u/a.m4a", T0 - dt.timedelta(seconds=30))  # appeared after b was seen
+    too_old = ("uploads/u/z.m4a", T0 - LOOKBACK - dt.timedelta(seconds=1))
+    taken, _ = select_new([late, too_old, ("uploads/u/b.m4a", T0)], cursor, limit=10)
+    assert taken == [late]

@@ -1,0 +1,65 @@
+"""The embedded stack: real servers on loopback, provisioned, reachable through boto3."""
+
+import json
+import os
+import urllib.request
+
+import redis
+
+from vomage_dagster.local import stack
+from vomage_dagster.resources.aws import client
+from vomage_dagster.settings import load_settings
+
+
+def test_env_points_boto3_and_redis_at_the_stack(local_stack):
+    env = stack.stack_env(local_stack)
+    for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "REDIS_URL",
+                 "VOMAGE_BUCKET", "VOMAGE_UPLOADS_QUEUE", "VOMAGE_STATUS_TABLE",
+                 "AWS_ENDPOINT_URL_TRANSCRIBE", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+        assert env[name]
+        assert f"export {name}={env[name]}" in stack.export_lines(local_stack)
+    assert all(v.startswith("http://127.0.0.1:") for k, v in env.items()
+               if k.startswith("AWS_ENDPOINT_URL"))
+    assert redis.Redis.from_url(env["REDIS_URL"]).ping()
+
+
+def test_resources_are_provisioned(local_stack):
+    settings = load_settings()
+    s3, sqs, ddb = (client(s, settings.region) for s in ("s3", "sqs", "dynamodb"))
+    assert settings.bucket in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    tables = ddb.list_tables()["TableNames"]
+    assert settings.status_table in tables and settings.records_table in tables
+    url = sqs.get_queue_url(QueueName=settings.uploads_queue)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] in (3, "3")
+    notif = s3.get_bucket_notification_configuration(Bucket=settings.bucket)
+    assert notif["QueueConfigurations"][0]["Events"] == ["s3:ObjectCreated:*"]
+
+
+def test_up_is_idempotent_and_provisioning_reruns_cleanly(local_stack):
+    again = stack.up(load_settings())
+    assert again["pids"] == local_stack["pids"]
+    from vomage_dagster.local.provision import provision
+
+    assert provision(load_settings())["queue_url"].endswith("/vomage-uploads")
+
+
+def test_model_server_is_warm(local_stack):
+    base = os.environ["VOMAGE_MODEL_SERVER_URL"]
+    with urllib.request.urlopen(f"{base}/health", timeout=5) as resp:
+        assert json.loads(resp.read())["ok"] is True
+    with urllib.request.urlopen(f"{base}/stats", timeout=5) as resp:
+        assert set(json.loads(resp.read())["calls"]) == {"transcribe", "analysis", "image"}
+
+
+def test_down_stops_every_process(tmp_path):
+    """A second, private stack: `down` leaves no process behind."""
+    env = {**os.environ, "VOMAGE_STATE_DIR": str(tmp_path)}
+    settings = load_settings(env)
+    info = stack.up(settings)
+    pids = list(info["pids"].values())
+    assert stack.healthy(info)
+    assert sorted(stack.down(settings)) == ["models", "moto", "redis"]
+    assert not any(stack._alive(p) for p in pids)
+    assert stack.read_info(settings) is None
+    assert stack.down(settings) == []
