@@ -50,10 +50,16 @@ def resources(settings):
     return build_resources(settings)
 
 
-def model_calls(info: dict) -> dict:
-    url = f"http://127.0.0.1:{info['ports']['models']}/stats"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())["calls"]
+@pytest.fixture(scope="session")
+def model_calls(local_stack):
+    """A function that reads how many calls each model has served so far."""
+
+    def read() -> dict:
+        url = f"http://127.0.0.1:{local_stack['ports']['models']}/stats"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.loads(resp.read())["calls"]
+
+    return read
 
 
 @pytest.fixture(scope="session")

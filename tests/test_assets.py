@@ -1,0 +1,173 @@
+"""Each asset materialized with `materialize()` against the real local stack.
+
+A recording is uploaded as the app would, its partition added, and the chain
+materialized one asset at a time: every step's output is read back from S3 by the next.
+"""
+
+import json
+
+import pytest
+from dagster import DagsterInstance, materialize
+
+from vomage_dagster.assets.recording import ASSETS
+from vomage_dagster.domain.images import png_size
+from vomage_dagster.local.audio_files import encode, silence, tone
+from vomage_dagster.local.demo import new_recording_id, upload_file
+from vomage_dagster.partitions import recordings
+from vomage_dagster.resources.aws import client
+
+ORDER = ["raw_recording", "transcript", "recording_context", "mood", "mood_image", "published_record"]
+
+
+@pytest.fixture(scope="module")
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def run_asset(instance, resources, rid, name, raise_on_error=True):
+    instance.add_dynamic_partitions(recordings.name, [rid])
+    return materialize(ASSETS, selection=[name], partition_key=rid, instance=instance,
+                       resources=resources, raise_on_error=raise_on_error)
+
+
+def output(result, name):
+    return result.output_for_node(name)
+
+
+@pytest.fixture(scope="module")
+def events_queue(settings):
+    """An EventBridge rule that copies our events to a queue the test can read."""
+    events, sqs = client("events", settings.region), client("sqs", settings.region)
+    url = sqs.create_queue(QueueName="vomage-test-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="vomage-test", EventPattern=json.dumps({"source": ["vomage.voice-processing"]}))
+    events.put_targets(Rule="vomage-test", Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+@pytest.fixture(scope="module")
+def chain(settings, resources, instance, samples, events_queue):
+    """The English sample through all six assets, one materialize() each."""
+    item = samples["en_joy"]
+    rid = upload_file(settings, item["path"], item["user"], lat=item["lat"], lon=item["lon"],
+                      tz=item["tz"])
+    results = {name: run_asset(instance, resources, rid, name) for name in ORDER}
+    return rid, {name: output(r, name) for name, r in results.items()}, results
+
+
+def test_raw_recording(chain, resources):
+    rid, out, _ = chain
+    raw = out["raw_recording"]
+    assert raw["recording_id"] == rid and raw["user_id"] == "demo-alice"
+    assert 3 < raw["duration_s"] < 10 and len(raw["sha256"]) == 64
+    assert raw["time_zone"] == "America/Los_Angeles" and raw["lat"] == 47.61
+    assert resources["store"].exists(f"processed/{rid}/raw_recording.json")
+
+
+def test_transcript(chain):
+    _, out, results = chain
+    t = out["transcript"]
+    assert t["language"] == "en-US" and "happy" in t["text"].lower()
+    assert t["segments"] and 0 < t["confidence"] <= 1 and t["cache_hit"] is False
+    meta = results["transcript"].asset_materializations_for_node("transcript")[0].metadata
+    assert "happy" in meta["preview"].value.lower()
+
+
+def test_recording_context(chain):
+    _, out, _ = chain
+    ctx = out["recording_context"]
+    assert ctx["time_zone"] == "America/Los_Angeles"
+    assert ctx["time_of_day"] in ("morning", "afternoon", "evening", "night")
+    assert ctx["place"] == "47.6,-122.3" and ctx["weather"]["source"] == "derived-offline"
+
+
+def test_mood(chain):
+    _, out, results = chain
+    m = out["mood"]
+    assert m["primary_emotion"] == "joy" and m["valence"] > 0
+    assert "joy" in m["image_prompt"] and "happy" not in m["image_prompt"]
+    meta = results["mood"].asset_materializations_for_node("mood")[0].metadata
+    assert meta["primary_emotion"].value == "joy"
+
+
+def test_mood_image(chain, resources):
+    rid, out, results = chain
+    img = out["mood_image"]
+    store = resources["store"]
+    assert png_size(store.get_bytes(img["image_key"])) == (1024, 1024)
+    assert png_size(store.get_bytes(img["thumbnail_key"])) == (256, 256)
+    assert img["image_key"] == f"processed/{rid}/image.png"
+    meta = results["mood_image"].asset_materializations_for_node("mood_image")[0].metadata
+    assert meta["preview"].value.startswith("![mood image](data:image/png;base64,")
+
+
+def test_published_record(chain, resources, events_queue, settings):
+    rid, out, _ = chain
+    rec = resources["records"].get(rid)
+    assert rec["mood"]["primary_emotion"] == "joy" and rec["image_key"] == out["mood_image"]["image_key"]
+    assert set(rec["seconds"]) >= {"raw_recording", "transcript", "mood", "mood_image"}
+    status = resources["tracker"].status.get(rid)
+    assert (status["stage"], status["progress"], status["error"]) == ("complete", 100, None)
+    assert resources["cache"].get_json("status", rid)["stage"] == "complete"
+    sqs = client("sqs", settings.region)
+    msgs = sqs.receive_message(QueueUrl=events_queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    bodies = [json.loads(m["Body"]) for m in msgs.get("Messages", [])]
+    assert any(b["detail-type"] == "Processing Complete" and b["detail"]["recording_id"] == rid
+               for b in bodies)
+
+
+def test_same_audio_again_calls_no_model(chain, settings, resources, instance, samples, model_calls):
+    before = model_calls()
+    item = samples["en_joy"]
+    rid = upload_file(settings, item["path"], "someone-else", lat=item["lat"], lon=item["lon"],
+                      tz=item["tz"])
+    results = {name: run_asset(instance, resources, rid, name) for name in ORDER}
+    assert model_calls() == before
+    for name in ("transcript", "mood", "mood_image"):
+        assert output(results[name], name)["cache_hit"] is True
+        meta = results[name].asset_materializations_for_node(name)[0].metadata
+        assert meta["cache_hit"].value is True
+    assert resources["records"].get(rid)["image_key"] == f"processed/{rid}/image.png"
+
+
+@pytest.mark.parametrize(("ext", "make", "code"), [
+    ("m4a", lambda: b"\x00\x01garbage" * 100, "undecodable"),
+    ("txt", lambda: b"hello, I am a text file", "undecodable"),
+    ("wav", lambda: encode(tone(0.4), 16_000, "wav"), "too_short"),
+    ("ogg", lambda: encode(silence(302, 8_000), 8_000, "ogg"), "too_long"),
+    ("webm", lambda: encode(silence(4), 16_000, "webm"), "no_speech"),
+])
+def test_bad_input_fails_once_with_its_code(tmp_path, settings, resources, instance, ext, make, code):
+    path = tmp_path / f"bad.{ext}"
+    path.write_bytes(make())
+    rid = upload_file(settings, path, "demo-bad")
+    result = run_asset(instance, resources, rid, "raw_recording", raise_on_error=False)
+    assert not result.success
+    status = resources["tracker"].status.get(rid)
+    assert status["stage"] == "failed"
+    assert status["error"]["code"] == code and status["error"]["retryable"] is False
+    # A later stage cannot move a failed recording forward again.
+    assert resources["tracker"].advance(rid, "analyzing") is False
+
+
+def test_noise_without_words_fails_as_no_speech(tmp_path, settings, resources, instance):
+    """Loud enough to pass the silence check; the recogniser hears no words."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    path = tmp_path / "hum.wav"
+    path.write_bytes(encode((0.05 * np.sin(np.arange(16_000 * 3) / 16_000 * 2 * np.pi * 60)
+                             + 0.001 * rng.standard_normal(16_000 * 3)).astype("float32"),
+                            16_000, "wav"))
+    rid = upload_file(settings, path, "demo-bad")
+    assert run_asset(instance, resources, rid, "raw_recording").success
+    result = run_asset(instance, resources, rid, "transcript", raise_on_error=False)
+    assert not result.success
+    status = resources["tracker"].status.get(rid)
+    assert (status["stage"], status["error"]["code"]) == ("failed", "no_speech")
+
+
+def test_unknown_recording_fails_with_not_found(resources, instance):
+    result = run_asset(instance, resources, new_recording_id(), "raw_recording", raise_on_error=False)
+    assert not result.success

@@ -1,0 +1,85 @@
+"""The S3 sensor, called with a built context against the local stack."""
+
+import pytest
+from dagster import DagsterInstance, SensorResult, build_sensor_context
+
+from vomage_dagster.domain.upload_cursor import UploadCursor
+from vomage_dagster.local.demo import upload_file
+from vomage_dagster.partitions import recordings
+from vomage_dagster.sensors.s3_uploads import s3_upload_sensor
+
+
+@pytest.fixture()
+def tick(resources):
+    """Evaluate the sensor once; returns (result, cursor)."""
+    instance = DagsterInstance.ephemeral()
+
+    def run(cursor):
+        with build_sensor_context(instance=instance, cursor=cursor,
+                                  resources={"store": resources["store"],
+                                             "tracker": resources["tracker"]}) as ctx:
+            result = s3_upload_sensor(ctx)
+        assert isinstance(result, SensorResult)
+        return result, result.cursor
+
+    yield run
+    instance.dispose()
+
+
+def _drain(tick):
+    """Start from a cursor past everything already in the bucket (other tests' uploads)."""
+    result, cursor = tick(None)
+    while result.run_requests:
+        result, cursor = tick(cursor)
+    return cursor
+
+
+def test_new_uploads_become_partitions_and_runs_once(tick, settings, samples, resources):
+    cursor = _drain(tick)
+    rids = [upload_file(settings, samples[n]["path"], "demo-sensor") for n in ("en_joy", "zh_sad")]
+    result, cursor = tick(cursor)
+    assert sorted(r.run_key for r in result.run_requests) == sorted(rids)
+    assert sorted(r.partition_key for r in result.run_requests) == sorted(rids)
+    assert all(r.tags["vomage/upload_key"].startswith("uploads/demo-sensor/") for r in result.run_requests)
+    (add,) = result.dynamic_partitions_requests
+    assert add.partitions_def_name == recordings.name and sorted(add.partition_keys) == sorted(rids)
+    for rid in rids:
+        assert resources["tracker"].status.get(rid)["stage"] == "uploaded"
+    again, _ = tick(cursor)
+    assert again.run_requests == [] and again.skip_reason is not None
+
+
+def test_a_fresh_cursor_skips_recordings_already_final(tick, settings, samples, resources):
+    cursor = _drain(tick)
+    done = upload_file(settings, samples["en_neutral"]["path"], "demo-sensor")
+    todo = upload_file(settings, samples["en_angry"]["path"], "demo-sensor")
+    tracker = resources["tracker"]
+    tracker.register(done, f"uploads/demo-sensor/{done}.3gp")
+    for stage in ("transcribing", "analyzing", "generating", "complete"):
+        tracker.advance(done, stage)
+    result, _ = tick(cursor)
+    assert [r.run_key for r in result.run_requests] == [todo]
+    # With no cursor at all (a new deployment), the finished one is still skipped.
+    fresh, _ = tick(None)
+    assert done not in {r.run_key for r in fresh.run_requests}
+    assert todo in {r.run_key for r in fresh.run_requests}
+
+
+def test_foreign_keys_are_ignored_but_passed(tick, settings, resources):
+    cursor = _drain(tick)
+    resources["store"].put_bytes("uploads/not-a-recording.m4a", b"x")
+    result, cursor = tick(cursor)
+    assert result.run_requests == []
+    assert "uploads/not-a-recording.m4a" in UploadCursor.from_json(cursor).recent
+
+
+def test_a_tick_is_bounded(tick, settings, samples, monkeypatch):
+    import vomage_dagster.sensors.s3_uploads as mod
+
+    cursor = _drain(tick)
+    monkeypatch.setattr(mod, "MAX_KEYS_PER_TICK", 2)
+    rids = [upload_file(settings, samples["en_joy"]["path"], "demo-burst") for _ in range(3)]
+    first, cursor = tick(cursor)
+    second, cursor = tick(cursor)
+    assert len(first.run_requests) == 2 and len(second.run_requests) == 1
+    assert sorted(r.run_key for r in first.run_requests + second.run_requests) == sorted(rids)
