@@ -65,9 +65,15 @@ def model_dir() -> Path:
 
 
 class SpeechModel:
-    """Whisper base, loaded once; `transcribe` is serialised (2 cores: one at a time)."""
+    """Whisper base, loaded once; `transcribe` is serialised (2 cores: one at a time).
 
-    def __init__(self, beam_size: int = 1, vad_filter: bool = True, threads: int = 2):
+    Beam 5 without voice-activity trimming: on the bundled samples it was both more
+    accurate (Mandarin CER 0.20 against 0.55–0.90) and no slower than greedy decoding,
+    which falls back to re-decoding at higher temperatures more often; the Silero VAD
+    cut the start of synthetic Mandarin speech. Silence is caught before the model.
+    """
+
+    def __init__(self, beam_size: int = 5, vad_filter: bool = False, threads: int = 2):
         from faster_whisper import WhisperModel
 
         self.beam_size = beam_size

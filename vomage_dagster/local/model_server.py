@@ -45,7 +45,7 @@ class Models:
         from .asr import SpeechModel
         from .mood_model import MoodModel
 
-        self.speech = SpeechModel(beam_size=int(os.environ.get("VOMAGE_ASR_BEAM_SIZE", "1")))
+        self.speech = SpeechModel(beam_size=int(os.environ.get("VOMAGE_ASR_BEAM_SIZE", "5")))
         self.mood = MoodModel()
         self.s3 = client("s3", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         self.jobs: dict[str, dict] = {}
