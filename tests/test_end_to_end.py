@@ -33,7 +33,10 @@ def vomage(*args: str) -> str:
     return done.stdout
 
 
-def test_samples_and_bad_files_end_complete_or_failed(local_stack, settings, tmp_path):
+def test_samples_and_bad_files_end_complete_or_failed(local_stack, settings, resources, tmp_path,
+                                                       model_calls):
+    resources["cache"].redis.flushdb()  # other tests processed these samples: start cold
+    before = model_calls()
     uploads: list[Upload] = []
     with running_daemon(Path(local_stack["state_dir"]), {}):
         for item in sample_manifest():
@@ -69,5 +72,13 @@ def test_samples_and_bad_files_end_complete_or_failed(local_stack, settings, tmp
             assert set(record["mood"]) >= {"primary_emotion", "valence", "intensity", "keywords", "summary"}
             assert record["image_key"] == f"processed/{u.recording_id}/image.png"
             assert record["seconds"]["transcript"] > 0
+    good = len(sample_manifest())
+    after = model_calls()
+    calls = {k: after[k] - before[k] for k in after}
+    assert (calls["transcribe"], calls["analysis"]) == (good, good)
+    # Two samples may share an image prompt (same emotion, light, season, weather): then
+    # the second image comes from the cache.
+    image_hits = sum(u.record["cache_hits"]["mood_image"] for u in uploads if u.record)
+    assert calls["image"] + image_hits == good
     langs = {u.path.name: u.record["language"] for u in uploads if u.record}
     assert langs["en_joy.m4a"] == "en-US" and langs["zh_sad.webm"] == "zh-CN"

@@ -6,6 +6,7 @@ retryable and re-raises, so the run shows the real traceback.
 """
 
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,8 @@ from dagster import Failure, MetadataValue
 
 from ..domain.errors import INTERNAL, ProcessingError
 from ..resources.tracker import ProcessingTracker
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -27,6 +30,9 @@ def recording_stage(tracker: ProcessingTracker, recording_id: str) -> Iterator[N
             allow_retries=exc.retryable,
         ) from exc
     except Exception as exc:
-        tracker.fail(recording_id, ProcessingError(INTERNAL, f"{type(exc).__name__}: {exc}"[:500],
-                                                   retryable=True))
+        try:
+            tracker.fail(recording_id, ProcessingError(
+                INTERNAL, f"{type(exc).__name__}: {exc}"[:500], retryable=True))
+        except Exception:  # the status store may be what failed; keep the original error
+            log.exception("could not mark recording %s failed", recording_id)
         raise
