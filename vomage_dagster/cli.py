@@ -5,6 +5,7 @@
     vomage status ID [--json]        the processing status
     vomage record ID [--json]        the published record
     vomage demo                      stack + daemon + bundled samples → a results table
+    vomage ui [--port N]             `dagster dev` (UI and daemon) on the running local stack
 """
 
 from __future__ import annotations
@@ -131,6 +132,19 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if done else 1
 
 
+def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
+    """Replace this process with `dagster dev`, pointed at the stack and a persistent home."""
+    from .local.daemon import PROJECT_ROOT, prepare_home
+
+    _use_local_stack(settings)
+    home = prepare_home(load_settings().state_dir.resolve())
+    os.environ["DAGSTER_HOME"] = str(home)
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.chdir(PROJECT_ROOT)
+    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                       "-p", str(args.port)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vomage", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run the bundled samples through the sensor path")
     p.add_argument("--timeout", type=float, default=600)
     p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on the local stack")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(fn=cmd_ui)
     args = parser.parse_args(argv)
     return args.fn(args, load_settings())
 
