@@ -12,7 +12,7 @@ from typing import Any
 from dagster import ConfigurableResource
 
 from .aws import dynamodb_table
-from .status import _plain
+from .status import plain_numbers
 
 RECORDING_INDEX = "recording_id-index"
 
@@ -46,4 +46,4 @@ class RecordsTable(ConfigurableResource):
         resp = self.table.query(IndexName=RECORDING_INDEX,
                                 KeyConditionExpression=Key("recording_id").eq(recording_id))
         items = resp.get("Items", [])
-        return _plain(items[0]) if items else None
+        return plain_numbers(items[0]) if items else None

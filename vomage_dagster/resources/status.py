@@ -21,14 +21,14 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _plain(value: Any) -> Any:
+def plain_numbers(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; the CLI and JSON want floats and ints."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain_numbers(v) for v in value]
     return value
 
 
@@ -112,7 +112,7 @@ class StatusTable(ConfigurableResource):
 
     def get(self, recording_id: str) -> dict | None:
         item = self.table.get_item(Key={"recording_id": recording_id}, ConsistentRead=True)
-        return _plain(item["Item"]) if "Item" in item else None
+        return plain_numbers(item["Item"]) if "Item" in item else None
 
     def get_many(self, recording_ids: list[str]) -> dict[str, dict]:
         """Batch read, 100 keys a call (DynamoDB's limit)."""
@@ -128,7 +128,7 @@ class StatusTable(ConfigurableResource):
             while request:
                 resp = ddb.batch_get_item(RequestItems=request)
                 for raw in resp["Responses"].get(self.table_name, []):
-                    item = _plain({k: de.deserialize(v) for k, v in raw.items()})
+                    item = plain_numbers({k: de.deserialize(v) for k, v in raw.items()})
                     found[item["recording_id"]] = item
                 request = resp.get("UnprocessedKeys") or None
         return found
