@@ -1,7 +1,9 @@
 """vomage-dagster: everything Dagster loads, as a table of contents.
 
 - assets/recording.py   the per-recording chain (raw_recording … published_record)
-- sensors/s3_uploads.py what runs when a file lands in S3
+- sensors/sqs_uploads.py what runs when S3 (or the app) announces a recording on SQS
+- sensors/s3_uploads.py the same by listing the bucket (VOMAGE_INGEST chooses)
+- sensors/run_failures.py a failed run marks its recording failed
 - jobs.py               process_recording
 - resources/            one module per external system; built here from settings.py
 """
@@ -15,13 +17,16 @@ from .resources.cache import Cache
 from .resources.events import EventPublisher
 from .resources.io_manager import S3JsonIOManager
 from .resources.painter import ImagePainter
+from .resources.queue import UploadQueue
 from .resources.records import RecordsTable
 from .resources.speech import SpeechToText
 from .resources.status import StatusTable
 from .resources.store import ObjectStore
 from .resources.tracker import ProcessingTracker
 from .resources.weather import WeatherSource
+from .sensors.run_failures import recording_failure_sensor
 from .sensors.s3_uploads import s3_upload_sensor
+from .sensors.sqs_uploads import sqs_upload_sensor
 from .settings import Settings, load_settings
 
 
@@ -38,6 +43,8 @@ def build_resources(settings: Settings) -> dict:
         "cache": cache,
         "events": events,
         "tracker": ProcessingTracker(status=status, cache=cache, events=events),
+        "queue": UploadQueue(queue_name=settings.uploads_queue,
+                             dead_letter_queue_name=settings.dead_letter_queue, region_name=region),
         "records": RecordsTable(table_name=settings.records_table, region_name=region),
         "speech": SpeechToText(store=store, region_name=region,
                                poll_seconds=settings.transcribe_poll_seconds,
@@ -51,6 +58,6 @@ def build_resources(settings: Settings) -> dict:
 defs = Definitions(
     assets=ASSETS,
     jobs=[process_recording],
-    sensors=[s3_upload_sensor],
+    sensors=[sqs_upload_sensor, s3_upload_sensor, recording_failure_sensor],
     resources=build_resources(load_settings()),
 )

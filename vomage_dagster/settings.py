@@ -33,6 +33,9 @@ class Settings:
     status_table: str = "vomage-processing-status"
     records_table: str = "vomage-voice-records"
     event_bus: str = "default"
+    # Which sensors ingest uploads: "sqs" (S3 notifications and app messages on the
+    # queue), "s3" (listing the bucket) or "both" (SQS, with the listing as a safety net).
+    ingest: str = "both"
     redis_url: str = "redis://127.0.0.1:6379/0"
     transcribe_poll_seconds: float = 1.0
     transcribe_timeout_seconds: float = 600.0
@@ -52,6 +55,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if env not in (LOCAL, AWS):
         raise ValueError(f"VOMAGE_ENV must be '{LOCAL}' or '{AWS}', not {env!r}")
     d = Settings()
+    ingest = e.get("VOMAGE_INGEST", d.ingest).strip().lower()
+    if ingest not in ("s3", "sqs", "both"):
+        raise ValueError(f"VOMAGE_INGEST must be 's3', 'sqs' or 'both', not {ingest!r}")
     return Settings(
         env=env,
         region=e.get("AWS_DEFAULT_REGION") or e.get("AWS_REGION") or d.region,
@@ -61,6 +67,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         status_table=e.get("VOMAGE_STATUS_TABLE", d.status_table),
         records_table=e.get("VOMAGE_RECORDS_TABLE", d.records_table),
         event_bus=e.get("VOMAGE_EVENT_BUS", d.event_bus),
+        ingest=ingest,
         redis_url=e.get("REDIS_URL", d.redis_url),
         transcribe_poll_seconds=float(
             e.get("VOMAGE_TRANSCRIBE_POLL_SECONDS", d.transcribe_poll_seconds)

@@ -65,6 +65,17 @@ class Cache(ConfigurableResource):
             return None
         return None if raw is None else json.loads(raw)
 
+    def publish(self, channel: str, value: Any) -> bool:
+        """Publish JSON on a pub/sub channel (the app's WebSocket layer subscribes)."""
+        import redis
+
+        try:
+            self.redis.publish(channel, json.dumps(value, ensure_ascii=False, default=str))
+            return True
+        except redis.RedisError as exc:
+            self._failed("publish", channel, exc)
+            return False
+
     def set_json(self, kind: str, key: str, value: Any) -> bool:
         import redis
 

@@ -56,6 +56,7 @@ class StatusTable(ConfigurableResource):
                     "eta_seconds": Decimal(str(st.seconds_left(st.UPLOADED))),
                     "error": None,
                     "upload_key": upload_key,
+                    "attempt": 1,
                     "created_at": now,
                     "updated_at": now,
                 },
@@ -65,6 +66,69 @@ class StatusTable(ConfigurableResource):
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
+            raise
+
+    def claim_run(self, recording_id: str, attempt: int, stale_after_s: float = 60.0) -> bool:
+        """Claim the right to request the run of `attempt`; True for exactly one claimant.
+
+        Two sensors (S3 and SQS) or two deliveries of one message may race to request
+        the same recording: the conditional write lets one win. A claim older than
+        `stale_after_s` whose run never appeared (a daemon crash between claim and
+        launch) may be taken again — the caller checks for the run first.
+        """
+        from botocore.exceptions import ClientError
+
+        now = dt.datetime.now(dt.UTC)
+        stale = (now - dt.timedelta(seconds=stale_after_s)).isoformat(timespec="milliseconds")
+        try:
+            self.table.update_item(
+                Key={"recording_id": recording_id},
+                UpdateExpression="SET claimed_attempt = :attempt, run_claimed_at = :now",
+                ConditionExpression=(
+                    "attribute_exists(recording_id) AND attempt = :attempt AND stage_rank < :terminal"
+                    " AND (attribute_not_exists(claimed_attempt) OR claimed_attempt < :attempt"
+                    " OR run_claimed_at < :stale)"
+                ),
+                ExpressionAttributeValues={
+                    ":attempt": attempt, ":now": now.isoformat(timespec="milliseconds"),
+                    ":stale": stale, ":terminal": st.RANK[st.COMPLETE],
+                },
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def reset_for_retry(self, recording_id: str) -> int | None:
+        """Start a new attempt of a failed, retryable recording; its number, or None if refused.
+
+        The one transition that goes back to `uploaded`: an explicit new attempt, counted.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.table.update_item(
+                Key={"recording_id": recording_id},
+                UpdateExpression=(
+                    "SET stage = :uploaded, stage_rank = :rank, progress = :progress, "
+                    "eta_seconds = :eta, #error = :none, updated_at = :now, attempt = attempt + :one "
+                    "REMOVE claimed_attempt, run_claimed_at"
+                ),
+                ConditionExpression="stage = :failed AND #error.retryable = :true",
+                ExpressionAttributeNames={"#error": "error"},
+                ExpressionAttributeValues={
+                    ":uploaded": st.UPLOADED, ":rank": st.RANK[st.UPLOADED],
+                    ":progress": st.PROGRESS[st.UPLOADED],
+                    ":eta": Decimal(str(st.seconds_left(st.UPLOADED))), ":none": None,
+                    ":now": _now(), ":one": 1, ":failed": st.FAILED, ":true": True,
+                },
+                ReturnValues="ALL_NEW",
+            )
+            return int(resp["Attributes"]["attempt"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
             raise
 
     def advance(self, recording_id: str, stage: str, extra: dict | None = None) -> bool:

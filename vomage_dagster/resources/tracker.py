@@ -44,9 +44,11 @@ class ProcessingTracker(ConfigurableResource):
         return failed
 
     def _push(self, recording_id: str) -> None:
+        """The live view: `status:<id>` key (1 h) and a message on channel `status:<id>`."""
         item = self.status.get(recording_id)
         if item is not None:
             self.cache.set_json("status", recording_id, item)
+            self.cache.publish(f"status:{recording_id}", item)
 
 
 def is_terminal(item: dict | None) -> bool:

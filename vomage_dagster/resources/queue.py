@@ -1,0 +1,91 @@
+"""SQS: the uploads queue and its dead-letter queue.
+
+At-least-once delivery is handled by the caller (the SQS sensor): it deletes a message
+only once the recording's run exists or the recording is final. Poison messages it
+keeps are made visible again soon (`retry_visibility_s`) instead of after the queue's
+full visibility timeout, so they reach the dead-letter queue after maxReceiveCount
+receives within seconds, not quarter-hours.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import ConfigurableResource
+
+from .aws import client
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    md5: str
+
+
+class UploadQueue(ConfigurableResource):
+    queue_name: str
+    dead_letter_queue_name: str
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+    retry_visibility_s: int = 10
+
+    @property
+    def sqs(self) -> Any:
+        return client("sqs", self.region_name, self.endpoint_url)
+
+    def url(self, dead_letter: bool = False) -> str:
+        name = self.dead_letter_queue_name if dead_letter else self.queue_name
+        return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+    def receive(self, max_messages: int = 10, wait_s: int = 0, dead_letter: bool = False,
+                visibility_s: int | None = None) -> list[Message]:
+        params: dict[str, Any] = {
+            "QueueUrl": self.url(dead_letter),
+            "MaxNumberOfMessages": min(max_messages, 10),
+            "WaitTimeSeconds": wait_s,
+            "AttributeNames": ["ApproximateReceiveCount"],
+        }
+        if visibility_s is not None:
+            params["VisibilityTimeout"] = visibility_s
+        resp = self.sqs.receive_message(**params)
+        return [
+            Message(m["MessageId"], m["ReceiptHandle"], m["Body"],
+                    int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)), m["MD5OfBody"])
+            for m in resp.get("Messages", [])
+        ]
+
+    def delete(self, messages: list[Message], dead_letter: bool = False) -> None:
+        url = self.url(dead_letter)
+        for i in range(0, len(messages), 10):
+            batch = messages[i:i + 10]
+            resp = self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m.receipt_handle} for n, m in enumerate(batch)])
+            if resp.get("Failed"):
+                raise RuntimeError(f"SQS refused to delete: {resp['Failed']}")
+
+    def release(self, messages: list[Message]) -> None:
+        """Let kept messages come back after `retry_visibility_s`."""
+        url = self.url()
+        for i in range(0, len(messages), 10):
+            batch = messages[i:i + 10]
+            self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m.receipt_handle,
+                 "VisibilityTimeout": self.retry_visibility_s} for n, m in enumerate(batch)])
+
+    def send(self, body: dict | str, dead_letter: bool = False, delay_s: int = 0) -> str:
+        text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        return self.sqs.send_message(QueueUrl=self.url(dead_letter), MessageBody=text,
+                                     DelaySeconds=delay_s)["MessageId"]
+
+    def depth(self, dead_letter: bool = False) -> dict[str, int]:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.url(dead_letter),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return {"visible": int(attrs["ApproximateNumberOfMessages"]),
+                "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
