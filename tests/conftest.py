@@ -11,7 +11,7 @@ import pytest
 
 from vomage_dagster.local import stack
 from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
-from vomage_dagster.resources.aws import client, dynamodb_table
+from vomage_dagster.resources.aws import clear_clients
 from vomage_dagster.settings import load_settings
 
 
@@ -26,16 +26,14 @@ def local_stack(tmp_path_factory):
     info = stack.up(settings)
     os.environ.update(stack.stack_env(info))
     os.environ["VOMAGE_TRANSCRIBE_POLL_SECONDS"] = "0.2"
-    client.cache_clear()
-    dynamodb_table.cache_clear()
+    clear_clients()
     try:
         yield info
     finally:
         stack.down(settings)
         os.environ.clear()
         os.environ.update(saved)
-        client.cache_clear()
-        dynamodb_table.cache_clear()
+        clear_clients()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from vomage_dagster.local import stack
 from vomage_dagster.local.audio_files import encode, silence, tone
 from vomage_dagster.local.daemon import running_daemon
 from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, table, upload_file, wait_until_final
-from vomage_dagster.resources.aws import client, dynamodb_table
+from vomage_dagster.resources.aws import clear_clients
 from vomage_dagster.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -46,14 +46,12 @@ def own_stack(tmp_path, monkeypatch):
     info = stack.up(load_settings(env))
     for name, value in {**stack.stack_env(info), "VOMAGE_TRANSCRIBE_POLL_SECONDS": "1"}.items():
         monkeypatch.setenv(name, value)
-    client.cache_clear()
-    dynamodb_table.cache_clear()
+    clear_clients()
     try:
         yield info
     finally:
         stack.down(load_settings(env))
-        client.cache_clear()
-        dynamodb_table.cache_clear()
+        clear_clients()
 
 
 def _model_calls(info: dict) -> dict:

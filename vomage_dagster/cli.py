@@ -6,6 +6,8 @@
     vomage record ID [--json]        the published record
     vomage demo                      stack + daemon + bundled samples → a results table
     vomage ui [--port N]             `dagster dev` (UI and daemon) on the running local stack
+    vomage retry ID                  run a failed, retryable recording again
+    vomage dlq list | redrive        inspect / replay the uploads dead-letter queue
 """
 
 from __future__ import annotations
@@ -145,6 +147,78 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
                        "-p", str(args.port)])
 
 
+def _queue_and_store(settings: Settings):
+    from .resources.queue import UploadQueue
+    from .resources.store import ObjectStore
+
+    return (UploadQueue(queue_name=settings.uploads_queue,
+                        dead_letter_queue_name=settings.dead_letter_queue, region_name=settings.region),
+            ObjectStore(bucket=settings.bucket, region_name=settings.region))
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    """A new attempt goes through the same door as any upload: a message on the queue."""
+    from .domain.keys import parse_upload_key
+    from .resources.status import StatusTable
+
+    _use_local_stack(settings)
+    settings = load_settings()
+    status = StatusTable(table_name=settings.status_table, region_name=settings.region)
+    item = status.get(args.id)
+    if item is None:
+        print(f"no status for {args.id}", file=sys.stderr)
+        return 1
+    attempt = status.reset_for_retry(args.id)
+    if attempt is None:
+        print(f"{args.id} is {item['stage']}"
+              + (f" ({item['error']['code']}, not retryable)" if item.get("error") else "")
+              + ": only a failed, retryable recording can be retried", file=sys.stderr)
+        return 1
+    upload = parse_upload_key(item["upload_key"])
+    queue, _ = _queue_and_store(settings)
+    queue.send({"recording_id": args.id, "s3_key": upload.key, "user_id": upload.user_id,
+                "metadata": {"retry": attempt}})
+    print(f"{args.id}: attempt {attempt} queued", file=sys.stderr)
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from .sensors.sqs_uploads import INGEST_ERRORS_PREFIX
+
+    _use_local_stack(settings)
+    settings = load_settings()
+    queue, store = _queue_and_store(settings)
+    seen: dict[str, object] = {}
+    # Receiving hides each message for a few seconds; keep going until nothing new shows.
+    while True:
+        batch = [m for m in queue.receive(10, dead_letter=True, visibility_s=30)
+                 if m.message_id not in seen]
+        if not batch:
+            break
+        for m in batch:
+            seen[m.message_id] = m
+    messages = list(seen.values())
+    if args.action == "list":
+        rows = []
+        for m in messages:
+            key = f"{INGEST_ERRORS_PREFIX}{m.md5}.json"
+            reason = store.get_json(key)["reason"] if store.exists(key) else "(no reason recorded)"
+            rows.append({"message_id": m.message_id, "reason": reason, "body": m.body[:300]})
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=1))
+        else:
+            for r in rows:
+                print(f"{r['message_id']}  {r['reason']}\n    {r['body']}")
+            print(f"{len(rows)} message(s) in {settings.dead_letter_queue}", file=sys.stderr)
+        queue.release(messages, dead_letter=True, visibility_s=0)  # listing leaves them in place
+    else:
+        for m in messages:
+            queue.send(m.body)
+        queue.delete(messages, dead_letter=True)
+        print(f"redrove {len(messages)} message(s) to {settings.uploads_queue}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vomage", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on the local stack")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(fn=cmd_ui)
+    p = sub.add_parser("retry", help="run a failed, retryable recording again")
+    p.add_argument("id")
+    p.set_defaults(fn=cmd_retry)
+    p = sub.add_parser("dlq", help="the uploads dead-letter queue")
+    p.add_argument("action", choices=["list", "redrive"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_dlq)
     args = parser.parse_args(argv)
     return args.fn(args, load_settings())
 

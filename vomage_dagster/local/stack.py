@@ -179,9 +179,9 @@ def up(settings: Settings | None = None) -> dict:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(stack_env(info))
         try:
-            from ..resources.aws import client
+            from ..resources.aws import clear_clients
 
-            client.cache_clear()
+            clear_clients()
             info.update(provision(settings))
         finally:
             for k, v in saved.items():

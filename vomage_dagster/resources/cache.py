@@ -25,13 +25,20 @@ TTL_SECONDS = {
 }
 
 
+_errors = {"count": 0}  # process-wide: Dagster builds a fresh resource for every run
+
+
+def cache_errors() -> int:
+    """How many cache calls failed in this process (Redis down counts here)."""
+    return _errors["count"]
+
+
 class Cache(ConfigurableResource):
     """Redis with the plan's key patterns: `<kind>:<id>` and a lifetime per kind."""
 
     redis_url: str
     socket_timeout_s: float = 2.0
     _client: Any = PrivateAttr(default=None)
-    _errors: int = PrivateAttr(default=0)
 
     @property
     def redis(self) -> Any:
@@ -45,13 +52,8 @@ class Cache(ConfigurableResource):
             )
         return self._client
 
-    @property
-    def errors(self) -> int:
-        """How many cache calls failed in this process (Redis down counts here)."""
-        return self._errors
-
     def _failed(self, op: str, key: str, exc: Exception) -> None:
-        self._errors += 1
+        _errors["count"] += 1
         log.warning("cache %s %s failed, carrying on without cache: %s", op, key.split(":")[0], exc)
 
     def get_json(self, kind: str, key: str) -> Any | None:

@@ -68,14 +68,16 @@ class UploadQueue(ConfigurableResource):
             if resp.get("Failed"):
                 raise RuntimeError(f"SQS refused to delete: {resp['Failed']}")
 
-    def release(self, messages: list[Message]) -> None:
-        """Let kept messages come back after `retry_visibility_s`."""
-        url = self.url()
+    def release(self, messages: list[Message], dead_letter: bool = False,
+                visibility_s: int | None = None) -> None:
+        """Let kept messages come back after `visibility_s` (default `retry_visibility_s`)."""
+        url = self.url(dead_letter)
+        after = self.retry_visibility_s if visibility_s is None else visibility_s
         for i in range(0, len(messages), 10):
             batch = messages[i:i + 10]
             self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                {"Id": str(n), "ReceiptHandle": m.receipt_handle,
-                 "VisibilityTimeout": self.retry_visibility_s} for n, m in enumerate(batch)])
+                {"Id": str(n), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": after}
+                for n, m in enumerate(batch)])
 
     def send(self, body: dict | str, dead_letter: bool = False, delay_s: int = 0) -> str:
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)

@@ -1,0 +1,123 @@
+"""Failure handling in-process against the local stack: crashed runs, Redis down,
+DynamoDB throttling. (The daemon-level faults are in test_faults_end_to_end.py.)"""
+
+import json
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, materialize
+
+from vomage_dagster.assets.recording import ASSETS
+from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.local.demo import upload_file
+from vomage_dagster.partitions import recordings
+from vomage_dagster.resources.aws import dynamodb_table
+from vomage_dagster.resources.cache import Cache, cache_errors
+from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.sensors.run_failures import recording_failure_sensor
+
+ORDER = ["raw_recording", "transcript", "recording_context", "mood", "mood_image", "published_record"]
+
+
+@pytest.fixture()
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def run_chain(instance, resources, rid):
+    instance.add_dynamic_partitions(recordings.name, [rid])
+    return [materialize(ASSETS, selection=[name], partition_key=rid, instance=instance,
+                        resources=resources, raise_on_error=False) for name in ORDER]
+
+
+def test_a_crashed_run_leaves_the_recording_failed_and_retryable(instance, resources, settings):
+    """A run that failed where no asset could record it (simulated: the status still says
+    'transcribing'): the run-failure sensor marks it failed, once."""
+    rid = "rec-crashed-run"
+    resources["tracker"].register(rid, f"uploads/u/{rid}.m4a")  # no such object: the run fails
+    instance.add_dynamic_partitions(recordings.name, [rid])
+    result = materialize(ASSETS, selection=["raw_recording"], partition_key=rid, instance=instance,
+                         resources=resources, raise_on_error=False)
+    assert not result.success
+    status = resources["tracker"].status
+    status.table.put_item(Item={**status.get(rid), "stage": "transcribing", "stage_rank": 1,
+                                "error": None})  # as if the worker died before recording it
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.PIPELINE_FAILURE)
+    with build_run_status_sensor_context(
+            sensor_name=recording_failure_sensor.name, dagster_event=failure,
+            dagster_instance=instance, dagster_run=run,
+            resources={"tracker": resources["tracker"]}) as ctx:
+        recording_failure_sensor(ctx.for_run_failure())
+    item = status.get(rid)
+    assert item["stage"] == "failed"
+    assert item["error"]["code"] == "run_failed" and item["error"]["retryable"] is True
+    # Final now: a second failure report changes nothing and announces nothing.
+    assert resources["tracker"].fail(rid, ProcessingError("run_failed", "again", True)) is False
+
+
+def test_with_redis_down_processing_completes_without_cache(instance, resources, settings, samples):
+    dead = Cache(redis_url="redis://127.0.0.1:1/0", socket_timeout_s=0.2)
+    tracker = ProcessingTracker(status=resources["tracker"].status, cache=dead,
+                                events=resources["events"])
+    degraded = {**resources, "cache": dead, "tracker": tracker}
+    item = samples["en_neutral"]
+    rid = upload_file(settings, item["path"], "no-redis", tz=item["tz"])
+    before = cache_errors()
+    results = run_chain(instance, degraded, rid)
+    assert all(r.success for r in results)
+    assert resources["tracker"].status.get(rid)["stage"] == "complete"
+    assert resources["records"].get(rid)["image_key"].endswith("image.png")
+    assert cache_errors() > before
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+
+def test_throttled_status_table_is_retried(instance, resources, settings, samples):
+    """DynamoDB answers ThrottlingException to the first writes: botocore's standard retry
+    mode backs off with jitter and the recording still completes."""
+    table = dynamodb_table(settings.status_table, settings.region)
+    state = {"left": 3, "throttled": 0}
+
+    def throttle(request, **_):
+        if state["left"] > 0:
+            state["left"] -= 1
+            state["throttled"] += 1
+            body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
+            return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "ThrottlingException",
+                                                  "Content-Type": "application/x-amz-json-1.0"}, _Raw(body))
+        return None
+
+    events = table.meta.client.meta.events
+    events.register("before-send.dynamodb.UpdateItem", throttle)
+    try:
+        item = samples["en_angry"]
+        rid = upload_file(settings, item["path"], "throttled", tz=item["tz"])
+        results = run_chain(instance, resources, rid)
+    finally:
+        events.unregister("before-send.dynamodb.UpdateItem", throttle)
+    assert state["throttled"] == 3
+    assert all(r.success for r in results)
+    assert resources["tracker"].status.get(rid)["stage"] == "complete"
+
+
+def test_status_changes_are_published_on_the_recording_channel(resources):
+    pubsub = resources["cache"].redis.pubsub()
+    pubsub.subscribe("status:rec-pubsub")
+    pubsub.get_message(timeout=1)  # the subscribe confirmation
+    tracker = resources["tracker"]
+    tracker.register("rec-pubsub", "uploads/u/rec-pubsub.m4a")
+    tracker.advance("rec-pubsub", "transcribing")
+    stages = []
+    for _ in range(2):
+        msg = pubsub.get_message(timeout=2)
+        stages.append(json.loads(msg["data"])["stage"])
+    assert stages == ["uploaded", "transcribing"]
+    pubsub.close()
