@@ -16,12 +16,12 @@ MAX_RECEIVE_COUNT = 3
 VISIBILITY_TIMEOUT_S = 300
 
 
-def provision(settings: Settings) -> dict[str, str]:
+def provision(settings: Settings, endpoint_url: str | None = None) -> dict[str, str]:
     """Create everything; return the names and URLs an operator needs."""
     region = settings.region
-    s3 = client("s3", region)
-    sqs = client("sqs", region)
-    ddb = client("dynamodb", region)
+    s3 = client("s3", region, endpoint_url)
+    sqs = client("sqs", region, endpoint_url)
+    ddb = client("dynamodb", region, endpoint_url)
 
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if settings.bucket not in existing:

@@ -176,13 +176,12 @@ def up(settings: Settings | None = None) -> dict:
         _wait("redis", lambda: _redis_ok(ports["redis"]), procs["redis"], 10, logs)
         from .provision import provision
 
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(stack_env(info))
+        # Explicit endpoint (so no shared client is pointed elsewhere) and the stack's
+        # dummy credentials for the duration of the calls.
+        saved = {k: os.environ.get(k) for k in DUMMY_CREDENTIALS}
+        os.environ.update(DUMMY_CREDENTIALS)
         try:
-            from ..resources.aws import clear_clients
-
-            clear_clients()
-            info.update(provision(settings))
+            info.update(provision(settings, f"http://127.0.0.1:{ports['moto']}"))
         finally:
             for k, v in saved.items():
                 if v is None:
