@@ -64,3 +64,19 @@ def model_calls(local_stack):
 def samples() -> dict[str, dict]:
     """The bundled samples by name, with their path."""
     return {Path(m["file"]).stem: {**m, "path": SAMPLES_DIR / m["file"]} for m in sample_manifest()}
+
+
+@pytest.fixture()
+def private_stack(tmp_path, monkeypatch):
+    """A stack of its own: a sensor on a fresh cursor would otherwise also process every
+    upload other tests left in the shared bucket, and warm the cache for ours."""
+    env = {**os.environ, "VOMAGE_STATE_DIR": str(tmp_path / "state")}
+    info = stack.up(load_settings(env))
+    for name, value in {**stack.stack_env(info), "VOMAGE_TRANSCRIBE_POLL_SECONDS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    clear_clients()
+    try:
+        yield info
+    finally:
+        stack.down(load_settings(env))
+        clear_clients()

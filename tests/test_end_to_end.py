@@ -5,7 +5,6 @@ launches a run, the run writes status, record, image and event. Marked slow; CI 
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,11 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vomage_dagster.local import stack
 from vomage_dagster.local.audio_files import encode, silence, tone
 from vomage_dagster.local.daemon import running_daemon
 from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, table, upload_file, wait_until_final
-from vomage_dagster.resources.aws import clear_clients
 from vomage_dagster.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -38,32 +35,16 @@ def vomage(*args: str) -> str:
     return done.stdout
 
 
-@pytest.fixture()
-def own_stack(tmp_path, monkeypatch):
-    """A stack of its own: a sensor on a fresh cursor would otherwise also process every
-    upload other tests left in the shared bucket, and warm the cache for ours."""
-    env = {**os.environ, "VOMAGE_STATE_DIR": str(tmp_path / "state")}
-    info = stack.up(load_settings(env))
-    for name, value in {**stack.stack_env(info), "VOMAGE_TRANSCRIBE_POLL_SECONDS": "1"}.items():
-        monkeypatch.setenv(name, value)
-    clear_clients()
-    try:
-        yield info
-    finally:
-        stack.down(load_settings(env))
-        clear_clients()
-
-
 def _model_calls(info: dict) -> dict:
     url = f"http://127.0.0.1:{info['ports']['models']}/stats"
     with urllib.request.urlopen(url, timeout=5) as resp:
         return json.loads(resp.read())["calls"]
 
 
-def test_samples_and_bad_files_end_complete_or_failed(own_stack, tmp_path):
+def test_samples_and_bad_files_end_complete_or_failed(private_stack, tmp_path):
     settings = load_settings()
     uploads: list[Upload] = []
-    with running_daemon(Path(own_stack["state_dir"]), {}):
+    with running_daemon(Path(private_stack["state_dir"]), {}):
         for item in sample_manifest():
             path = SAMPLES_DIR / item["file"]
             args = ["upload", str(path), "--user", item["user"]]
@@ -98,7 +79,7 @@ def test_samples_and_bad_files_end_complete_or_failed(own_stack, tmp_path):
             assert record["image_key"] == f"processed/{u.recording_id}/image.png"
             assert record["seconds"]["transcript"] > 0
     good = len(sample_manifest())
-    calls = _model_calls(own_stack)
+    calls = _model_calls(private_stack)
     assert (calls["transcribe"], calls["analysis"]) == (good, good)
     # Two samples may share an image prompt (same emotion, light, season, weather): then
     # the second image comes from the cache.

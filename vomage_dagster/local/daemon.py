@@ -7,6 +7,7 @@ the demo and the end-to-end tests and always stops it afterwards.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,10 @@ run_coordinator:
 sensors:
   use_threads: true
   num_workers: 2
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 30
 """
 
 
@@ -46,24 +51,50 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-@contextmanager
-def running_daemon(state_dir: Path, env: dict[str, str]) -> Iterator[Path]:
-    """Run `dagster-daemon` on the project's workspace; yield DAGSTER_HOME."""
-    home = prepare_home(state_dir)
-    logs = state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
-    with (logs / "daemon.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [_bin("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    try:
+class Daemon:
+    """`dagster-daemon run` on the project's workspace, in its own process group."""
+
+    def __init__(self, state_dir: Path, env: dict[str, str], max_concurrent_runs: int = 2):
+        self.home = prepare_home(state_dir, max_concurrent_runs)
+        self.logs = state_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home)}
+        self.proc: subprocess.Popen | None = None
+        self.groups: list[int] = []
+
+    def start(self) -> None:
+        with (self.logs / "daemon.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [_bin("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
+                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self.groups.append(self.proc.pid)
         time.sleep(0.5)
-        if proc.poll() is not None:
-            raise RuntimeError(f"dagster-daemon exited at once; see {logs / 'daemon.log'}")
-        yield home
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"dagster-daemon exited at once; see {self.logs / 'daemon.log'}")
+
+    def crash(self) -> None:
+        """SIGKILL the daemon alone, as a crash would; runs it launched carry on."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop the daemon and everything it started, including after a crash."""
+        for pgid in self.groups:
+            stop_process(pgid, grace=10)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.wait(timeout=5)
+
+
+@contextmanager
+def running_daemon(state_dir: Path, env: dict[str, str], max_concurrent_runs: int = 2
+                   ) -> Iterator[Daemon]:
+    """Run the daemon for the duration of the block; always stopped afterwards."""
+    daemon = Daemon(state_dir, env, max_concurrent_runs)
+    daemon.start()
+    try:
+        yield daemon
     finally:
-        stop_process(proc.pid, grace=10)
-        proc.wait(timeout=5)
+        daemon.stop()

@@ -159,15 +159,14 @@ def up(settings: Settings | None = None) -> dict:
                      "records_table": settings.records_table},
     }
     env = {**os.environ, **stack_env(info)}
-    procs = {
-        "moto": _start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                "-p", str(ports["moto"])], env, logs),
-        "redis": _start("redis", [redis_server, "--bind", "127.0.0.1", "--port",
-                                  str(ports["redis"]), "--save", "", "--appendonly", "no",
-                                  "--dir", str(root / "redis")], env, logs),
-        "models": _start("models", [sys.executable, "-m", "vomage_dagster.local.model_server",
-                                    "--port", str(ports["models"])], env, logs),
+    info["commands"] = {
+        "moto": [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["moto"])],
+        "redis": [redis_server, "--bind", "127.0.0.1", "--port", str(ports["redis"]), "--save", "",
+                  "--appendonly", "no", "--dir", str(root / "redis")],
+        "models": [sys.executable, "-m", "vomage_dagster.local.model_server",
+                   "--port", str(ports["models"])],
     }
+    procs = {name: _start(name, argv, env, logs) for name, argv in info["commands"].items()}
     info["pids"] = {name: p.pid for name, p in procs.items()}
     (root / STATE_FILE).write_text(json.dumps(info, indent=1))
     try:
@@ -210,6 +209,27 @@ def down(settings: Settings | None = None) -> list[str]:
             stopped.append(name)
     path.unlink(missing_ok=True)
     return stopped
+
+
+def stop_service(settings: Settings, name: str) -> None:
+    """Stop one service of a running stack (fault tests: Redis going away)."""
+    info = read_info(settings)
+    if info is None:
+        raise StackError("the stack is not running")
+    stop_process(info["pids"][name])
+
+
+def start_service(settings: Settings, name: str) -> None:
+    """Start a stopped service again on its port, with a fresh state."""
+    info = read_info(settings)
+    if info is None:
+        raise StackError("the stack is not running")
+    root = Path(info["state_dir"])
+    proc = _start(name, info["commands"][name], {**os.environ, **stack_env(info)}, root / "logs")
+    info["pids"][name] = proc.pid
+    (root / STATE_FILE).write_text(json.dumps(info, indent=1))
+    if name == "redis":
+        _wait("redis", lambda: _redis_ok(info["ports"]["redis"]), proc, 10, root / "logs")
 
 
 def stop_process(pid: int, grace: float = 5.0) -> bool:

@@ -1,0 +1,103 @@
+"""Reconcile what arrived with what came out: the check behind "never lost, never twice".
+
+For a set of recording ids it counts final statuses, the runs Dagster holds per
+recording, the materializations per asset partition, published records, and what sits
+in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from dagster import AssetKey, DagsterInstance, RunsFilter
+
+from ..assets.recording import ASSETS
+from ..resources.queue import UploadQueue
+from ..resources.records import RecordsTable
+from ..resources.status import StatusTable
+from ..settings import Settings
+
+
+@dataclass
+class Reconciliation:
+    uploads: int
+    complete: int
+    failed: int
+    not_final: list[str]
+    failure_codes: Counter
+    runs_per_recording: Counter  # number of runs → how many recordings had that many
+    materializations_twice: list[str]
+    published: int
+    dead_letters: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return (self.uploads == self.complete + self.failed and not self.not_final
+                and set(self.runs_per_recording) <= {1} and not self.materializations_twice
+                and self.published == self.complete)
+
+    def table(self) -> str:
+        rows = [
+            ("uploads", self.uploads),
+            ("complete", self.complete),
+            ("failed", self.failed),
+            ("  by code", ", ".join(f"{k} {v}" for k, v in sorted(self.failure_codes.items())) or "-"),
+            ("not final", len(self.not_final)),
+            ("recordings with 1 run", self.runs_per_recording.get(1, 0)),
+            ("recordings with 0 or 2+ runs",
+             sum(v for k, v in self.runs_per_recording.items() if k != 1)),
+            ("asset partitions written twice", len(self.materializations_twice)),
+            ("published records", self.published),
+            ("dead-letter messages", self.dead_letters),
+            *self.extra.items(),
+            ("uploads = complete + failed", "yes" if self.uploads == self.complete + self.failed else "NO"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _dead_letters(queue: UploadQueue) -> list:
+    seen: dict[str, object] = {}
+    while batch := [m for m in queue.receive(10, dead_letter=True, visibility_s=30)
+                    if m.message_id not in seen]:
+        for m in batch:
+            seen[m.message_id] = m
+    messages = list(seen.values())
+    queue.release(messages, dead_letter=True, visibility_s=0)
+    return messages
+
+
+def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list[str]) -> Reconciliation:
+    status = StatusTable(table_name=settings.status_table, region_name=settings.region)
+    records = RecordsTable(table_name=settings.records_table, region_name=settings.region)
+    queue = UploadQueue(queue_name=settings.uploads_queue, region_name=settings.region,
+                        dead_letter_queue_name=settings.dead_letter_queue)
+    items = status.get_many(recording_ids)
+    stages = Counter(item["stage"] for item in items.values())
+    codes = Counter(item["error"]["code"] for item in items.values()
+                    if item["stage"] == "failed" and item.get("error"))
+    runs = Counter()
+    for rid in recording_ids:
+        runs[len(instance.get_run_records(RunsFilter(tags={"vomage/recording_id": rid})))] += 1
+    wanted = set(recording_ids)
+    twice = []
+    for asset in ASSETS:
+        key = asset.key if isinstance(asset.key, AssetKey) else AssetKey(asset.key)
+        events = instance.fetch_materializations(key, limit=100_000).records
+        per_partition = Counter(e.partition_key for e in events if e.partition_key in wanted)
+        twice += [f"{key.to_user_string()}[{p}]" for p, n in per_partition.items() if n > 1]
+    published = sum(1 for rid in recording_ids if records.get(rid) is not None)
+    return Reconciliation(
+        uploads=len(recording_ids),
+        complete=stages.get("complete", 0),
+        failed=stages.get("failed", 0),
+        not_final=[rid for rid in recording_ids
+                   if items.get(rid, {}).get("stage") not in ("complete", "failed")],
+        failure_codes=codes,
+        runs_per_recording=runs,
+        materializations_twice=twice,
+        published=published,
+        dead_letters=len(_dead_letters(queue)),
+    )
