@@ -8,6 +8,8 @@
     vomage ui [--port N]             `dagster dev` (UI and daemon) on the running local stack
     vomage retry ID                  run a failed, retryable recording again
     vomage dlq list | redrive        inspect / replay the uploads dead-letter queue
+    vomage cache warm [--days N]     rebuild the hot Redis keys from durable outputs
+    vomage metrics export [--window] send one five-minute window to CloudWatch (once)
 """
 
 from __future__ import annotations
@@ -219,6 +221,35 @@ def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _resources() -> dict:
+    from .definitions import build_resources
+
+    return build_resources(load_settings())
+
+
+def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
+    from .operations.cache_warming import recent_days, warm
+
+    _use_local_stack(settings)
+    r = _resources()
+    wanted = recent_days(args.days)
+    warmed = warm(r["records"], r["store"], r["cache"], wanted)
+    print(json.dumps({"days": wanted, **warmed}))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from .operations.metrics import export_window
+
+    _use_local_stack(settings)
+    r = _resources()
+    start = dt.datetime.fromisoformat(args.window) if args.window else None
+    print(json.dumps(export_window(r["records"], r["tracker"].status, r["queue"], r["store"], start)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vomage", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -252,6 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["list", "redrive"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_dlq)
+    p = sub.add_parser("cache", help="the Redis cache")
+    p.add_argument("action", choices=["warm"])
+    p.add_argument("--days", type=int, default=1, help="today and this many days before")
+    p.set_defaults(fn=cmd_cache)
+    p = sub.add_parser("metrics", help="CloudWatch metrics")
+    p.add_argument("action", choices=["export"])
+    p.add_argument("--window", help="ISO time inside the window (default: the last complete one)")
+    p.set_defaults(fn=cmd_metrics)
     args = parser.parse_args(argv)
     return args.fn(args, load_settings())
 

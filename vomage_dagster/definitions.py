@@ -4,15 +4,20 @@
 - sensors/sqs_uploads.py what runs when S3 (or the app) announces a recording on SQS
 - sensors/s3_uploads.py the same by listing the bucket (VOMAGE_INGEST chooses)
 - sensors/run_failures.py a failed run marks its recording failed
-- jobs.py               process_recording
+- assets/daily.py       the daily Parquet table and mood report
+- assets/reprocessing.py  batch re-analysis of a day (Bedrock batch) + sensors/batch_jobs.py
+- jobs.py               process_recording, daily_tables, warm_cache, export_metrics, retention
+- schedules.py          when the daily, metric, cache and retention jobs run
+- operations/           cache warming, metric export, retention (plain functions)
 - resources/            one module per external system; built here from settings.py
 """
 
-from dagster import Definitions
+from dagster import Definitions, mem_io_manager
 
-from .assets.recording import ASSETS
-from .jobs import process_recording
+from .assets import daily, recording, reprocessing
+from .jobs import JOBS
 from .resources.analyzer import MoodAnalyzer
+from .resources.batch import BatchInference
 from .resources.cache import Cache
 from .resources.events import EventPublisher
 from .resources.io_manager import S3JsonIOManager
@@ -24,6 +29,8 @@ from .resources.status import StatusTable
 from .resources.store import ObjectStore
 from .resources.tracker import ProcessingTracker
 from .resources.weather import WeatherSource
+from .schedules import SCHEDULES
+from .sensors.batch_jobs import batch_job_sensor
 from .sensors.run_failures import recording_failure_sensor
 from .sensors.s3_uploads import s3_upload_sensor
 from .sensors.sqs_uploads import sqs_upload_sensor
@@ -39,6 +46,7 @@ def build_resources(settings: Settings) -> dict:
     status = StatusTable(table_name=settings.status_table, region_name=region)
     return {
         "io_manager": S3JsonIOManager(store=store),
+        "ops_io_manager": mem_io_manager,
         "store": store,
         "cache": cache,
         "events": events,
@@ -52,12 +60,14 @@ def build_resources(settings: Settings) -> dict:
         "analyzer": MoodAnalyzer(model_id=settings.analysis_model_id, region_name=region),
         "painter": ImagePainter(model_id=settings.image_model_id, region_name=region),
         "weather": WeatherSource(),
+        "batch_inference": BatchInference(region_name=region),
     }
 
 
 defs = Definitions(
-    assets=ASSETS,
-    jobs=[process_recording],
-    sensors=[sqs_upload_sensor, s3_upload_sensor, recording_failure_sensor],
+    assets=recording.ASSETS + daily.ASSETS + reprocessing.ASSETS,
+    jobs=JOBS,
+    schedules=SCHEDULES,
+    sensors=[sqs_upload_sensor, s3_upload_sensor, recording_failure_sensor, batch_job_sensor],
     resources=build_resources(load_settings()),
 )

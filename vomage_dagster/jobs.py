@@ -1,8 +1,26 @@
-"""Jobs: named selections of assets that sensors and schedules launch."""
+"""Jobs: named selections of assets and small operations jobs that sensors, schedules,
+the UI and the CLI launch. The work itself lives in assets/ and operations/."""
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+import datetime as dt
 
-from .partitions import recordings
+from dagster import (
+    AssetSelection,
+    Config,
+    OpExecutionContext,
+    Out,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
+
+from .operations import cache_warming, metrics, retention
+from .partitions import days, recordings
+from .resources.cache import Cache
+from .resources.queue import UploadQueue
+from .resources.records import RecordsTable
+from .resources.store import ObjectStore
+from .resources.tracker import ProcessingTracker
 
 # In-process: a 6-asset chain costs ~1–2 s of orchestration this way against ~9–10 s
 # with a subprocess per step (measured, DESIGN.md §5). The model calls are the slow part
@@ -14,3 +32,86 @@ process_recording = define_asset_job(
     executor_def=in_process_executor,
     description="Decode, transcribe, add context, analyse the mood, paint, publish: one recording.",
 )
+
+daily_tables = define_asset_job(
+    "daily_tables",
+    selection=AssetSelection.assets("voice_records_daily", "mood_daily_report"),
+    partitions_def=days,
+    executor_def=in_process_executor,
+    description="The day's Parquet table of records and its mood report.",
+)
+
+
+reprocess_day = define_asset_job(
+    "reprocess_day",
+    selection=AssetSelection.assets("mood_reprocessed"),
+    partitions_def=days,
+    executor_def=in_process_executor,
+    description="Re-analyse a day's transcripts with a named prompt/model version (Bedrock batch).",
+)
+
+
+class WarmConfig(Config):
+    days_back: int = 1  # today and this many days before
+
+
+# Operations report through metadata; their return values are summaries nobody loads,
+# kept in memory rather than in the per-recording S3 store.
+OPS_OUT = Out(io_manager_key="ops_io_manager")
+
+
+@op(out=OPS_OUT, description="Rebuild transcribe:/analysis:/image:/context: keys from durable outputs.")
+def warm_cache_op(context: OpExecutionContext, config: WarmConfig, records: RecordsTable,
+                  store: ObjectStore, cache: Cache) -> dict:
+    wanted = cache_warming.recent_days(config.days_back)
+    warmed = cache_warming.warm(records, store, cache, wanted)
+    context.add_output_metadata({k: int(v) for k, v in warmed.items()} | {"days": ", ".join(wanted)})
+    context.log.info(f"cache warmed: {dict(warmed)}")
+    return dict(warmed)
+
+
+@job(executor_def=in_process_executor, description="Warm the Redis cache after a cache loss.")
+def warm_cache():
+    warm_cache_op()
+
+
+class MetricsConfig(Config):
+    window_start: str = ""  # ISO time; empty: the last complete five-minute window
+
+
+@op(out=OPS_OUT, description="Export one five-minute window of metrics to CloudWatch (once per window).")
+def export_metrics_op(context: OpExecutionContext, config: MetricsConfig, records: RecordsTable,
+                      tracker: ProcessingTracker, queue: UploadQueue, store: ObjectStore) -> dict:
+    start = dt.datetime.fromisoformat(config.window_start) if config.window_start else None
+    result = metrics.export_window(records, tracker.status, queue, store, start)
+    context.log.info(f"metrics: {result}")
+    return result
+
+
+@job(executor_def=in_process_executor, description="CloudWatch metric export.")
+def export_metrics():
+    export_metrics_op()
+
+
+class RetentionConfig(Config):
+    keep_days: int = 30
+
+
+@op(out=OPS_OUT, description="Remove recording partitions older than keep_days that are in a daily table.")
+def prune_partitions_op(context: OpExecutionContext, config: RetentionConfig, tracker: ProcessingTracker,
+                        records: RecordsTable, store: ObjectStore) -> int:
+    keys = list(context.instance.get_dynamic_partitions(recordings.name))
+    doomed = retention.prunable(keys, tracker.status, records, store, config.keep_days)
+    for key in doomed:
+        context.instance.delete_dynamic_partition(recordings.name, key)
+    context.add_output_metadata({"partitions_before": len(keys), "removed": len(doomed)})
+    return len(doomed)
+
+
+@job(executor_def=in_process_executor, description="Keep the recordings partition count bounded.")
+def prune_recording_partitions():
+    prune_partitions_op()
+
+
+JOBS = [process_recording, daily_tables, reprocess_day, warm_cache, export_metrics,
+        prune_recording_partitions]

@@ -1,7 +1,10 @@
 """Partition definitions: one dynamic partition per voice recording."""
 
-from dagster import DynamicPartitionsDefinition
+from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition
 
 # Key = recording id. Dagster recommends at most ~100,000 dynamic partitions per asset:
 # partitions of records already rolled into daily tables are to be pruned.
 recordings = DynamicPartitionsDefinition(name="recordings")
+
+# One partition per UTC day: the daily tables, the mood report, batch reprocessing.
+days = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)

@@ -253,6 +253,11 @@ def mood_image(context: AssetExecutionContext, mood: dict, painter: ImagePainter
     return out
 
 
+def utc_day(iso_time: str) -> str:
+    """The UTC date a record belongs to in the daily tables."""
+    return dt.datetime.fromisoformat(iso_time).astimezone(dt.UTC).date().isoformat()
+
+
 STAGE_INPUTS = ("raw_recording", "transcript", "recording_context", "mood", "mood_image")
 
 
@@ -272,6 +277,7 @@ def published_record(context: AssetExecutionContext, raw_recording: dict, transc
             "user_id": raw_recording["user_id"],
             "created_at": f"{raw_recording['recorded_at']}#{rid}",
             "recorded_at": raw_recording["recorded_at"],
+            "day": utc_day(raw_recording["recorded_at"]),
             "upload_key": raw_recording["upload_key"],
             "duration_s": raw_recording["duration_s"],
             "audio_sha256": raw_recording["sha256"],
@@ -287,6 +293,7 @@ def published_record(context: AssetExecutionContext, raw_recording: dict, transc
             "thumbnail_key": mood_image["thumbnail_key"],
             "models": {"analysis": mood["model_id"], "image": mood_image["model_id"],
                        "prompt_version": mood["prompt_version"]},
+            "usage": mood.get("usage") or {},
             "seconds": {name: out["seconds"] for name, out in stages.items()},
             "cache_hits": {name: out["cache_hit"] for name, out in stages.items()
                            if "cache_hit" in out},

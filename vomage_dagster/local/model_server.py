@@ -9,6 +9,9 @@ building, polling, parsing, validation) runs unchanged against it:
 - Transcribe `StartTranscriptionJob` / `GetTranscriptionJob` (JSON 1.1, `X-Amz-Target`):
   the media is read from S3 (moto), Whisper runs in a worker thread, and the transcript
   JSON is written back to the output bucket and key, as Transcribe does.
+- Bedrock `CreateModelInvocationJob` / `GetModelInvocationJob` (batch inference): the
+  JSONL input is read from S3, every record goes through the same InvokeModel path, and
+  `<output>/<job id>/<input name>.out` is written back, errors per record included.
 
 Models load once at start and stay warm. `GET /health` answers when they are loaded;
 `GET /stats` counts model calls (the cache tests and benchmarks read it).
@@ -51,6 +54,9 @@ class Models:
         self.jobs: dict[str, dict] = {}
         self.jobs_lock = threading.Lock()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe")
+        self.batch_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch")
+        self.batch_jobs: dict[str, dict] = {}
+        self.batch_tokens: dict[str, str] = {}
         self.calls = {"transcribe": 0, "analysis": 0, "image": 0}
         self.seconds = {"transcribe": 0.0, "analysis": 0.0, "image": 0.0}
 
@@ -144,6 +150,74 @@ class Models:
             self.jobs[name].update(update, CompletionTime=time.time())
 
 
+    # --- Bedrock batch inference ------------------------------------------------------
+    def create_batch(self, req: dict) -> dict:
+        token = req.get("clientRequestToken")
+        with self.jobs_lock:
+            if token and token in self.batch_tokens:
+                return {"jobArn": self.batch_tokens[token]}
+            job_id = f"{len(self.batch_jobs) + 1:04d}{int(time.time() * 1000) % 10**8:08d}"
+            arn = f"arn:aws:bedrock:us-east-1:000000000000:model-invocation-job/{job_id}"
+            now = dt.datetime.now(dt.UTC).isoformat()
+            self.batch_jobs[arn] = {
+                "jobArn": arn, "jobName": req["jobName"], "modelId": req["modelId"],
+                "roleArn": req["roleArn"], "status": "Submitted", "submitTime": now,
+                "lastModifiedTime": now, "inputDataConfig": req["inputDataConfig"],
+                "outputDataConfig": req["outputDataConfig"], **({"clientRequestToken": token} if token else {}),
+            }
+            if token:
+                self.batch_tokens[token] = arn
+        self.batch_worker.submit(self._run_batch, arn)
+        return {"jobArn": arn}
+
+    def get_batch(self, identifier: str) -> dict:
+        with self.jobs_lock:
+            job = self.batch_jobs.get(identifier) or next(
+                (j for a, j in self.batch_jobs.items() if a.endswith("/" + identifier)), None)
+            if job is None:
+                raise NotFound(f"model invocation job {identifier} not found")
+            return dict(job)
+
+    def _set_batch(self, arn: str, **fields: object) -> None:
+        with self.jobs_lock:
+            self.batch_jobs[arn].update(fields, lastModifiedTime=dt.datetime.now(dt.UTC).isoformat())
+
+    def _run_batch(self, arn: str) -> None:
+        job = self.get_batch(arn)
+        self._set_batch(arn, status="InProgress")
+        try:
+            src = urlparse(job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"])
+            dst = urlparse(job["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"])
+            lines = self.s3.get_object(Bucket=src.netloc, Key=src.path.lstrip("/"))["Body"].read()
+            out, errors, total = [], 0, 0
+            for line in lines.decode("utf-8").splitlines():
+                if not line.strip():
+                    continue
+                total += 1
+                row = json.loads(line)
+                try:
+                    out.append({**row, "modelOutput": self.invoke(job["modelId"], row["modelInput"])})
+                except (ValueError, KeyError) as exc:
+                    errors += 1
+                    out.append({**row, "error": {"errorCode": 400, "errorMessage": str(exc)}})
+            job_id = arn.rsplit("/", 1)[1]
+            key = f"{dst.path.strip('/')}/{job_id}/{src.path.rsplit('/', 1)[-1]}.out".lstrip("/")
+            body = "\n".join(json.dumps(r, ensure_ascii=False) for r in out) + "\n"
+            self.s3.put_object(Bucket=dst.netloc, Key=key, Body=body.encode("utf-8"))
+            status = "Completed" if errors == 0 else "PartiallyCompleted" if errors < total else "Failed"
+            self._set_batch(arn, status=status, endTime=dt.datetime.now(dt.UTC).isoformat(),
+                            totalRecordCount=total, processedRecordCount=total,
+                            successRecordCount=total - errors, errorRecordCount=errors)
+        except Exception as exc:  # a job must end, never stay InProgress
+            log.exception("batch job %s failed", arn)
+            self._set_batch(arn, status="Failed", message=str(exc)[:500],
+                            endTime=dt.datetime.now(dt.UTC).isoformat())
+
+
+class NotFound(Exception):
+    code = "ResourceNotFoundException"
+
+
 class Conflict(Exception):
     code = "ConflictException"
 
@@ -177,6 +251,11 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"ok": True, "time": dt.datetime.now(dt.UTC).isoformat()})
             elif self.path == "/stats":
                 self._send(200, {"calls": models.calls, "seconds": models.seconds})
+            elif self.path.startswith("/model-invocation-job/"):
+                try:
+                    self._send(200, models.get_batch(unquote(self.path.split("/", 2)[2])))
+                except NotFound as exc:
+                    self._error(404, exc.code, str(exc))
             else:
                 self._error(404, "NotFound", self.path)
 
@@ -198,6 +277,8 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
                         self._send(200, models.get_job(body["TranscriptionJobName"]))
                     else:
                         self._error(400, "BadRequestException", f"{op} is not served locally")
+                elif self.path == "/model-invocation-job":
+                    self._send(200, models.create_batch(body))
                 elif self.path.startswith("/model/") and self.path.endswith("/invoke"):
                     model_id = unquote(self.path[len("/model/"):-len("/invoke")])
                     self._send(200, models.invoke(model_id, body))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..resources.aws import client
-from ..resources.records import RECORDING_INDEX
+from ..resources.records import DAY_INDEX, RECORDING_INDEX
 from ..settings import Settings
 
 MAX_RECEIVE_COUNT = 3
@@ -76,10 +76,16 @@ def provision(settings: Settings, endpoint_url: str | None = None) -> dict[str, 
                        {"AttributeName": "created_at", "KeyType": "RANGE"}],
             AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"},
                                   {"AttributeName": "created_at", "AttributeType": "S"},
-                                  {"AttributeName": "recording_id", "AttributeType": "S"}],
+                                  {"AttributeName": "recording_id", "AttributeType": "S"},
+                                  {"AttributeName": "day", "AttributeType": "S"}],
             GlobalSecondaryIndexes=[{
                 "IndexName": RECORDING_INDEX,
                 "KeySchema": [{"AttributeName": "recording_id", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }, {
+                "IndexName": DAY_INDEX,
+                "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"},
+                              {"AttributeName": "recording_id", "KeyType": "RANGE"}],
                 "Projection": {"ProjectionType": "ALL"},
             }],
             BillingMode="PAY_PER_REQUEST",

@@ -69,6 +69,16 @@ def _dead_letters(queue: UploadQueue) -> list:
     return messages
 
 
+def _materializations(instance: DagsterInstance, key: AssetKey) -> list:
+    records, cursor = [], None
+    while True:
+        page = instance.fetch_materializations(key, limit=10_000, cursor=cursor)
+        records += page.records
+        if not page.has_more:
+            return records
+        cursor = page.cursor
+
+
 def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list[str]) -> Reconciliation:
     status = StatusTable(table_name=settings.status_table, region_name=settings.region)
     records = RecordsTable(table_name=settings.records_table, region_name=settings.region)
@@ -85,8 +95,8 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
     twice = []
     for asset in ASSETS:
         key = asset.key if isinstance(asset.key, AssetKey) else AssetKey(asset.key)
-        events = instance.fetch_materializations(key, limit=100_000).records
-        per_partition = Counter(e.partition_key for e in events if e.partition_key in wanted)
+        per_partition = Counter(e.partition_key for e in _materializations(instance, key)
+                                if e.partition_key in wanted)
         twice += [f"{key.to_user_string()}[{p}]" for p, n in per_partition.items() if n > 1]
     published = sum(1 for rid in recording_ids if records.get(rid) is not None)
     return Reconciliation(

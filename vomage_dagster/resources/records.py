@@ -15,6 +15,7 @@ from .aws import dynamodb_table
 from .status import plain_numbers
 
 RECORDING_INDEX = "recording_id-index"
+DAY_INDEX = "day-index"
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -39,6 +40,21 @@ class RecordsTable(ConfigurableResource):
     def put(self, record: dict) -> None:
         """Write the record; the same recording written twice stays one row."""
         self.table.put_item(Item=_to_dynamo(record))
+
+    def for_day(self, day: str) -> list[dict]:
+        """Every record of a UTC day (YYYY-MM-DD), through the day index."""
+        from boto3.dynamodb.conditions import Key
+
+        items, start = [], None
+        while True:
+            kwargs = {"IndexName": DAY_INDEX, "KeyConditionExpression": Key("day").eq(day)}
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            resp = self.table.query(**kwargs)
+            items += [plain_numbers(i) for i in resp.get("Items", [])]
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return items
 
     def get(self, recording_id: str) -> dict | None:
         from boto3.dynamodb.conditions import Key

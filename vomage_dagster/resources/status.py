@@ -178,6 +178,25 @@ class StatusTable(ConfigurableResource):
         item = self.table.get_item(Key={"recording_id": recording_id}, ConsistentRead=True)
         return plain_numbers(item["Item"]) if "Item" in item else None
 
+    def failed_between(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
+        """Recordings that failed in [start, end). A scan: fine for the metric export's
+        volume here; at scale, a GSI on (stage, updated_at) or a DynamoDB stream."""
+        from boto3.dynamodb.conditions import Attr
+
+        cond = Attr("stage").eq(st.FAILED) & Attr("updated_at").between(
+            start.isoformat(timespec="milliseconds"), end.isoformat(timespec="milliseconds"))
+        items, start_key = [], None
+        while True:
+            kwargs = {"FilterExpression": cond, "ConsistentRead": True}
+            if start_key:
+                kwargs["ExclusiveStartKey"] = start_key
+            resp = self.table.scan(**kwargs)
+            items += [plain_numbers(i) for i in resp.get("Items", [])
+                      if i["updated_at"] < end.isoformat(timespec="milliseconds")]
+            start_key = resp.get("LastEvaluatedKey")
+            if not start_key:
+                return items
+
     def get_many(self, recording_ids: list[str]) -> dict[str, dict]:
         """Batch read, 100 keys a call (DynamoDB's limit)."""
         ddb = client("dynamodb", self.region_name, self.endpoint_url)

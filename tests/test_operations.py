@@ -1,0 +1,187 @@
+"""Batch and operations work against the local stack: daily table and report, batch
+reprocessing (on-demand and Bedrock batch), cache warming, metric export, retention."""
+
+import datetime as dt
+import json
+import time
+
+import pytest
+from botocore.stub import ANY, Stubber
+from dagster import DagsterInstance, build_sensor_context, materialize
+
+from vomage_dagster.assets import daily, recording, reprocessing
+from vomage_dagster.domain import tables
+from vomage_dagster.jobs import prune_recording_partitions
+from vomage_dagster.local.demo import upload_file
+from vomage_dagster.operations import cache_warming, metrics, retention
+from vomage_dagster.partitions import recordings
+from vomage_dagster.resources.aws import client
+from vomage_dagster.resources.batch import BatchInference
+from vomage_dagster.sensors.batch_jobs import batch_job_sensor
+
+ORDER = ["raw_recording", "transcript", "recording_context", "mood", "mood_image", "published_record"]
+TODAY = dt.datetime.now(dt.UTC).date().isoformat()
+
+
+@pytest.fixture(scope="module")
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def processed(settings, resources, instance, samples):
+    """Three samples processed today; their recording ids."""
+    rids = []
+    for name in ("en_joy", "zh_sad", "en_angry"):
+        item = samples[name]
+        rid = upload_file(settings, item["path"], "ops-user", lat=item.get("lat"), lon=item.get("lon"),
+                          tz=item.get("tz"), lang=item.get("lang"))
+        instance.add_dynamic_partitions(recordings.name, [rid])
+        for asset in ORDER:
+            materialize(recording.ASSETS, selection=[asset], partition_key=rid, instance=instance,
+                        resources=resources)
+        rids.append(rid)
+    return rids
+
+
+def test_daily_table_and_report(processed, resources, instance):
+    result = materialize(daily.ASSETS, partition_key=TODAY, instance=instance, resources=resources)
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    table = tables.read_parquet(resources["store"].get_bytes(daily.table_key(TODAY)))
+    rows = {r["recording_id"]: r for r in table.to_pylist()}
+    assert set(processed) <= set(rows)
+    assert rows[processed[0]]["primary_emotion"] == "joy"
+    assert rows[processed[1]]["language"] == "zh-CN"
+    report = resources["store"].get_json(f"reports/mood/date={TODAY}/report.json")
+    assert report["records"] == table.num_rows
+    assert sum(v["records"] for v in report["by_emotion"].values()) == table.num_rows
+    assert resources["store"].get_bytes(f"reports/mood/date={TODAY}/chart.png").startswith(b"\x89PNG")
+
+
+def test_reprocessing_on_demand_keeps_versions(processed, resources, instance):
+    config = {"ops": {"mood_reprocessed": {"config": {"version": "test-on-demand"}}}}
+    assets = reprocessing.ASSETS[:1]
+    assert materialize(assets, partition_key=TODAY, instance=instance, resources=resources,
+                       run_config=config).success
+    lines = resources["store"].get_bytes(reprocessing.results_key("test-on-demand", TODAY)).decode().splitlines()
+    results = {json.loads(line)["recording_id"]: json.loads(line) for line in lines}
+    assert set(processed) <= set(results)
+    assert results[processed[0]]["mood"]["primary_emotion"] == "joy"
+    again = materialize(assets, partition_key=TODAY, instance=instance, resources=resources,
+                        run_config=config, raise_on_error=False)
+    assert not again.success  # never silently overwritten
+
+
+def test_reprocessing_through_a_bedrock_batch_job(processed, resources, instance):
+    version = f"test-batch-{int(time.time())}"
+    config = {"ops": {"mood_reprocessed": {"config": {"version": version, "min_batch_records": 2}}}}
+    result = materialize(reprocessing.ASSETS[:1], partition_key=TODAY, instance=instance,
+                         resources=resources, run_config=config)
+    meta = result.asset_materializations_for_node("mood_reprocessed")[0].metadata
+    assert meta["mode"].value == "batch" and meta["jobs"].value == 1
+    events = []
+    for _ in range(60):
+        with build_sensor_context(instance=instance, resources={
+                "store": resources["store"], "batch_inference": resources["batch_inference"]}) as ctx:
+            events = batch_job_sensor(ctx).asset_events
+        if events:
+            break
+        time.sleep(0.5)
+    (event,) = [e for e in events if e.metadata["version"].value == version]
+    assert event.partition == TODAY and event.metadata["errors"].value == 0
+    lines = resources["store"].get_bytes(reprocessing.results_key(version, TODAY)).decode().splitlines()
+    assert set(processed) <= {json.loads(line)["recording_id"] for line in lines}
+    manifest = resources["store"].get_json(reprocessing.manifest_key(version, TODAY))
+    assert manifest["state"] == "done" and set(manifest["statuses"].values()) == {"Completed"}
+
+
+def test_batch_job_requests_are_shaped_for_bedrock(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    batch = BatchInference(endpoint_url="https://stubbed.invalid")
+    arn = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abc123"
+    with Stubber(batch.bedrock) as stub:
+        stub.add_response("create_model_invocation_job", {"jobArn": arn}, {
+            "jobName": "j", "clientRequestToken": "tok", "roleArn": ANY, "modelId": "m",
+            "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://b/in.jsonl", "s3InputFormat": "JSONL"}},
+            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://b/out/"}}})
+        stub.add_response("get_model_invocation_job", {
+            "jobArn": arn, "jobName": "j", "modelId": "m", "roleArn": "r", "status": "PartiallyCompleted",
+            "submitTime": dt.datetime(2026, 11, 29), "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://b/in.jsonl"}},
+            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://b/out/"}}}, {"jobIdentifier": arn})
+        assert batch.submit("j", "tok", "m", "s3://b/in.jsonl", "s3://b/out/") == arn
+        assert batch.describe(arn)["status"] == "PartiallyCompleted"
+    assert BatchInference.output_key("batch/v/out", arn, "batch/v/input-000.jsonl") == \
+        "batch/v/out/abc123/input-000.jsonl.out"
+
+
+def test_cache_warming_restores_every_model_answer(processed, settings, resources, instance, samples,
+                                                   model_calls):
+    resources["cache"].redis.flushdb()
+    warmed = cache_warming.warm(resources["records"], resources["store"], resources["cache"],
+                                cache_warming.recent_days(0))
+    assert warmed["transcribe"] >= 3 and warmed["analysis"] >= 3 and warmed["image"] >= 3
+    before = model_calls()
+    item = samples["zh_sad"]
+    rid = upload_file(settings, item["path"], "ops-again", lat=item["lat"], lon=item["lon"],
+                      tz=item["tz"], lang=item["lang"])
+    instance.add_dynamic_partitions(recordings.name, [rid])
+    for asset in ORDER:
+        materialize(recording.ASSETS, selection=[asset], partition_key=rid, instance=instance,
+                    resources=resources)
+    assert model_calls() == before
+    assert resources["records"].get(rid)["cache_hits"]["transcript"] is True
+
+
+def test_metric_export_once_per_window_without_ids(processed, settings, resources):
+    record = resources["records"].get(processed[0])
+    start = metrics.window_start(dt.datetime.fromisoformat(record["published_at"]))
+    args = (resources["records"], resources["tracker"].status, resources["queue"], resources["store"], start)
+    first = metrics.export_window(*args)
+    assert first["sent"] is True and first["data_points"] >= 4
+    assert metrics.export_window(*args)["sent"] is False
+    cloudwatch = client("cloudwatch", settings.region)
+    listed = cloudwatch.list_metrics(Namespace=metrics.NAMESPACE)["Metrics"]
+    names = {m["MetricName"] for m in listed}
+    assert {"VoiceProcessingDuration", "RecordsProcessed", "QueueDepth"} <= names
+    dims = {d["Name"] for m in listed for d in m.get("Dimensions", [])}
+    assert dims <= {"ProcessingStage"}
+    stats = cloudwatch.get_metric_statistics(
+        Namespace=metrics.NAMESPACE, MetricName="VoiceProcessingDuration",
+        Dimensions=[{"Name": "ProcessingStage", "Value": "transcription"}],
+        StartTime=start - dt.timedelta(minutes=5), EndTime=start + dt.timedelta(minutes=10),
+        Period=300, Statistics=["SampleCount", "Maximum"])
+    assert sum(p["SampleCount"] for p in stats["Datapoints"]) >= 1
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert alarms["vomage-processing-duration-high"]["Threshold"] == 15.0
+    assert alarms["vomage-error-rate-high"]["Threshold"] == 5.0
+
+
+def test_retention_prunes_only_tabled_or_failed_partitions(processed, resources, instance, settings):
+    from vomage_dagster.domain.errors import ProcessingError
+
+    failed = "rec-ops-failed"
+    resources["tracker"].register(failed, f"uploads/u/{failed}.m4a")
+    resources["tracker"].fail(failed, ProcessingError("too_short", "x"))
+    untabled = "rec-ops-untabled"
+    resources["records"].put({**resources["records"].get(processed[0]), "recording_id": untabled,
+                              "day": "2026-01-02", "created_at": "2026-01-02T00:00:00+00:00#x"})
+    resources["tracker"].register(untabled, f"uploads/u/{untabled}.m4a")
+    for stage in ("transcribing", "analyzing", "generating", "complete"):
+        resources["tracker"].advance(untabled, stage)
+    instance.add_dynamic_partitions(recordings.name, [failed, untabled])
+    keys = processed + [failed, untabled]
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)
+    doomed = retention.prunable(keys, resources["tracker"].status, resources["records"],
+                                resources["store"], keep_days=30, now=future)
+    assert set(doomed) == set(processed) | {failed}  # today's table exists; 2026-01-02's does not
+    assert retention.prunable(keys, resources["tracker"].status, resources["records"],
+                              resources["store"], keep_days=30) == []
+    result = prune_recording_partitions.execute_in_process(
+        instance=instance, resources=resources,
+        run_config={"ops": {"prune_partitions_op": {"config": {"keep_days": -1}}}})
+    assert result.success
+    left = set(instance.get_dynamic_partitions(recordings.name))
+    assert untabled in left and not (set(processed) | {failed}) & left

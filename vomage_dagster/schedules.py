@@ -1,0 +1,53 @@
+"""Schedules: the platform's clockwork. Locally they start running (like the sensors);
+on AWS an operator turns each on."""
+
+import datetime as dt
+
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    build_schedule_from_partitioned_job,
+    schedule,
+)
+
+from .jobs import daily_tables, export_metrics, prune_recording_partitions, reprocess_day, warm_cache
+from .operations.metrics import WINDOW, window_start
+from .settings import load_settings
+
+_LOCAL = load_settings().is_local
+ON = DefaultScheduleStatus.RUNNING if _LOCAL else DefaultScheduleStatus.STOPPED
+OFF = DefaultScheduleStatus.STOPPED
+
+daily_tables_schedule = build_schedule_from_partitioned_job(
+    daily_tables, hour_of_day=0, minute_of_hour=30, default_status=ON,
+    description="Yesterday's table and report, at 00:30 UTC.")
+
+
+reprocess_yesterday = build_schedule_from_partitioned_job(
+    reprocess_day, hour_of_day=2, minute_of_hour=0, default_status=OFF,
+    description="Re-analyse yesterday with the configured version, at 02:00 UTC (off by default).")
+
+
+@schedule(job=export_metrics, cron_schedule="*/5 * * * *", default_status=ON,
+          description="Every five minutes: the window that just closed.")
+def export_metrics_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    start = window_start(context.scheduled_execution_time.astimezone(dt.UTC)) - WINDOW
+    return RunRequest(run_key=start.isoformat(), run_config={
+        "ops": {"export_metrics_op": {"config": {"window_start": start.isoformat()}}}})
+
+
+@schedule(job=warm_cache, cron_schedule="0 * * * *", default_status=OFF,
+          description="Hourly cache warming (turn on after a cache loss, or keep on).")
+def warm_cache_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    return RunRequest()
+
+
+@schedule(job=prune_recording_partitions, cron_schedule="0 4 * * *", default_status=OFF,
+          description="Daily partition retention at 04:00 UTC.")
+def retention_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    return RunRequest()
+
+
+SCHEDULES = [daily_tables_schedule, reprocess_yesterday, export_metrics_schedule, warm_cache_schedule,
+             retention_schedule]
