@@ -126,7 +126,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"uploaded {len(uploads)} samples; waiting for the sensor and the daemon",
                   file=sys.stderr)
             done = demo.wait_until_final(local, uploads, timeout_s=args.timeout)
+            if args.operations:
+                import datetime as dt
+
+                from .definitions import build_resources
+                from .local import ops_demo
+
+                began = dt.datetime.fromtimestamp(min(u.uploaded_at for u in uploads), dt.UTC)
+                summary = ops_demo.run(build_resources(local), began)
         print(demo.table(uploads))
+        if args.operations:
+            print("\nbatch and operations:\n" + json.dumps(summary, ensure_ascii=False, indent=1))
         print(f"\nwall time {time.perf_counter() - started:.1f} s; "
               f"{sum(1 for u in uploads if (u.status or {}).get('stage') == 'complete')} complete, "
               f"{sum(1 for u in uploads if (u.status or {}).get('stage') == 'failed')} failed")
@@ -272,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(fn=fn)
     p = sub.add_parser("demo", help="run the bundled samples through the sensor path")
     p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--operations", action="store_true",
+                   help="then build the day's table and report, export metrics, warm the cache, reprocess")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on the local stack")
     p.add_argument("--port", type=int, default=3000)
