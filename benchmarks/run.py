@@ -1,0 +1,216 @@
+"""Upload → complete on the embedded stack, through the real SQS sensor and daemon path.
+
+    ./scripts/bench.sh            (or: .venv/bin/python -m benchmarks.run)
+
+Measures, in one run on a private stack: single arrivals (one upload at a time),
+a burst (all at once), the compute floor (the same models called directly in one warm
+process over the burst's clips), a cached repeat (same audio again: model calls must be
+0), and peak memory. Prints a table and writes benchmarks/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODEL_STAGES = ("transcript", "mood", "mood_image")
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 2) if values else float("nan")
+
+
+def make_clips(n: int, seed: int = 7) -> list[tuple[str, bytes, str | None]]:
+    """n distinct 5–15 s clips (name, m4a bytes, language hint): a sample repeated with
+    different pauses and gain, so no two share an audio hash."""
+    from vomage_dagster.domain.audio import SAMPLE_RATE, decode
+    from vomage_dagster.local.audio_files import encode
+    from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
+
+    rng = np.random.default_rng(seed)
+    sources = [(m, decode((SAMPLES_DIR / m["file"]).read_bytes()).samples) for m in sample_manifest()]
+    clips = []
+    for i in range(n):
+        meta, pcm = sources[i % len(sources)]
+        parts, total = [], 0.0
+        while total < 5.0:
+            gap = np.zeros(int(rng.uniform(0.2, 0.8) * SAMPLE_RATE), np.float32)
+            parts += [pcm * rng.uniform(0.6, 1.0), gap]
+            total += (len(pcm) + len(gap)) / SAMPLE_RATE
+        audio = np.concatenate(parts)[: 15 * SAMPLE_RATE]
+        clips.append((f"{Path(meta['file']).stem}-{i}", encode(audio, SAMPLE_RATE, "m4a"), meta.get("lang")))
+    return clips
+
+
+class MemoryWatch(threading.Thread):
+    """Peak resident memory of the run workers: the processes of the daemon's process
+    group other than the daemon and its code server, sampled from /proc."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_run_mb = 0.0
+        self.group: int | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            if self.group is None:
+                continue
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or int(pid) == self.group:
+                    continue
+                try:
+                    pgrp = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+                    if pgrp != self.group or b"grpc" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        continue
+                    rss = _status_kb(int(pid), "VmRSS")
+                except (OSError, IndexError, ValueError):
+                    continue
+                self.peak_run_mb = max(self.peak_run_mb, rss / 1024)
+
+
+def _status_kb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return float(line.split()[1])
+    return 0.0
+
+
+def model_calls(info: dict) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{info['ports']['models']}/stats", timeout=5) as r:
+        return json.loads(r.read())["calls"]
+
+
+def upload_and_wait(settings, clips, timeout_s: float) -> list:
+    from vomage_dagster.local.demo import Upload, upload_file, wait_until_final
+
+    uploads = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data, lang in clips:
+            path = Path(tmp) / f"{name}.m4a"
+            path.write_bytes(data)
+            rid = upload_file(settings, path, "bench", lang=lang, tz="UTC")
+            uploads.append(Upload(rid, path, time.time()))
+    wait_until_final(settings, uploads, timeout_s=timeout_s, poll_s=0.1)
+    return uploads
+
+
+def floor_seconds(clips) -> float:
+    """The models alone, warm, in this process, over the same clips."""
+    from vomage_dagster.domain import prompts
+    from vomage_dagster.domain.audio import decode
+    from vomage_dagster.local.asr import SpeechModel
+    from vomage_dagster.local.mood_model import MoodModel
+    from vomage_dagster.local.painter import paint
+
+    speech, mood = SpeechModel(), MoodModel()
+    started = time.perf_counter()
+    for _name, data, lang in clips:
+        results = speech.transcribe(decode(data).samples, lang)
+        text = results["transcripts"][0]["transcript"]
+        analysis = mood.analyze(text, results["language_code"])
+        paint(f"Abstract expressive painting of {analysis['primary_emotion']}, {prompts.PALETTES['joy']}")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--singles", type=int, default=20)
+    parser.add_argument("--burst", type=int, default=60)
+    parser.add_argument("--cached", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS / "latest.json"))
+    args = parser.parse_args()
+
+    from vomage_dagster.local import stack
+    from vomage_dagster.local.daemon import running_daemon
+    from vomage_dagster.resources.aws import clear_clients
+    from vomage_dagster.settings import load_settings
+
+    state = Path(tempfile.mkdtemp(prefix="vomage-bench-"))
+    os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", "VOMAGE_INGEST": "sqs"})
+    clips = make_clips(args.singles + args.burst)
+    singles, burst = clips[: args.singles], clips[args.singles:]
+    info = stack.up(load_settings())
+    os.environ.update(stack.stack_env(info))
+    clear_clients()
+    settings = load_settings()
+    watch = MemoryWatch()
+    watch.start()
+    out: dict = {}
+    try:
+        with running_daemon(state, {"VOMAGE_INGEST": "sqs"}) as daemon:
+            watch.group = daemon.proc.pid
+            upload_and_wait(settings, singles[:1], 300)  # warm-up: first run pays imports
+            single = []
+            for clip in singles:
+                single += upload_and_wait(settings, [clip], 300)
+            t0 = time.time()
+            burst_uploads = upload_and_wait(settings, burst, 1800)
+            burst_wall = max(u.finished_at for u in burst_uploads if u.finished_at) - t0
+            before = model_calls(info)
+            cached = []
+            for clip in singles[: args.cached]:
+                cached += upload_and_wait(settings, [clip], 300)
+            cached_calls = sum(model_calls(info).values()) - sum(before.values())
+            daemon_mb = _status_kb(daemon.proc.pid, "VmHWM") / 1024
+            stack_mb = {n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in info["pids"].items()}
+    finally:
+        watch.stop.set()
+        stack.down(load_settings())
+    floor = floor_seconds(burst)
+
+    lat = [u.wall_s for u in single if u.wall_s is not None]
+    stage_p50 = {s: pct([u.record["seconds"].get(s, 0) for u in single if u.record], 50)
+                 for s in ("raw_recording", "transcript", "recording_context", "mood", "mood_image",
+                           "published_record")}
+    model_share = [sum(u.record["seconds"].get(s, 0) for s in MODEL_STAGES) / u.wall_s
+                   for u in single if u.record and u.wall_s]
+    out = {
+        "single_n": len(lat), "single_p50_s": pct(lat, 50), "single_p95_s": pct(lat, 95),
+        "single_stage_p50_s": stage_p50,
+        "orchestration_share_p50": round(1 - statistics.median(model_share), 3) if model_share else None,
+        "burst_n": len(burst), "burst_wall_s": round(burst_wall, 2),
+        "burst_complete": sum(1 for u in burst_uploads if (u.status or {}).get("stage") == "complete"),
+        "recordings_per_minute": round(60 * len(burst) / burst_wall, 1),
+        "floor_s": round(floor, 2), "burst_over_floor": round(burst_wall / floor, 2),
+        "cached_n": len(cached), "cached_model_calls": cached_calls,
+        "cached_p50_s": pct([u.wall_s for u in cached if u.wall_s is not None], 50),
+        "peak_rss_mb": round(max(watch.peak_run_mb, daemon_mb, *stack_mb.values()), 1),
+        "peak_rss_run_mb": round(watch.peak_run_mb, 1), "peak_rss_daemon_mb": round(daemon_mb, 1),
+        "peak_rss_stack_mb": stack_mb,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                    "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    rows = [("single arrivals p50 / p95 (s)", f"{out['single_p50_s']} / {out['single_p95_s']}"),
+            ("  stage p50 (s)", ", ".join(f"{k} {v}" for k, v in stage_p50.items())),
+            ("  orchestration share p50", out["orchestration_share_p50"]),
+            (f"burst of {len(burst)}: wall (s)", out["burst_wall_s"]),
+            ("  recordings per minute", out["recordings_per_minute"]),
+            ("compute floor (s)", out["floor_s"]), ("burst / floor", out["burst_over_floor"]),
+            ("cached repeat: model calls", out["cached_model_calls"]), ("cached p50 (s)", out["cached_p50_s"]),
+            ("peak RSS (MB): run / daemon", f"{out['peak_rss_run_mb']} / {out['peak_rss_daemon_mb']}"),
+            ("peak RSS (MB): stack", ", ".join(f"{k} {v}" for k, v in stack_mb.items()))]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
