@@ -36,8 +36,14 @@ def encode(samples: np.ndarray, rate: int, extension: str) -> bytes:
         pcm = np.clip(samples, -1, 1).astype(np.float32).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(pcm, format="flt", layout="mono")
         frame.sample_rate = rate
+        # Encoders want frames of exactly their frame size (the last may be shorter).
+        fifo = av.AudioFifo()
         for out in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(out):
+            fifo.write(out)
+        size = stream.codec_context.frame_size or 1024
+        while fifo.samples:
+            chunk = fifo.read(min(size, fifo.samples))
+            for packet in stream.encode(chunk):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
