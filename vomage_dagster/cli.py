@@ -200,16 +200,7 @@ def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
     _use_local_stack(settings)
     settings = load_settings()
     queue, store = _queue_and_store(settings)
-    seen: dict[str, object] = {}
-    # Receiving hides each message for a few seconds; keep going until nothing new shows.
-    while True:
-        batch = [m for m in queue.receive(10, dead_letter=True, visibility_s=30)
-                 if m.message_id not in seen]
-        if not batch:
-            break
-        for m in batch:
-            seen[m.message_id] = m
-    messages = list(seen.values())
+    messages = queue.peek_dead_letters()
     if args.action == "list":
         rows = []
         for m in messages:
@@ -222,7 +213,6 @@ def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
             for r in rows:
                 print(f"{r['message_id']}  {r['reason']}\n    {r['body']}")
             print(f"{len(rows)} message(s) in {settings.dead_letter_queue}", file=sys.stderr)
-        queue.release(messages, dead_letter=True, visibility_s=0)  # listing leaves them in place
     else:
         for m in messages:
             queue.send(m.body)

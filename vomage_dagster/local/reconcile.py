@@ -58,17 +58,6 @@ class Reconciliation:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def _dead_letters(queue: UploadQueue) -> list:
-    seen: dict[str, object] = {}
-    while batch := [m for m in queue.receive(10, dead_letter=True, visibility_s=30)
-                    if m.message_id not in seen]:
-        for m in batch:
-            seen[m.message_id] = m
-    messages = list(seen.values())
-    queue.release(messages, dead_letter=True, visibility_s=0)
-    return messages
-
-
 def _materializations(instance: DagsterInstance, key: AssetKey) -> list:
     records, cursor = [], None
     while True:
@@ -109,5 +98,5 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
         runs_per_recording=runs,
         materializations_twice=twice,
         published=published,
-        dead_letters=len(_dead_letters(queue)),
+        dead_letters=len(queue.peek_dead_letters()),
     )

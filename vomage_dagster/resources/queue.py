@@ -79,6 +79,21 @@ class UploadQueue(ConfigurableResource):
                 {"Id": str(n), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": after}
                 for n, m in enumerate(batch)])
 
+    def peek_dead_letters(self) -> list[Message]:
+        """Every message in the dead-letter queue, left in place.
+
+        Receiving hides a message for a while, so keep receiving until nothing new shows,
+        then make them all visible again.
+        """
+        seen: dict[str, Message] = {}
+        while batch := [m for m in self.receive(10, dead_letter=True, visibility_s=30)
+                        if m.message_id not in seen]:
+            for m in batch:
+                seen[m.message_id] = m
+        messages = list(seen.values())
+        self.release(messages, dead_letter=True, visibility_s=0)
+        return messages
+
     def send(self, body: dict | str, dead_letter: bool = False, delay_s: int = 0) -> str:
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
         return self.sqs.send_message(QueueUrl=self.url(dead_letter), MessageBody=text,
