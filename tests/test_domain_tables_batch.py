@@ -86,3 +86,10 @@ def test_batch_files_round_trip_with_errors():
     assert results["r1"].mood["primary_emotion"] == "joy" and results["r1"].error is None
     assert results["r2"].error == "400: bad"
     assert "invalid_analysis" in results["r3"].error
+
+
+def test_a_stage_without_a_time_is_null_not_zero():
+    seconds = {k: v for k, v in RECORD["seconds"].items() if k != "published_record"}
+    row = tables.to_row({**RECORD, "seconds": seconds})
+    assert row["seconds_published_record"] is None and row["seconds_transcript"] == 2.5
+    assert tables.check_schema(tables.to_parquet([{**RECORD, "seconds": seconds}])) == []

@@ -96,7 +96,9 @@ def to_row(record: dict) -> dict:
         "local_hour": dt.datetime.fromisoformat(local).hour if local else None,
         "place": ctx.get("place"),
         "weather": (ctx.get("weather") or {}).get("condition"),
-        **{f"seconds_{s}": float(seconds.get(s, 0)) for s in STAGES},
+        # A stage the record has no time for is null, not 0: the VoiceRecords row is
+        # written inside published_record, before that stage's own time is known.
+        **{f"seconds_{s}": float(seconds[s]) if s in seconds else None for s in STAGES},
         "seconds_total": round(sum(float(v) for v in seconds.values()), 3),
         "cache_hits": sum(1 for v in (record.get("cache_hits") or {}).values() if v),
         "analysis_model": (record.get("models") or {}).get("analysis"),
