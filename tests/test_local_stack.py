@@ -36,6 +36,23 @@ def test_resources_are_provisioned(local_stack):
     assert notif["QueueConfigurations"][0]["Events"] == ["s3:ObjectCreated:*"]
 
 
+def test_resources_come_from_the_production_template(local_stack):
+    """One description: the local stack is the CloudFormation template deployed into moto."""
+    from vomage_dagster.local.provision import STACK_NAME
+
+    settings = load_settings()
+    cfn = client("cloudformation", settings.region)
+    [described] = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    made = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=STACK_NAME)[
+        "StackResourceSummaries"]}
+    assert {"RecordingsBucket", "UploadsQueue", "DeadLetterQueue", "StatusTable", "RecordsTable",
+            "ProcessingErrorRule", "ProcessingRunRole"} <= made
+    ddb = client("dynamodb", settings.region)
+    for table in (settings.status_table, settings.records_table):
+        assert ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+
+
 def test_up_is_idempotent_and_provisioning_reruns_cleanly(local_stack):
     again = stack.up(load_settings())
     assert again["pids"] == local_stack["pids"]
@@ -63,3 +80,23 @@ def test_down_stops_every_process(tmp_path):
     assert not any(stack._alive(p) for p in pids)
     assert stack.read_info(settings) is None
     assert stack.down(settings) == []
+
+
+def test_processing_error_events_reach_the_templates_log_group(local_stack):
+    """The template's EventBridge rule works locally: an error event is delivered."""
+    import time
+
+    from vomage_dagster.resources.events import ERROR, EventPublisher
+
+    settings = load_settings()
+    EventPublisher(region_name=settings.region).publish(ERROR, {"recording_id": "rec-rule-check"})
+    logs = client("logs", settings.region)
+    group = "/aws/events/vomage-processing-errors"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        messages = [e["message"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]
+                    for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"]]
+        if any("rec-rule-check" in m for m in messages):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no error event in {group}")

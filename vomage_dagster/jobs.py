@@ -22,6 +22,13 @@ from .resources.records import RecordsTable
 from .resources.store import ObjectStore
 from .resources.tracker import ProcessingTracker
 
+# Run tag the production instance's queue limits (deploy/dagster.yaml,
+# tag_concurrency_limits) count, so a burst of uploads or a backfill cannot exceed the
+# Transcribe and Bedrock quotas. Locally no limit reads it.
+QUOTA_TAG = "vomage/aws-quota"
+TRANSCRIBE_BEDROCK = "transcribe-bedrock"
+BEDROCK_BATCH = "bedrock-batch"
+
 # In-process: a 6-asset chain costs ~1–2 s of orchestration this way against ~9–10 s
 # with a subprocess per step (measured, DESIGN.md §5). The model calls are the slow part
 # and they already run in the model services.
@@ -30,6 +37,7 @@ process_recording = define_asset_job(
     selection=AssetSelection.groups("recording"),
     partitions_def=recordings,
     executor_def=in_process_executor,
+    tags={QUOTA_TAG: TRANSCRIBE_BEDROCK},
     description="Decode, transcribe, add context, analyse the mood, paint, publish: one recording.",
 )
 
@@ -47,6 +55,7 @@ reprocess_day = define_asset_job(
     selection=AssetSelection.assets("mood_reprocessed"),
     partitions_def=days,
     executor_def=in_process_executor,
+    tags={QUOTA_TAG: BEDROCK_BATCH},
     description="Re-analyse a day's transcripts with a named prompt/model version (Bedrock batch).",
 )
 

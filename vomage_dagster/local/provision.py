@@ -1,58 +1,128 @@
-"""Create the bucket, queues, tables and notifications the platform needs, idempotently.
+"""Create the platform's AWS resources in the local stack from the production template.
 
-Run against the local stack at `vomage stack up`; every call tolerates "already exists",
-so running it twice changes nothing.
+Local and production are described once, in `deploy/cloudformation/vomage.yaml`: the
+local stack deploys that template into moto's CloudFormation with `Local=true` and the
+names from the settings. `Local=true` leaves out what moto's CloudFormation cannot
+create or what breaks moto (`LEFT_OUT_LOCALLY`). Two properties moto accepts but ignores are applied
+here with the API (`_apply_what_moto_ignores`): the bucket's notification to the uploads
+queue, which the S3→SQS ingest path needs, and the tables' TTL.
+
+Idempotent: an existing stack is left as it is, and the two API calls only restate what
+is already there, so running it twice changes nothing.
 """
 
 from __future__ import annotations
 
-import json
+import time
+from pathlib import Path
+from typing import Any
 
 from ..resources.aws import client
-from ..resources.records import DAY_INDEX, RECORDING_INDEX
 from ..settings import Settings
 
-MAX_RECEIVE_COUNT = 3
-VISIBILITY_TIMEOUT_S = 300
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "cloudformation" / "vomage.yaml"
+# The stack name is also the prefix of named resources (the Bedrock batch role
+# `vomage-bedrock-batch`, the `vomage-ops` topic): the same in production.
+STACK_NAME = "vomage"
+TTL_ATTRIBUTE = "expires_at"
+UPLOADS_NOTIFICATION_ID = "vomage-uploads"
+
+# What `Local=true` leaves out (the template's `Condition: IsAws` resources), and why,
+# as found with moto 5.2.5. Moto skips a type it does not support with a UserWarning
+# and still reports the stack complete, so the reasons were checked one by one.
+LEFT_OUT_LOCALLY = {
+    "Redis": "AWS::ElastiCache::ReplicationGroup is not supported by moto's CloudFormation "
+             "(the local stack runs a real redis-server)",
+    "RedisSubnetGroup": "AWS::ElastiCache::SubnetGroup is not supported by moto's CloudFormation",
+    "RedisSecurityGroup": "AWS::EC2::SecurityGroup is supported, but needs a real VPC and task "
+                          "security group; only Redis uses it",
+    "ProcessingDurationAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation; "
+                               "operations/metrics.py puts the two metric alarms itself",
+    "ErrorRateAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation",
+    "DeadLetterAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation",
+    "UploadsQueuePolicy": "AWS::SQS::QueuePolicy is not supported by moto's CloudFormation "
+                          "(moto does not enforce it)",
+    "OpsTopicPolicy": "AWS::SNS::TopicPolicy is not supported by moto's CloudFormation",
+    "ProcessingErrorAlertRule": "moto's PutEvents fails (NotImplementedError, HTTP 500) on a rule "
+                                "with an SNS target: every Processing Error event would fail",
+    "ProcessingEventsArchive": "moto fails on an AWS::Events::Archive with an object EventPattern "
+                               "(TypeError in EventPattern.load)",
+}
+
+
+def stack_parameters(settings: Settings) -> list[dict[str, str]]:
+    """The template's parameters for these settings (names as the code uses them)."""
+    values = {
+        "Local": "true" if settings.is_local else "false",
+        "BucketName": settings.bucket,
+        "UploadsPrefix": settings.uploads_prefix,
+        "UploadsQueueName": settings.uploads_queue,
+        "DeadLetterQueueName": settings.dead_letter_queue,
+        "StatusTableName": settings.status_table,
+        "RecordsTableName": settings.records_table,
+        "EventBusName": settings.event_bus,
+        "TtlAttributeName": TTL_ATTRIBUTE,
+        "AnalysisModelId": settings.analysis_model_id,
+        "ImageModelId": settings.image_model_id,
+    }
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 
 
 def provision(settings: Settings, endpoint_url: str | None = None) -> dict[str, str]:
-    """Create everything; return the names and URLs an operator needs."""
+    """Deploy the template (once), apply what moto ignores; return the queue URLs."""
     region = settings.region
-    s3 = client("s3", region, endpoint_url)
+    deploy_stack(client("cloudformation", region, endpoint_url), settings)
     sqs = client("sqs", region, endpoint_url)
-    ddb = client("dynamodb", region, endpoint_url)
-
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if settings.bucket not in existing:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=settings.bucket)
-        else:
-            s3.create_bucket(Bucket=settings.bucket,
-                             CreateBucketConfiguration={"LocationConstraint": region})
-
-    dlq_url = sqs.create_queue(QueueName=settings.dead_letter_queue,
-                               Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=settings.uploads_queue,
-        Attributes={
-            "VisibilityTimeout": str(VISIBILITY_TIMEOUT_S),
-            "MessageRetentionPeriod": "1209600",
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-            ),
-        },
-    )["QueueUrl"]
+    # URLs from SQS itself rather than the stack outputs: moto's outputs carry the AWS
+    # host name, the queue API answers with the endpoint actually in use.
+    queue_url = sqs.get_queue_url(QueueName=settings.uploads_queue)["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
+    _apply_what_moto_ignores(settings, queue_arn, endpoint_url)
+    return {"queue_url": queue_url, "dead_letter_queue_url": dlq_url}
 
+
+def deploy_stack(cfn: Any, settings: Settings, timeout_s: float = 60.0) -> str:
+    """Create the stack unless it exists; its final status (CREATE_COMPLETE or raise)."""
+    status = _stack_status(cfn)
+    if status is None:
+        cfn.create_stack(StackName=STACK_NAME, TemplateBody=TEMPLATE.read_text(),
+                         Parameters=stack_parameters(settings),
+                         Capabilities=["CAPABILITY_NAMED_IAM"])
+        deadline = time.monotonic() + timeout_s
+        # Moto creates synchronously; the loop is for a CloudFormation that does not.
+        while (status := _stack_status(cfn)) == "CREATE_IN_PROGRESS" and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise RuntimeError(f"stack {STACK_NAME} is {status}")
+    return status
+
+
+def _stack_status(cfn: Any) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    return stacks[0]["StackStatus"] if stacks else None
+
+
+def _apply_what_moto_ignores(settings: Settings, queue_arn: str, endpoint_url: str | None) -> None:
+    """The template's bucket notification and TTL, which moto's CloudFormation drops.
+
+    Moto's AWS::S3::Bucket reads only BucketEncryption and Tags; its AWS::DynamoDB::Table
+    ignores TimeToLiveSpecification. Both calls restate the template's values.
+    """
+    s3 = client("s3", settings.region, endpoint_url)
     s3.put_bucket_notification_configuration(
         Bucket=settings.bucket,
         NotificationConfiguration={
             "QueueConfigurations": [{
-                "Id": "vomage-uploads",
+                "Id": UPLOADS_NOTIFICATION_ID,
                 "QueueArn": queue_arn,
                 "Events": ["s3:ObjectCreated:*"],
                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix",
@@ -60,34 +130,9 @@ def provision(settings: Settings, endpoint_url: str | None = None) -> dict[str, 
             }]
         },
     )
-
-    tables = set(ddb.list_tables().get("TableNames", []))
-    if settings.status_table not in tables:
-        ddb.create_table(
-            TableName=settings.status_table,
-            KeySchema=[{"AttributeName": "recording_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "recording_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    if settings.records_table not in tables:
-        ddb.create_table(
-            TableName=settings.records_table,
-            KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"},
-                       {"AttributeName": "created_at", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"},
-                                  {"AttributeName": "created_at", "AttributeType": "S"},
-                                  {"AttributeName": "recording_id", "AttributeType": "S"},
-                                  {"AttributeName": "day", "AttributeType": "S"}],
-            GlobalSecondaryIndexes=[{
-                "IndexName": RECORDING_INDEX,
-                "KeySchema": [{"AttributeName": "recording_id", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }, {
-                "IndexName": DAY_INDEX,
-                "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"},
-                              {"AttributeName": "recording_id", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    return {"queue_url": queue_url, "dead_letter_queue_url": dlq_url}
+    ddb = client("dynamodb", settings.region, endpoint_url)
+    for table in (settings.status_table, settings.records_table):
+        ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": TTL_ATTRIBUTE})

@@ -1,0 +1,137 @@
+"""deploy/dagster.yaml: valid for Dagster's own instance schema, every class importable.
+
+Nothing here connects to Postgres, ECS or S3: the file is checked the way the webserver
+and daemon read it at start (`dagster_instance_config`), then each configurable class's
+config against that class's own schema, with the `env:` values set to stand-ins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vomage_dagster.jobs import BEDROCK_BATCH, QUOTA_TAG, TRANSCRIBE_BEDROCK, process_recording, reprocess_day
+
+INSTANCE_YAML = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
+
+ENV = {
+    "DAGSTER_PG_HOST": "db.example.internal",
+    "DAGSTER_PG_PORT": "5432",
+    "DAGSTER_PG_USER": "dagster",
+    "DAGSTER_PG_PASSWORD": "not-a-secret",
+    "DAGSTER_PG_DB": "dagster",
+    "DAGSTER_PG_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dagster-pg",
+    "VOMAGE_RUN_LOG_GROUP": "/vomage/dagster-runs",
+    "VOMAGE_RUN_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/vomage-processing",
+    "VOMAGE_TASK_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/vomage-execution",
+    "VOMAGE_BUCKET": "vomage-recordings",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def instance_config(tmp_path, monkeypatch) -> dict:
+    from dagster._core.instance.config import dagster_instance_config
+
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    shutil.copy(INSTANCE_YAML, tmp_path / "dagster.yaml")
+    config, custom_class = dagster_instance_config(str(tmp_path))
+    assert custom_class is None
+    return dict(config)
+
+
+def _validated(section: dict) -> dict:
+    """The class named by a module/class/config section, its config checked and resolved.
+
+    Through `ConfigurableClassData`, as the instance loads it (it also maps the public
+    `dagster.core` module names to `dagster._core`).
+    """
+    import yaml
+    from dagster._config import process_config, resolve_to_config_type
+    from dagster._serdes.config_class import ConfigurableClassData
+
+    data = ConfigurableClassData(section["module"], section["class"],
+                                 yaml.dump(section.get("config") or {}))
+    cls = getattr(importlib.import_module(data.module_name), data.class_name)
+    result = process_config(resolve_to_config_type(cls.config_type()), data.config_dict)
+    assert result.success, [e.message for e in result.errors]
+    return result.value
+
+
+def test_the_instance_schema_accepts_it(instance_config):
+    for key in ("storage", "run_coordinator", "run_launcher", "compute_logs", "run_retries",
+                "run_monitoring"):
+        assert key in instance_config
+
+
+def test_postgres_storage_reads_the_environment(instance_config):
+    from dagster._config import process_config, resolve_to_config_type
+    from dagster._core.storage.config import pg_config
+
+    importlib.import_module("dagster_postgres")
+    db = instance_config["storage"]["postgres"]["postgres_db"]
+    assert db["password"] == {"env": "DAGSTER_PG_PASSWORD"}  # never a literal secret
+    resolved = process_config(resolve_to_config_type(pg_config()), instance_config["storage"]["postgres"])
+    assert resolved.success, [e.message for e in resolved.errors]
+    assert resolved.value["postgres_db"]["hostname"] == ENV["DAGSTER_PG_HOST"]
+    assert resolved.value["postgres_db"]["port"] == 5432
+
+
+def test_queue_limits_count_the_tags_the_jobs_set(instance_config):
+    coordinator = _validated(instance_config["run_coordinator"])
+    assert coordinator["max_concurrent_runs"] > 0
+    limits = {(lim["key"], lim.get("value")): lim["limit"] for lim in coordinator["tag_concurrency_limits"]}
+    assert process_recording.tags[QUOTA_TAG] == TRANSCRIBE_BEDROCK
+    assert reprocess_day.tags[QUOTA_TAG] == BEDROCK_BATCH
+    assert 0 < limits[(QUOTA_TAG, TRANSCRIBE_BEDROCK)] < coordinator["max_concurrent_runs"]
+    assert limits[(QUOTA_TAG, BEDROCK_BATCH)] == 1
+
+
+def test_ecs_run_launcher_config(instance_config):
+    launcher = _validated(instance_config["run_launcher"])
+    assert instance_config["run_launcher"]["module"] == "dagster_aws.ecs"
+    assert launcher["task_definition"]["task_role_arn"] == ENV["VOMAGE_RUN_TASK_ROLE_ARN"]
+    assert launcher["task_definition"]["log_group"] == ENV["VOMAGE_RUN_LOG_GROUP"]
+    assert launcher["secrets_tag"] is None  # no ListSecrets on "*"
+    assert launcher["secrets"][0]["valueFrom"] == ENV["DAGSTER_PG_PASSWORD_SECRET_ARN"]
+    assert "DAGSTER_PG_PASSWORD" not in launcher["env_vars"]
+
+
+def test_s3_compute_logs_go_where_the_run_roles_may_write(instance_config):
+    from cfnlint.decode import decode
+
+    from vomage_dagster.local.provision import TEMPLATE
+
+    logs = _validated(instance_config["compute_logs"])
+    assert logs["bucket"] == ENV["VOMAGE_BUCKET"]
+    template, _ = decode(str(TEMPLATE))
+    assert template["Parameters"]["ComputeLogsPrefix"]["Default"] == logs["prefix"].rstrip("/") + "/"
+
+
+def test_run_retries_and_monitoring(instance_config):
+    retries = instance_config["run_retries"]
+    assert retries["enabled"] is True and retries["max_retries"] >= 1
+    assert retries["retry_on_asset_or_op_failure"] is False
+    assert instance_config["run_monitoring"]["enabled"] is True
+
+
+def test_each_configured_class_constructs_offline(instance_config, monkeypatch):
+    """The instance would build these at start; construction makes no AWS call (the
+    endpoint below answers nothing), so this runs anywhere."""
+    import yaml
+    from dagster._serdes.config_class import ConfigurableClassData
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    built = {}
+    for key in ("run_coordinator", "run_launcher", "compute_logs"):
+        section = instance_config[key]
+        data = ConfigurableClassData(section["module"], section["class"], yaml.dump(section.get("config") or {}))
+        built[key] = type(data.rehydrate()).__name__
+    assert built == {"run_coordinator": "QueuedRunCoordinator", "run_launcher": "EcsRunLauncher",
+                     "compute_logs": "S3ComputeLogManager"}
