@@ -85,8 +85,9 @@ def test_queue_limits_count_the_tags_the_jobs_set(instance_config):
     coordinator = _validated(instance_config["run_coordinator"])
     assert coordinator["max_concurrent_runs"] > 0
     limits = {(lim["key"], lim.get("value")): lim["limit"] for lim in coordinator["tag_concurrency_limits"]}
-    assert process_recording.tags[QUOTA_TAG] == TRANSCRIBE_BEDROCK
-    assert reprocess_day.tags[QUOTA_TAG] == BEDROCK_BATCH
+    # run_tags: what the sensor daemon and the launchpad put on every run of the job
+    assert process_recording.run_tags[QUOTA_TAG] == TRANSCRIBE_BEDROCK
+    assert reprocess_day.run_tags[QUOTA_TAG] == BEDROCK_BATCH
     assert 0 < limits[(QUOTA_TAG, TRANSCRIBE_BEDROCK)] < coordinator["max_concurrent_runs"]
     assert limits[(QUOTA_TAG, BEDROCK_BATCH)] == 1
 

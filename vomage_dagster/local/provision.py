@@ -3,9 +3,10 @@
 Local and production are described once, in `deploy/cloudformation/vomage.yaml`: the
 local stack deploys that template into moto's CloudFormation with `Local=true` and the
 names from the settings. `Local=true` leaves out what moto's CloudFormation cannot
-create or what breaks moto (`LEFT_OUT_LOCALLY`). Two properties moto accepts but ignores are applied
-here with the API (`_apply_what_moto_ignores`): the bucket's notification to the uploads
-queue, which the S3→SQS ingest path needs, and the tables' TTL.
+create or what breaks moto (`LEFT_OUT_LOCALLY`). Two properties moto accepts but
+ignores are applied here with the API (`_apply_what_moto_ignores`): the bucket's
+notification to the uploads queue, which the S3→SQS ingest path needs, and the
+tables' TTL.
 
 Idempotent: an existing stack is left as it is, and the two API calls only restate what
 is already there, so running it twice changes nothing.
