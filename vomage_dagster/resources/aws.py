@@ -4,11 +4,12 @@
 per-service `AWS_ENDPOINT_URL_<SERVICE>` variables itself, which is how the same code
 reaches moto and the local model server locally and AWS in production. Standard retry
 mode gives exponential backoff with jitter on throttling and 5xx answers. Clients are
-built once per process and shared (they are thread-safe).
+built once per process and shared (they are thread-safe); tables once per thread.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -18,8 +19,12 @@ def client(service: str, region: str, endpoint_url: str | None = None) -> Any:
 
 
 def dynamodb_table(name: str, region: str, endpoint_url: str | None = None) -> Any:
-    """A boto3 Table with the same endpoint resolution and retries as `client`."""
-    return _table(name, region, endpoint_url or None)
+    """A boto3 Table with the same endpoint resolution and retries as `client`.
+
+    One per thread: boto3 resources, unlike clients, are not thread-safe, and a batch
+    run works on several recordings at once.
+    """
+    return _table(name, region, endpoint_url or None, threading.get_ident())
 
 
 def clear_clients() -> None:
@@ -39,8 +44,8 @@ def _client(service: str, region: str, endpoint_url: str | None) -> Any:
                                           config=config)
 
 
-@lru_cache(maxsize=16)
-def _table(name: str, region: str, endpoint_url: str | None) -> Any:
+@lru_cache(maxsize=64)
+def _table(name: str, region: str, endpoint_url: str | None, _thread: int) -> Any:
     import boto3
 
     ddb = _client("dynamodb", region, endpoint_url)

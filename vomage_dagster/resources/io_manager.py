@@ -3,6 +3,10 @@
 Keeping every per-recording output in the bucket (not on a run worker's disk) means any
 process can load any upstream output: a re-run of one stage, a different machine, or an
 operator reading what a stage produced.
+
+A run of several recordings (a batch, see `assets.batching`) hands over
+`{recording_id: output}`; a recording missing from it failed in an earlier stage, so it
+is neither written nor loaded.
 """
 
 from __future__ import annotations
@@ -24,9 +28,25 @@ class S3JsonIOManager(ConfigurableIOManager):
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         if obj is None:
             return
-        key = self._key(context.partition_key, context.asset_key.path[-1])
+        name = context.asset_key.path[-1]
+        keys = context.asset_partition_keys
+        if len(keys) > 1:
+            for partition in keys:
+                if partition in obj:
+                    self.store.put_json(self._key(partition, name), obj[partition])
+            return
+        key = self._key(keys[0], name)
         self.store.put_json(key, obj)
         context.add_output_metadata({"s3_key": self.store.uri(key)})
 
     def load_input(self, context: InputContext) -> Any:
-        return self.store.get_json(self._key(context.asset_partition_key, context.asset_key.path[-1]))
+        name = context.asset_key.path[-1]
+        keys = context.asset_partition_keys
+        if len(keys) > 1:
+            found = {}
+            for partition in keys:
+                value = self.store.get_json_or_none(self._key(partition, name))
+                if value is not None:
+                    found[partition] = value
+            return found
+        return self.store.get_json(self._key(keys[0], name))

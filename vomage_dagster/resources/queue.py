@@ -33,6 +33,9 @@ class UploadQueue(ConfigurableResource):
     region_name: str = "us-east-1"
     endpoint_url: str | None = None
     retry_visibility_s: int = 10
+    # Long poll of a sensor tick's first receive: a message arriving while the tick
+    # waits is handled at once instead of at the next tick, up to 5 s later.
+    wait_s: int = 0
 
     @property
     def sqs(self) -> Any:

@@ -1,7 +1,9 @@
-"""SQS sensor: upload notifications and app messages → one run per recording, exactly.
+"""SQS sensor: upload notifications and app messages → every recording in exactly one run.
 
-SQS delivers at least once, out of order, sometimes malformed. Per tick (at most
-`MAX_MESSAGES`, `BUDGET_S` seconds, batches of 10):
+SQS delivers at least once, out of order, sometimes malformed. A tick waits up to the
+queue's `wait_s` for a first message (long poll, so an upload is picked up as it lands,
+not at the next tick), then takes at most `MAX_MESSAGES` within `BUDGET_S` seconds, in
+receives of 10; recordings claimed together run as batches (`planning`). Per message:
 
 - an S3 test event is deleted;
 - a poison message (bad JSON, unknown bucket, key outside uploads/, schema error) is
@@ -28,7 +30,7 @@ from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..settings import load_settings
 from .planning import FINAL, RUNNING, plan_runs
-from .status import default_status
+from .status import EVERY_DAEMON_LOOP_S, default_status
 
 MAX_MESSAGES = 100
 BUDGET_S = 20.0
@@ -38,17 +40,19 @@ INGEST_ERRORS_PREFIX = "ingest-errors/"
 
 
 def _receive(queue: UploadQueue) -> list[Message]:
+    """Wait up to `queue.wait_s` for the first message, then take what is there."""
     deadline = time.monotonic() + BUDGET_S
     received: list[Message] = []
     while len(received) < MAX_MESSAGES and time.monotonic() < deadline:
-        batch = queue.receive(min(10, MAX_MESSAGES - len(received)))
+        batch = queue.receive(min(10, MAX_MESSAGES - len(received)),
+                              wait_s=0 if received else queue.wait_s)
         if not batch:
             break
         received += batch
     return received
 
 
-@sensor(job=process_recording, minimum_interval_seconds=5,
+@sensor(job=process_recording, minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
         default_status=default_status(load_settings(), "sqs"),
         description="S3 notifications and app messages on the uploads queue → one run per recording.")
 def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, store: ObjectStore,
