@@ -28,7 +28,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, BetaWarning, Failure,
 from ..resources.tracker import ProcessingTracker
 from .failures import recording_stage
 
-MAX_BATCH = 10  # the product plan: batch up to 10 requests
+MAX_BATCH = 10  # the product plan: batch up to 10 requests (setting VOMAGE_MAX_BATCH)
 # Recordings of a batch processed at the same time within a stage: enough to keep a
 # remote model busy (Transcribe, Bedrock) without exceeding its request quotas.
 STAGE_WORKERS = 4

@@ -58,19 +58,22 @@ def _float(value: str | None) -> float | None:
 
 
 def _find_upload_key(context: AssetExecutionContext, store: ObjectStore,
-                     tracker: ProcessingTracker, recording_id: str) -> str:
-    """A one-recording run from a sensor carries the key in a tag; a batch or a run
-    started by hand looks it up in the status table (registered by the sensor)."""
+                     tracker: ProcessingTracker, recording_id: str) -> tuple[str, bool]:
+    """The upload's key, and whether the status table knows the recording already.
+
+    A one-recording run from a sensor carries the key in a tag; a batch or a run
+    started by hand looks it up in the status table (registered by the sensor) and,
+    failing that, in the bucket."""
     key = context.run.tags.get(UPLOAD_KEY_TAG)
     if key and not is_batch(context.partition_keys):
-        return key
+        return key, True
     item = tracker.status.get(recording_id)
     if item and item.get("upload_key"):
-        return item["upload_key"]
+        return item["upload_key"], True
     for obj in store.list(UPLOADS_PREFIX):
         parsed = parse_upload_key(obj.key)
         if parsed and parsed.recording_id == recording_id:
-            return obj.key
+            return obj.key, item is not None
     raise ProcessingError("not_found", f"no upload found for recording {recording_id}")
 
 
@@ -81,8 +84,9 @@ def raw_recording(context: AssetExecutionContext, store: ObjectStore,
                   tracker: ProcessingTracker) -> Any:
     def one(rid: str, _: dict) -> tuple[dict, dict]:
         started = time.perf_counter()
-        key = _find_upload_key(context, store, tracker, rid)
-        tracker.register(rid, key)
+        key, registered = _find_upload_key(context, store, tracker, rid)
+        if not registered:
+            tracker.register(rid, key)
         head = store.head(key)
         if head["ContentLength"] > audio.MAX_BYTES:
             raise ProcessingError(audio.TOO_LARGE,

@@ -94,8 +94,7 @@ def plan_runs(instance: DagsterInstance, tracker: ProcessingTracker, uploads: li
     for rid, upload in unique.items():
         item = statuses.get(rid)
         if item is None:
-            tracker.register(rid, upload.key)
-            item = tracker.status.get(rid) or {}
+            item = tracker.register(rid, upload.key) or tracker.status.get(rid) or {}
         if is_terminal(item):
             plan.decisions[rid] = FINAL
             continue

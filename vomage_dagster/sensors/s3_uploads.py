@@ -53,7 +53,7 @@ def s3_upload_sensor(context: SensorEvaluationContext, store: ObjectStore,
     # A key claimed by another sensor is that sensor's to launch (the SQS sensor follows
     # up on its own claims); a claim this sensor made in a tick that failed was never
     # stored in the cursor either, so the key comes back.
-    plan = plan_runs(context.instance, tracker, uploads)
+    plan = plan_runs(context.instance, tracker, uploads, load_settings().max_batch)
     # S3 lists in key order: an unfinished listing may have skipped older keys, so the
     # cursor only moves after a complete one.
     next_cursor = cursor.advance(taken) if complete else cursor

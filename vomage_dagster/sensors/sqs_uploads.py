@@ -39,16 +39,25 @@ MAX_FOLLOW_UPS = 60  # ~5 minutes for a run to appear before the recording is fa
 INGEST_ERRORS_PREFIX = "ingest-errors/"
 
 
+def _is_follow_up(message: Message) -> bool:
+    """A message this sensor sent itself (metadata `follow_up`, see below)."""
+    return '"follow_up"' in message.body
+
+
 def _receive(queue: UploadQueue) -> list[Message]:
-    """Wait up to `queue.wait_s` for the first message, then take what is there."""
-    deadline = time.monotonic() + BUDGET_S
+    """Wait up to `queue.wait_s` for a message that is news (an upload notification or an
+    app message, not one of this sensor's follow-ups), then take what is there."""
+    started = time.monotonic()
     received: list[Message] = []
-    while len(received) < MAX_MESSAGES and time.monotonic() < deadline:
-        batch = queue.receive(min(10, MAX_MESSAGES - len(received)),
-                              wait_s=0 if received else queue.wait_s)
-        if not batch:
+    news = False
+    while len(received) < MAX_MESSAGES and time.monotonic() - started < BUDGET_S:
+        waited = time.monotonic() - started
+        wait_s = 0 if news else int(queue.wait_s - waited)
+        batch = queue.receive(min(10, MAX_MESSAGES - len(received)), wait_s=max(wait_s, 0))
+        if not batch and (news or wait_s <= 0):
             break
         received += batch
+        news = news or any(not _is_follow_up(m) for m in batch)
     return received
 
 
@@ -80,8 +89,9 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
         follow_ups[m.message_id] = max(a.metadata.get("follow_up", 0) for a in arrivals)
 
     uploads = [a.upload for arrivals in parsed.values() for a in arrivals]
-    plan = plan_runs(context.instance, tracker, uploads)
+    plan = plan_runs(context.instance, tracker, uploads, load_settings().max_batch)
     followed: set[str] = set()
+    follow_up_bodies: list[dict] = []
     for m in messages:
         arrivals = parsed.get(m.message_id)
         if not arrivals:
@@ -95,10 +105,10 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
                 tracker.fail(a.recording_id, ProcessingError(
                     "ingest_timeout", "no run started for this recording", retryable=True))
                 continue
-            queue.send({"recording_id": a.recording_id, "s3_key": a.upload.key,
-                        "user_id": a.upload.user_id, "metadata": {"follow_up": n}},
-                       delay_s=FOLLOW_UP_DELAY_S)
+            follow_up_bodies.append({"recording_id": a.recording_id, "s3_key": a.upload.key,
+                                     "user_id": a.upload.user_id, "metadata": {"follow_up": n}})
         to_delete.append(m)
+    queue.send_many(follow_up_bodies, delay_s=FOLLOW_UP_DELAY_S)  # before the originals go
     queue.delete(to_delete)
     queue.release(poison)
     if not plan.run_requests:
