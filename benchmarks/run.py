@@ -85,6 +85,18 @@ class MemoryWatch(threading.Thread):
                 self.peak_run_mb = max(self.peak_run_mb, rss / 1024)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time spent by everything on the machine, all cores (from /proc/stat)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _status_kb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -97,7 +109,30 @@ def model_calls(info: dict) -> dict:
         return json.loads(r.read())["calls"]
 
 
-def upload_and_wait(settings, clips, timeout_s: float) -> list:
+class StatusWatch(threading.Thread):
+    """When each recording became complete or failed, as the app learns it: from the
+    `status:<id>` Redis channel the tracker publishes on. Waiting this way costs the
+    stack nothing, where polling the status table would load moto with the harness's own
+    requests."""
+
+    def __init__(self, redis_url: str) -> None:
+        import redis
+
+        super().__init__(daemon=True)
+        self.pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        self.pubsub.psubscribe("status:*")
+        self.final_at: dict[str, float] = {}
+
+    def run(self) -> None:
+        from vomage_dagster.domain.status import TERMINAL
+
+        for message in self.pubsub.listen():
+            item = json.loads(message["data"])
+            if item.get("stage") in TERMINAL:
+                self.final_at.setdefault(item["recording_id"], time.time())
+
+
+def upload_and_wait(settings, clips, timeout_s: float, watch: StatusWatch) -> list:
     from vomage_dagster.local.demo import Upload, upload_file, wait_until_final
 
     uploads = []
@@ -107,7 +142,12 @@ def upload_and_wait(settings, clips, timeout_s: float) -> list:
             path.write_bytes(data)
             rid = upload_file(settings, path, "bench", lang=lang, tz="UTC")
             uploads.append(Upload(rid, path, time.time()))
-    wait_until_final(settings, uploads, timeout_s=timeout_s, poll_s=0.1)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(u.recording_id not in watch.final_at for u in uploads):
+        time.sleep(0.02)
+    wait_until_final(settings, uploads, timeout_s=60, poll_s=1)  # fills status and record
+    for u in uploads:  # the moment it became final, not when the table was read
+        u.finished_at = watch.final_at.get(u.recording_id, u.finished_at)
     return uploads
 
 
@@ -202,22 +242,29 @@ def main() -> int:
     settings = load_settings()
     watch = MemoryWatch()
     watch.start()
+    status_watch = StatusWatch(settings.redis_url)
+    status_watch.start()
     out: dict = {}
     try:
         with running_daemon(state, {"VOMAGE_INGEST": "sqs", **levers}, args.max_runs,
                             args.launch) as daemon:
             watch.group = daemon.proc.pid
-            upload_and_wait(settings, singles[:1], 300)  # warm-up: first run pays imports
+            upload_and_wait(settings, singles[:1], 300, status_watch)  # warm-up: first run pays imports
             single = []
             for clip in singles:
-                single += upload_and_wait(settings, [clip], 300)
+                single += upload_and_wait(settings, [clip], 300, status_watch)
+            cpu_before = {n: cpu_seconds(p) for n, p in info["pids"].items()}
+            busy_before = machine_busy_seconds()
             t0 = time.time()
-            burst_uploads = upload_and_wait(settings, burst, 1800)
+            burst_uploads = upload_and_wait(settings, burst, 1800, status_watch)
+            burst_cpu = {n: round(cpu_seconds(p) - cpu_before[n], 1) for n, p in info["pids"].items()}
+            burst_cpu["everything else (Dagster, this harness)"] = round(
+                machine_busy_seconds() - busy_before - sum(burst_cpu.values()), 1)
             burst_wall = max(u.finished_at for u in burst_uploads if u.finished_at) - t0
             before = model_calls(info)
             cached = []
             for clip in singles[: args.cached]:
-                cached += upload_and_wait(settings, [clip], 300)
+                cached += upload_and_wait(settings, [clip], 300, status_watch)
             cached_calls = sum(model_calls(info).values()) - sum(before.values())
             daemon_mb = _status_kb(daemon.proc.pid, "VmHWM") / 1024
             stack_mb = {n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in info["pids"].items()}
@@ -240,6 +287,7 @@ def main() -> int:
         "burst_n": len(burst), "burst_wall_s": round(burst_wall, 2),
         "burst_complete": sum(1 for u in burst_uploads if (u.status or {}).get("stage") == "complete"),
         "recordings_per_minute": round(60 * len(burst) / burst_wall, 1),
+        "burst_cpu_s": burst_cpu,
         "floor_s": round(floor, 2), "burst_over_floor": round(burst_wall / floor, 2),
         "cached_n": len(cached), "cached_model_calls": cached_calls,
         "cached_p50_s": pct([u.wall_s for u in cached if u.wall_s is not None], 50),
@@ -258,6 +306,7 @@ def main() -> int:
             ("  orchestration share p50", out["orchestration_share_p50"]),
             (f"burst of {len(burst)}: wall (s)", out["burst_wall_s"]),
             ("  recordings per minute", out["recordings_per_minute"]),
+            ("  CPU seconds by process", ", ".join(f"{k} {v}" for k, v in burst_cpu.items())),
             ("compute floor (s)", out["floor_s"]), ("burst / floor", out["burst_over_floor"]),
             ("cached repeat: model calls", out["cached_model_calls"]), ("cached p50 (s)", out["cached_p50_s"]),
             *((f"  {g} runs: p50 phases (s)", ", ".join(f"{k} {v}" for k, v in p.items()))

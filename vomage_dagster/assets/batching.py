@@ -37,6 +37,10 @@ STAGE_WORKERS = 4
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 BATCH_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_BATCH)
 
+# One pool for the life of the run process: its threads keep their DynamoDB Table
+# resources (see resources.aws) from stage to stage.
+_pool = ThreadPoolExecutor(max_workers=STAGE_WORKERS, thread_name_prefix="stage")
+
 # A stage for one recording: (recording id, its inputs) → (output, metadata).
 Stage = Callable[[str, dict[str, Any]], tuple[dict, dict]]
 
@@ -69,8 +73,7 @@ def run_stage(context: AssetExecutionContext, tracker: ProcessingTracker, stage:
         except Exception as exc:  # recorded as failed by recording_stage; the batch goes on
             return exc
 
-    with ThreadPoolExecutor(max_workers=min(STAGE_WORKERS, max(1, len(ready)))) as pool:
-        results = dict(zip(ready, pool.map(one, ready), strict=True))
+    results = dict(zip(ready, _pool.map(one, ready), strict=True))
 
     outputs: dict[str, dict] = {}
     for rid, result in results.items():
