@@ -6,6 +6,10 @@ Measures, in one run on a private stack: single arrivals (one upload at a time),
 a burst (all at once), the compute floor (the same models called directly in one warm
 process over the burst's clips), a cached repeat (same audio again: model calls must be
 0), and peak memory. Prints a table and writes benchmarks/results/latest.json.
+
+The levers are options, so each can be measured against the defaults, e.g.
+`./scripts/bench.sh --max-batch 1` (every recording its own run), `--sqs-wait 0`
+(no long poll), `--launch immediate` (no run queue), `--max-runs 1`.
 """
 
 from __future__ import annotations
@@ -81,6 +85,18 @@ class MemoryWatch(threading.Thread):
                 self.peak_run_mb = max(self.peak_run_mb, rss / 1024)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time spent by everything on the machine, all cores (from /proc/stat)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _status_kb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -93,7 +109,30 @@ def model_calls(info: dict) -> dict:
         return json.loads(r.read())["calls"]
 
 
-def upload_and_wait(settings, clips, timeout_s: float) -> list:
+class StatusWatch(threading.Thread):
+    """When each recording became complete or failed, as the app learns it: from the
+    `status:<id>` Redis channel the tracker publishes on. Waiting this way costs the
+    stack nothing, where polling the status table would load moto with the harness's own
+    requests."""
+
+    def __init__(self, redis_url: str) -> None:
+        import redis
+
+        super().__init__(daemon=True)
+        self.pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        self.pubsub.psubscribe("status:*")
+        self.final_at: dict[str, float] = {}
+
+    def run(self) -> None:
+        from vomage_dagster.domain.status import TERMINAL
+
+        for message in self.pubsub.listen():
+            item = json.loads(message["data"])
+            if item.get("stage") in TERMINAL:
+                self.final_at.setdefault(item["recording_id"], time.time())
+
+
+def upload_and_wait(settings, clips, timeout_s: float, watch: StatusWatch) -> list:
     from vomage_dagster.local.demo import Upload, upload_file, wait_until_final
 
     uploads = []
@@ -103,7 +142,12 @@ def upload_and_wait(settings, clips, timeout_s: float) -> list:
             path.write_bytes(data)
             rid = upload_file(settings, path, "bench", lang=lang, tz="UTC")
             uploads.append(Upload(rid, path, time.time()))
-    wait_until_final(settings, uploads, timeout_s=timeout_s, poll_s=0.1)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(u.recording_id not in watch.final_at for u in uploads):
+        time.sleep(0.02)
+    wait_until_final(settings, uploads, timeout_s=60, poll_s=1)  # fills status and record
+    for u in uploads:  # the moment it became final, not when the table was read
+        u.finished_at = watch.final_at.get(u.recording_id, u.finished_at)
     return uploads
 
 
@@ -125,13 +169,62 @@ def floor_seconds(clips) -> float:
     return time.perf_counter() - started
 
 
+def run_phases(state: Path, groups: dict[str, list]) -> dict:
+    """Where the time of each group's runs went, from the Dagster event log: upload →
+    run created (sensor), created → launched (queue), launched → started (run process
+    start), started → finished (the steps); medians over the group's runs."""
+    os.environ["DAGSTER_HOME"] = str(state / "dagster_home")
+    from dagster import DagsterEventType, DagsterInstance, RunsFilter
+
+    from vomage_dagster.sensors.planning import recordings_of_run
+
+    uploaded = {u.recording_id: u.uploaded_at for us in groups.values() for u in us}
+    group_of = {u.recording_id: g for g, us in groups.items() for u in us}
+    phases: dict[str, dict[str, list[float]]] = {g: {} for g in groups}
+    with DagsterInstance.get() as instance:
+        for rec in instance.get_run_records(RunsFilter(job_name="process_recording")):
+            rids = list(recordings_of_run(rec.dagster_run.tags))
+            group = next((group_of[r] for r in rids if r in group_of), None)
+            if group is None:
+                continue
+            created = rec.create_timestamp.timestamp()
+            marks = {}
+            for kind in (DagsterEventType.PIPELINE_STARTING, DagsterEventType.PIPELINE_START,
+                         DagsterEventType.PIPELINE_SUCCESS, DagsterEventType.PIPELINE_FAILURE):
+                found = instance.get_records_for_run(rec.dagster_run.run_id, of_type=kind, limit=1).records
+                if found:
+                    marks[kind] = found[0].timestamp
+            end = marks.get(DagsterEventType.PIPELINE_SUCCESS) or marks.get(DagsterEventType.PIPELINE_FAILURE)
+            launched = marks.get(DagsterEventType.PIPELINE_STARTING)
+            started = marks.get(DagsterEventType.PIPELINE_START)
+            p = phases[group]
+            p.setdefault("recordings_per_run", []).append(len(rids))
+            p.setdefault("sensor_s", []).extend(created - uploaded[r] for r in rids if r in uploaded)
+            if launched:
+                p.setdefault("queue_s", []).append(launched - created)
+            if launched and started:
+                p.setdefault("process_start_s", []).append(started - launched)
+            if started and end:
+                p.setdefault("steps_s", []).append(end - started)
+    return {g: {**{k: pct(v, 50) for k, v in p.items()}, "runs": len(p.get("recordings_per_run", []))}
+            for g, p in phases.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--singles", type=int, default=20)
     parser.add_argument("--burst", type=int, default=60)
     parser.add_argument("--cached", type=int, default=5)
+    parser.add_argument("--max-batch", type=int, default=None, help="recordings per run (default: the setting, 10)")
+    parser.add_argument("--sqs-wait", type=int, default=None, help="SQS long poll seconds (default 4)")
+    parser.add_argument("--transcribe-poll", type=float, default=None, help="seconds (default 0.25 locally)")
+    parser.add_argument("--launch", choices=("queued", "immediate"), default="queued")
+    parser.add_argument("--max-runs", type=int, default=2, help="concurrent runs when queued")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args()
+    levers = {"VOMAGE_MAX_BATCH": args.max_batch, "VOMAGE_SQS_WAIT_SECONDS": args.sqs_wait,
+              "VOMAGE_TRANSCRIBE_POLL_SECONDS": args.transcribe_poll}
+    levers = {k: str(v) for k, v in levers.items() if v is not None}
 
     from vomage_dagster.local import stack
     from vomage_dagster.local.daemon import running_daemon
@@ -139,7 +232,8 @@ def main() -> int:
     from vomage_dagster.settings import load_settings
 
     state = Path(tempfile.mkdtemp(prefix="vomage-bench-"))
-    os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", "VOMAGE_INGEST": "sqs"})
+    os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", "VOMAGE_INGEST": "sqs",
+                       **levers})
     clips = make_clips(args.singles + args.burst)
     singles, burst = clips[: args.singles], clips[args.singles:]
     info = stack.up(load_settings())
@@ -148,21 +242,29 @@ def main() -> int:
     settings = load_settings()
     watch = MemoryWatch()
     watch.start()
+    status_watch = StatusWatch(settings.redis_url)
+    status_watch.start()
     out: dict = {}
     try:
-        with running_daemon(state, {"VOMAGE_INGEST": "sqs"}) as daemon:
+        with running_daemon(state, {"VOMAGE_INGEST": "sqs", **levers}, args.max_runs,
+                            args.launch) as daemon:
             watch.group = daemon.proc.pid
-            upload_and_wait(settings, singles[:1], 300)  # warm-up: first run pays imports
+            upload_and_wait(settings, singles[:1], 300, status_watch)  # warm-up: first run pays imports
             single = []
             for clip in singles:
-                single += upload_and_wait(settings, [clip], 300)
+                single += upload_and_wait(settings, [clip], 300, status_watch)
+            cpu_before = {n: cpu_seconds(p) for n, p in info["pids"].items()}
+            busy_before = machine_busy_seconds()
             t0 = time.time()
-            burst_uploads = upload_and_wait(settings, burst, 1800)
+            burst_uploads = upload_and_wait(settings, burst, 1800, status_watch)
+            burst_cpu = {n: round(cpu_seconds(p) - cpu_before[n], 1) for n, p in info["pids"].items()}
+            burst_cpu["everything else (Dagster, this harness)"] = round(
+                machine_busy_seconds() - busy_before - sum(burst_cpu.values()), 1)
             burst_wall = max(u.finished_at for u in burst_uploads if u.finished_at) - t0
             before = model_calls(info)
             cached = []
             for clip in singles[: args.cached]:
-                cached += upload_and_wait(settings, [clip], 300)
+                cached += upload_and_wait(settings, [clip], 300, status_watch)
             cached_calls = sum(model_calls(info).values()) - sum(before.values())
             daemon_mb = _status_kb(daemon.proc.pid, "VmHWM") / 1024
             stack_mb = {n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in info["pids"].items()}
@@ -170,6 +272,7 @@ def main() -> int:
         watch.stop.set()
         stack.down(load_settings())
     floor = floor_seconds(burst)
+    phases = run_phases(state, {"single": single, "burst": burst_uploads, "cached": cached})
 
     lat = [u.wall_s for u in single if u.wall_s is not None]
     stage_p50 = {s: pct([u.record["seconds"].get(s, 0) for u in single if u.record], 50)
@@ -184,12 +287,15 @@ def main() -> int:
         "burst_n": len(burst), "burst_wall_s": round(burst_wall, 2),
         "burst_complete": sum(1 for u in burst_uploads if (u.status or {}).get("stage") == "complete"),
         "recordings_per_minute": round(60 * len(burst) / burst_wall, 1),
+        "burst_cpu_s": burst_cpu,
         "floor_s": round(floor, 2), "burst_over_floor": round(burst_wall / floor, 2),
         "cached_n": len(cached), "cached_model_calls": cached_calls,
         "cached_p50_s": pct([u.wall_s for u in cached if u.wall_s is not None], 50),
         "peak_rss_mb": round(max(watch.peak_run_mb, daemon_mb, *stack_mb.values()), 1),
         "peak_rss_run_mb": round(watch.peak_run_mb, 1), "peak_rss_daemon_mb": round(daemon_mb, 1),
         "peak_rss_stack_mb": stack_mb,
+        "phases_p50_s": phases,
+        "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs, **levers},
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
@@ -200,8 +306,11 @@ def main() -> int:
             ("  orchestration share p50", out["orchestration_share_p50"]),
             (f"burst of {len(burst)}: wall (s)", out["burst_wall_s"]),
             ("  recordings per minute", out["recordings_per_minute"]),
+            ("  CPU seconds by process", ", ".join(f"{k} {v}" for k, v in burst_cpu.items())),
             ("compute floor (s)", out["floor_s"]), ("burst / floor", out["burst_over_floor"]),
             ("cached repeat: model calls", out["cached_model_calls"]), ("cached p50 (s)", out["cached_p50_s"]),
+            *((f"  {g} runs: p50 phases (s)", ", ".join(f"{k} {v}" for k, v in p.items()))
+              for g, p in phases.items()),
             ("peak RSS (MB): run / daemon", f"{out['peak_rss_run_mb']} / {out['peak_rss_daemon_mb']}"),
             ("peak RSS (MB): stack", ", ".join(f"{k} {v}" for k, v in stack_mb.items()))]
     width = max(len(k) for k, _ in rows)

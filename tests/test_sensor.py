@@ -6,6 +6,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 from vomage_dagster.domain.upload_cursor import UploadCursor
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
+from vomage_dagster.sensors.planning import keys_in_range, recording_tag, recordings_of_run
 from vomage_dagster.sensors.s3_uploads import s3_upload_sensor
 
 
@@ -22,6 +23,7 @@ def tick(resources):
         assert isinstance(result, SensorResult)
         return result, result.cursor
 
+    run.instance = instance
     yield run
     instance.dispose()
 
@@ -36,17 +38,32 @@ def _drain(tick):
 
 def test_new_uploads_become_partitions_and_runs_once(tick, settings, samples, resources):
     cursor = _drain(tick)
+    rid = upload_file(settings, samples["en_joy"]["path"], "demo-sensor")
+    result, cursor = tick(cursor)
+    (request,) = result.run_requests
+    assert request.run_key == rid and request.partition_key == rid
+    assert request.tags["vomage/upload_key"].startswith("uploads/demo-sensor/")
+    assert request.tags[recording_tag(rid)] == "1"
+    (add,) = result.dynamic_partitions_requests
+    assert add.partitions_def_name == recordings.name and list(add.partition_keys) == [rid]
+    assert resources["tracker"].status.get(rid)["stage"] == "uploaded"
+    again, _ = tick(cursor)
+    assert again.run_requests == [] and again.skip_reason is not None
+
+
+def test_uploads_arriving_together_run_as_one_batch(tick, settings, samples, resources):
+    cursor = _drain(tick)
     rids = [upload_file(settings, samples[n]["path"], "demo-sensor") for n in ("en_joy", "zh_sad")]
     result, cursor = tick(cursor)
-    assert sorted(r.run_key for r in result.run_requests) == sorted(rids)
-    assert sorted(r.partition_key for r in result.run_requests) == sorted(rids)
-    assert all(r.tags["vomage/upload_key"].startswith("uploads/demo-sensor/") for r in result.run_requests)
-    (add,) = result.dynamic_partitions_requests
-    assert add.partitions_def_name == recordings.name and sorted(add.partition_keys) == sorted(rids)
+    (request,) = result.run_requests
+    assert request.partition_key is None
+    assert sorted(recordings_of_run(request.tags)) == sorted(rids)
+    keys = keys_in_range(tick.instance, *request.partition_key_range)
+    assert sorted(keys) == sorted(rids)
     for rid in rids:
         assert resources["tracker"].status.get(rid)["stage"] == "uploaded"
     again, _ = tick(cursor)
-    assert again.run_requests == [] and again.skip_reason is not None
+    assert again.run_requests == []
 
 
 def test_a_fresh_cursor_skips_recordings_already_final(tick, settings, samples, resources):
@@ -81,5 +98,8 @@ def test_a_tick_is_bounded(tick, settings, samples, monkeypatch):
     rids = [upload_file(settings, samples["en_joy"]["path"], "demo-burst") for _ in range(3)]
     first, cursor = tick(cursor)
     second, cursor = tick(cursor)
-    assert len(first.run_requests) == 2 and len(second.run_requests) == 1
-    assert sorted(r.run_key for r in first.run_requests + second.run_requests) == sorted(rids)
+    def covered(result):
+        return [rid for r in result.run_requests for rid in recordings_of_run(r.tags)]
+
+    assert len(covered(first)) == 2 and len(covered(second)) == 1
+    assert sorted(covered(first) + covered(second)) == sorted(rids)

@@ -19,6 +19,9 @@ AWS = "aws"
 LANGUAGE_OPTIONS = ("zh-CN", "en-US", "ja-JP")
 
 
+LOCAL_TRANSCRIBE_POLL_S = 0.25
+
+
 @dataclass(frozen=True)
 class Settings:
     """The platform's configuration; build it with `load_settings()`."""
@@ -37,7 +40,11 @@ class Settings:
     # queue), "s3" (listing the bucket) or "both" (SQS, with the listing as a safety net).
     ingest: str = "both"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    transcribe_poll_seconds: float = 1.0
+    transcribe_poll_seconds: float = 1.0  # on AWS; locally 0.25 (see load_settings)
+    # How long the SQS sensor's first receive of a tick waits for a message (long poll).
+    sqs_wait_seconds: int = 4
+    # Most recordings in one run (micro-batching); 1 runs every recording alone.
+    max_batch: int = 10
     transcribe_timeout_seconds: float = 600.0
     analysis_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
     image_model_id: str = "amazon.nova-canvas-v1:0"
@@ -69,9 +76,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         event_bus=e.get("VOMAGE_EVENT_BUS", d.event_bus),
         ingest=ingest,
         redis_url=e.get("REDIS_URL", d.redis_url),
-        transcribe_poll_seconds=float(
-            e.get("VOMAGE_TRANSCRIBE_POLL_SECONDS", d.transcribe_poll_seconds)
-        ),
+        # GetTranscriptionJob has a request quota on AWS; the local server answers in ms.
+        transcribe_poll_seconds=float(e.get(
+            "VOMAGE_TRANSCRIBE_POLL_SECONDS",
+            LOCAL_TRANSCRIBE_POLL_S if env == LOCAL else d.transcribe_poll_seconds)),
+        sqs_wait_seconds=int(e.get("VOMAGE_SQS_WAIT_SECONDS", d.sqs_wait_seconds)),
+        max_batch=max(1, int(e.get("VOMAGE_MAX_BATCH", d.max_batch))),
         analysis_model_id=e.get("VOMAGE_ANALYSIS_MODEL_ID", d.analysis_model_id),
         image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),

@@ -5,13 +5,15 @@
 
 `transcript` and `recording_context` do not depend on each other. Every asset's output
 is JSON in S3 under `processed/<recording_id>/` (see `resources.io_manager`), carries the
-seconds it took, and says whether it came from the cache.
+seconds it took, and says whether it came from the cache. A run covers one recording or
+a batch of them (`batching`): each asset below says what it does for one recording.
 """
 
 
 import base64
 import datetime as dt
 import time
+from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 
@@ -41,7 +43,7 @@ from ..resources.speech import SpeechToText
 from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..resources.weather import WeatherSource
-from .failures import recording_stage
+from .batching import BATCH_POLICY, is_batch, run_stage
 
 GROUP = "recording"
 UPLOAD_KEY_TAG = "vomage/upload_key"
@@ -56,30 +58,35 @@ def _float(value: str | None) -> float | None:
 
 
 def _find_upload_key(context: AssetExecutionContext, store: ObjectStore,
-                     tracker: ProcessingTracker, recording_id: str) -> str:
-    """The sensor tags the run with the key; a run started by hand looks it up."""
+                     tracker: ProcessingTracker, recording_id: str) -> tuple[str, bool]:
+    """The upload's key, and whether the status table knows the recording already.
+
+    A one-recording run from a sensor carries the key in a tag; a batch or a run
+    started by hand looks it up in the status table (registered by the sensor) and,
+    failing that, in the bucket."""
     key = context.run.tags.get(UPLOAD_KEY_TAG)
-    if key:
-        return key
+    if key and not is_batch(context.partition_keys):
+        return key, True
     item = tracker.status.get(recording_id)
     if item and item.get("upload_key"):
-        return item["upload_key"]
+        return item["upload_key"], True
     for obj in store.list(UPLOADS_PREFIX):
         parsed = parse_upload_key(obj.key)
         if parsed and parsed.recording_id == recording_id:
-            return obj.key
+            return obj.key, item is not None
     raise ProcessingError("not_found", f"no upload found for recording {recording_id}")
 
 
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"s3", "python"},
+       backfill_policy=BATCH_POLICY,
        description="The uploaded recording, decoded and validated (1–300 s, not silent).")
 def raw_recording(context: AssetExecutionContext, store: ObjectStore,
-                  tracker: ProcessingTracker) -> dict:
-    rid = context.partition_key
-    started = time.perf_counter()
-    with recording_stage(tracker, rid):
-        key = _find_upload_key(context, store, tracker, rid)
-        tracker.register(rid, key)
+                  tracker: ProcessingTracker) -> Any:
+    def one(rid: str, _: dict) -> tuple[dict, dict]:
+        started = time.perf_counter()
+        key, registered = _find_upload_key(context, store, tracker, rid)
+        if not registered:
+            tracker.register(rid, key)
         head = store.head(key)
         if head["ContentLength"] > audio.MAX_BYTES:
             raise ProcessingError(audio.TOO_LARGE,
@@ -105,53 +112,56 @@ def raw_recording(context: AssetExecutionContext, store: ObjectStore,
             "seconds": round(time.perf_counter() - started, 3),
         }
         tracker.advance(rid, st.TRANSCRIBING)
-    context.add_output_metadata({
-        "duration_s": out["duration_s"],
-        "format": f"{out['format']}/{out['codec']}",
-        "language_hint": out["language_hint"] or "auto",
-        "seconds": out["seconds"],
-    })
-    return out
+        return out, {
+            "duration_s": out["duration_s"],
+            "format": f"{out['format']}/{out['codec']}",
+            "language_hint": out["language_hint"] or "auto",
+            "seconds": out["seconds"],
+        }
+
+    return run_stage(context, tracker, one)
 
 
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"python"},
+       backfill_policy=BATCH_POLICY,
        description="What was said: Transcribe (IdentifyLanguage zh-CN/en-US/ja-JP), cached by audio hash.")
-def transcript(context: AssetExecutionContext, raw_recording: dict, speech: SpeechToText,
-               cache: Cache, tracker: ProcessingTracker) -> dict:
-    rid = context.partition_key
-    started = time.perf_counter()
-    with recording_stage(tracker, rid):
-        cached = cache.get_json("transcribe", raw_recording["sha256"])
+def transcript(context: AssetExecutionContext, raw_recording: Any, speech: SpeechToText,
+               cache: Cache, tracker: ProcessingTracker) -> Any:
+    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
+        raw = inputs["raw_recording"]
+        started = time.perf_counter()
+        cached = cache.get_json("transcribe", raw["sha256"])
         if cached is not None:
             result = transcript_from_dict(cached)
         else:
-            result = speech.transcribe(raw_recording["upload_key"], raw_recording["sha256"],
-                                       raw_recording["language_hint"])
+            result = speech.transcribe(raw["upload_key"], raw["sha256"], raw["language_hint"])
         if not result.text.strip():
             raise ProcessingError(NO_SPEECH, "no speech was recognised in the recording")
         if cached is None:
-            cache.set_json("transcribe", raw_recording["sha256"], result.as_dict())
-    out = {**result.as_dict(), "cache_hit": cached is not None,
-           "seconds": round(time.perf_counter() - started, 3)}
-    context.add_output_metadata({
-        "preview": MetadataValue.text(result.text[:PREVIEW_CHARS]),
-        "language": result.language,
-        "confidence": result.confidence,
-        "cache_hit": MetadataValue.bool(out["cache_hit"]),
-        "seconds": out["seconds"],
-    })
-    return out
+            cache.set_json("transcribe", raw["sha256"], result.as_dict())
+        out = {**result.as_dict(), "cache_hit": cached is not None,
+               "seconds": round(time.perf_counter() - started, 3)}
+        return out, {
+            "preview": MetadataValue.text(result.text[:PREVIEW_CHARS]),
+            "language": result.language,
+            "confidence": result.confidence,
+            "cache_hit": MetadataValue.bool(out["cache_hit"]),
+            "seconds": out["seconds"],
+        }
+
+    return run_stage(context, tracker, one, raw_recording=raw_recording)
 
 
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"python"},
+       backfill_policy=BATCH_POLICY,
        description="When and where: time of day, season, weekday, place cell and weather.")
-def recording_context(context: AssetExecutionContext, raw_recording: dict,
-                      weather: WeatherSource, cache: Cache, tracker: ProcessingTracker) -> dict:
-    rid = context.partition_key
-    started = time.perf_counter()
-    with recording_stage(tracker, rid):
-        when = dt.datetime.fromisoformat(raw_recording["recorded_at"]).astimezone(dt.UTC)
-        lat, lon = raw_recording["lat"], raw_recording["lon"]
+def recording_context(context: AssetExecutionContext, raw_recording: Any,
+                      weather: WeatherSource, cache: Cache, tracker: ProcessingTracker) -> Any:
+    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
+        raw = inputs["raw_recording"]
+        started = time.perf_counter()
+        when = dt.datetime.fromisoformat(raw["recorded_at"]).astimezone(dt.UTC)
+        lat, lon = raw["lat"], raw["lon"]
         place = place_cell(lat, lon)
         found = None
         cache_hit = False
@@ -162,68 +172,72 @@ def recording_context(context: AssetExecutionContext, raw_recording: dict,
             if cached is not None:
                 found = Weather(**cached)
             else:
-                local = when.astimezone(zone(raw_recording["time_zone"]))
+                local = when.astimezone(zone(raw["time_zone"]))
                 found = weather.weather_at(place, when, season(local.month, lat))
                 cache.set_json("context", key, found.__dict__)
-        ctx = build_context(when, raw_recording["time_zone"], lat, lon, found)
-    out = {**ctx.as_dict(), "cache_hit": cache_hit,
-           "seconds": round(time.perf_counter() - started, 3)}
-    context.add_output_metadata({
-        "time_of_day": ctx.time_of_day,
-        "season": ctx.season,
-        "weather": ctx.weather.condition if ctx.weather else "unknown",
-        "seconds": out["seconds"],
-    })
-    return out
+        ctx = build_context(when, raw["time_zone"], lat, lon, found)
+        out = {**ctx.as_dict(), "cache_hit": cache_hit,
+               "seconds": round(time.perf_counter() - started, 3)}
+        return out, {
+            "time_of_day": ctx.time_of_day,
+            "season": ctx.season,
+            "weather": ctx.weather.condition if ctx.weather else "unknown",
+            "seconds": out["seconds"],
+        }
+
+    return run_stage(context, tracker, one, raw_recording=raw_recording)
 
 
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"bedrock"},
+       backfill_policy=BATCH_POLICY,
        description="The mood: emotion, intensity, valence, arousal, keywords, summary, image prompt.")
-def mood(context: AssetExecutionContext, transcript: dict, recording_context: dict,
-         analyzer: MoodAnalyzer, cache: Cache, tracker: ProcessingTracker) -> dict:
-    rid = context.partition_key
-    started = time.perf_counter()
-    with recording_stage(tracker, rid):
+def mood(context: AssetExecutionContext, transcript: Any, recording_context: Any,
+         analyzer: MoodAnalyzer, cache: Cache, tracker: ProcessingTracker) -> Any:
+    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
+        text, where = inputs["transcript"], inputs["recording_context"]
+        started = time.perf_counter()
         tracker.advance(rid, st.ANALYZING)
-        key = prompts.analysis_cache_key(transcript["text"], transcript["language"],
-                                         analyzer.model_id)
+        key = prompts.analysis_cache_key(text["text"], text["language"], analyzer.model_id)
         cached = cache.get_json("analysis", key)
         usage: dict = {}
         if cached is not None:
             result = mood_from_dict(cached)
         else:
-            result, usage = analyzer.analyze(transcript["text"], transcript["language"])
+            result, usage = analyzer.analyze(text["text"], text["language"])
             cache.set_json("analysis", key, result.as_dict())
-        ctx_fields = {k: v for k, v in recording_context.items() if k not in ("cache_hit", "seconds")}
+        ctx_fields = {k: v for k, v in where.items() if k not in ("cache_hit", "seconds")}
         weather = Weather(**ctx_fields["weather"]) if ctx_fields.get("weather") else None
         ctx = RecordingContext(**{**ctx_fields, "weather": weather})
         image_prompt = prompts.image_prompt(result, ctx)
-    out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": analyzer.model_id,
-           "prompt_version": prompts.PROMPT_VERSION, "usage": usage,
-           "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
-    context.add_output_metadata({
-        "primary_emotion": result.primary_emotion,
-        "confidence": result.confidence,
-        "valence": result.valence,
-        "intensity": result.intensity,
-        "image_prompt": MetadataValue.text(image_prompt),
-        "cache_hit": MetadataValue.bool(out["cache_hit"]),
-        "seconds": out["seconds"],
-    })
-    return out
+        out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": analyzer.model_id,
+               "prompt_version": prompts.PROMPT_VERSION, "usage": usage,
+               "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
+        return out, {
+            "primary_emotion": result.primary_emotion,
+            "confidence": result.confidence,
+            "valence": result.valence,
+            "intensity": result.intensity,
+            "image_prompt": MetadataValue.text(image_prompt),
+            "cache_hit": MetadataValue.bool(out["cache_hit"]),
+            "seconds": out["seconds"],
+        }
+
+    return run_stage(context, tracker, one, transcript=transcript,
+                     recording_context=recording_context)
 
 
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"bedrock", "s3"},
+       backfill_policy=BATCH_POLICY,
        description="A 1024×1024 PNG matching the mood (Nova Canvas), plus a 256 px thumbnail.")
-def mood_image(context: AssetExecutionContext, mood: dict, painter: ImagePainter,
-               store: ObjectStore, cache: Cache, tracker: ProcessingTracker) -> dict:
-    rid = context.partition_key
-    started = time.perf_counter()
-    image_key = processed_key(rid, "image.png")
-    thumb_key = processed_key(rid, "thumbnail.png")
-    with recording_stage(tracker, rid):
+def mood_image(context: AssetExecutionContext, mood: Any, painter: ImagePainter,
+               store: ObjectStore, cache: Cache, tracker: ProcessingTracker) -> Any:
+    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
+        found = inputs["mood"]
+        started = time.perf_counter()
+        image_key = processed_key(rid, "image.png")
+        thumb_key = processed_key(rid, "thumbnail.png")
         tracker.advance(rid, st.GENERATING)
-        prompt_hash = prompts.image_cache_key(mood["image_prompt"], painter.model_id)
+        prompt_hash = prompts.image_cache_key(found["image_prompt"], painter.model_id)
         cached = cache.get_json("image", prompt_hash)
         cache_hit = cached is not None and store.exists(cached["image_key"])
         if cache_hit:
@@ -233,24 +247,25 @@ def mood_image(context: AssetExecutionContext, mood: dict, painter: ImagePainter
             small = store.get_bytes(thumb_key)
             size = tuple(cached["size"])
         else:
-            png = painter.paint(mood["image_prompt"])
+            png = painter.paint(found["image_prompt"])
             size = png_size(png)
             small = thumbnail(png)
             store.put_bytes(image_key, png, "image/png")
             store.put_bytes(thumb_key, small, "image/png")
             cache.set_json("image", prompt_hash, {"image_key": image_key,
                                                   "thumbnail_key": thumb_key, "size": size})
-    out = {"image_key": image_key, "thumbnail_key": thumb_key, "width": size[0],
-           "height": size[1], "prompt_hash": prompt_hash, "model_id": painter.model_id,
-           "cache_hit": cache_hit, "seconds": round(time.perf_counter() - started, 3)}
-    preview = base64.b64encode(small).decode()
-    context.add_output_metadata({
-        "preview": MetadataValue.md(f"![mood image](data:image/png;base64,{preview})"),
-        "image": MetadataValue.path(store.uri(image_key)),
-        "cache_hit": MetadataValue.bool(cache_hit),
-        "seconds": out["seconds"],
-    })
-    return out
+        out = {"image_key": image_key, "thumbnail_key": thumb_key, "width": size[0],
+               "height": size[1], "prompt_hash": prompt_hash, "model_id": painter.model_id,
+               "cache_hit": cache_hit, "seconds": round(time.perf_counter() - started, 3)}
+        preview = base64.b64encode(small).decode()
+        return out, {
+            "preview": MetadataValue.md(f"![mood image](data:image/png;base64,{preview})"),
+            "image": MetadataValue.path(store.uri(image_key)),
+            "cache_hit": MetadataValue.bool(cache_hit),
+            "seconds": out["seconds"],
+        }
+
+    return run_stage(context, tracker, one, mood=mood)
 
 
 def utc_day(iso_time: str) -> str:
@@ -262,38 +277,36 @@ STAGE_INPUTS = ("raw_recording", "transcript", "recording_context", "mood", "moo
 
 
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"dynamodb"},
+       backfill_policy=BATCH_POLICY,
        description="The app's VoiceRecords row; status complete; a Processing Complete event.")
-def published_record(context: AssetExecutionContext, raw_recording: dict, transcript: dict,
-                     recording_context: dict, mood: dict, mood_image: dict,
+def published_record(context: AssetExecutionContext, raw_recording: Any, transcript: Any,
+                     recording_context: Any, mood: Any, mood_image: Any,
                      records: RecordsTable, events: EventPublisher,
-                     tracker: ProcessingTracker) -> dict:
-    rid = context.partition_key
-    started = time.perf_counter()
-    stages = dict(zip(STAGE_INPUTS, (raw_recording, transcript, recording_context, mood,
-                                     mood_image), strict=True))
-    with recording_stage(tracker, rid):
+                     tracker: ProcessingTracker) -> Any:
+    def one(rid: str, stages: dict) -> tuple[dict, dict]:
+        started = time.perf_counter()
+        raw, text, where, found, image = (stages[name] for name in STAGE_INPUTS)
         record = {
             "recording_id": rid,
-            "user_id": raw_recording["user_id"],
-            "created_at": f"{raw_recording['recorded_at']}#{rid}",
-            "recorded_at": raw_recording["recorded_at"],
-            "day": utc_day(raw_recording["recorded_at"]),
-            "upload_key": raw_recording["upload_key"],
-            "duration_s": raw_recording["duration_s"],
-            "audio_sha256": raw_recording["sha256"],
-            "language": transcript["language"],
-            "transcript": transcript["text"],
-            "transcript_confidence": transcript["confidence"],
-            "context": {k: v for k, v in recording_context.items()
-                        if k not in ("cache_hit", "seconds")},
-            "mood": {k: mood[k] for k in ("primary_emotion", "confidence", "secondary_emotions",
-                                          "intensity", "valence", "arousal", "keywords",
-                                          "summary", "image_prompt")},
-            "image_key": mood_image["image_key"],
-            "thumbnail_key": mood_image["thumbnail_key"],
-            "models": {"analysis": mood["model_id"], "image": mood_image["model_id"],
-                       "prompt_version": mood["prompt_version"]},
-            "usage": mood.get("usage") or {},
+            "user_id": raw["user_id"],
+            "created_at": f"{raw['recorded_at']}#{rid}",
+            "recorded_at": raw["recorded_at"],
+            "day": utc_day(raw["recorded_at"]),
+            "upload_key": raw["upload_key"],
+            "duration_s": raw["duration_s"],
+            "audio_sha256": raw["sha256"],
+            "language": text["language"],
+            "transcript": text["text"],
+            "transcript_confidence": text["confidence"],
+            "context": {k: v for k, v in where.items() if k not in ("cache_hit", "seconds")},
+            "mood": {k: found[k] for k in ("primary_emotion", "confidence", "secondary_emotions",
+                                           "intensity", "valence", "arousal", "keywords",
+                                           "summary", "image_prompt")},
+            "image_key": image["image_key"],
+            "thumbnail_key": image["thumbnail_key"],
+            "models": {"analysis": found["model_id"], "image": image["model_id"],
+                       "prompt_version": found["prompt_version"]},
+            "usage": found.get("usage") or {},
             "seconds": {name: out["seconds"] for name, out in stages.items()},
             "cache_hits": {name: out["cache_hit"] for name, out in stages.items()
                            if "cache_hit" in out},
@@ -303,13 +316,15 @@ def published_record(context: AssetExecutionContext, raw_recording: dict, transc
         tracker.advance(rid, st.COMPLETE)
         events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
                                   "primary_emotion": record["mood"]["primary_emotion"]})
-    record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
-    context.add_output_metadata({
-        "primary_emotion": record["mood"]["primary_emotion"],
-        "language": record["language"],
-        "seconds_total": round(sum(record["seconds"].values()), 3),
-    })
-    return record
+        record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
+        return record, {
+            "primary_emotion": record["mood"]["primary_emotion"],
+            "language": record["language"],
+            "seconds_total": round(sum(record["seconds"].values()), 3),
+        }
+
+    return run_stage(context, tracker, one, raw_recording=raw_recording, transcript=transcript,
+                     recording_context=recording_context, mood=mood, mood_image=mood_image)
 
 
 ASSETS = [raw_recording, transcript, recording_context, mood, mood_image, published_record]

@@ -16,6 +16,7 @@ from ..assets.recording import ASSETS
 from ..resources.queue import UploadQueue
 from ..resources.records import RecordsTable
 from ..resources.status import StatusTable
+from ..sensors.planning import recording_tag
 from ..settings import Settings
 
 
@@ -68,6 +69,9 @@ def _materializations(instance: DagsterInstance, key: AssetKey) -> list:
         cursor = page.cursor
 
 
+ANY_ATTEMPT = [str(n) for n in range(1, 100)]
+
+
 def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list[str]) -> Reconciliation:
     status = StatusTable(table_name=settings.status_table, region_name=settings.region)
     records = RecordsTable(table_name=settings.records_table, region_name=settings.region)
@@ -79,7 +83,7 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
                     if item["stage"] == "failed" and item.get("error"))
     runs = Counter()
     for rid in recording_ids:
-        runs[len(instance.get_run_records(RunsFilter(tags={"vomage/recording_id": rid})))] += 1
+        runs[len(instance.get_run_records(RunsFilter(tags={recording_tag(rid): ANY_ATTEMPT})))] += 1
     wanted = set(recording_ids)
     twice = []
     for asset in ASSETS:

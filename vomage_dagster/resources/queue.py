@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from dagster import ConfigurableResource
 
 from .aws import client
+
+
+@lru_cache(maxsize=32)
+def _queue_url(sqs: Any, name: str) -> str:
+    """A queue's URL never changes: one lookup per client and queue, not one per call."""
+    return sqs.get_queue_url(QueueName=name)["QueueUrl"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,9 @@ class UploadQueue(ConfigurableResource):
     region_name: str = "us-east-1"
     endpoint_url: str | None = None
     retry_visibility_s: int = 10
+    # Long poll of a sensor tick's first receive: a message arriving while the tick
+    # waits is handled at once instead of at the next tick, up to 5 s later.
+    wait_s: int = 0
 
     @property
     def sqs(self) -> Any:
@@ -40,7 +50,7 @@ class UploadQueue(ConfigurableResource):
 
     def url(self, dead_letter: bool = False) -> str:
         name = self.dead_letter_queue_name if dead_letter else self.queue_name
-        return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return _queue_url(self.sqs, name)
 
     def receive(self, max_messages: int = 10, wait_s: int = 0, dead_letter: bool = False,
                 visibility_s: int | None = None) -> list[Message]:
@@ -98,6 +108,16 @@ class UploadQueue(ConfigurableResource):
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
         return self.sqs.send_message(QueueUrl=self.url(dead_letter), MessageBody=text,
                                      DelaySeconds=delay_s)["MessageId"]
+
+    def send_many(self, bodies: list[dict], delay_s: int = 0) -> None:
+        """Send in batches of 10; raises if SQS refused any (nothing is silently dropped)."""
+        url = self.url()
+        for i in range(0, len(bodies), 10):
+            resp = self.sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(n), "MessageBody": json.dumps(b, ensure_ascii=False), "DelaySeconds": delay_s}
+                for n, b in enumerate(bodies[i:i + 10])])
+            if resp.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s): {resp['Failed'][0]}")
 
     def depth(self, dead_letter: bool = False) -> dict[str, int]:
         attrs = self.sqs.get_queue_attributes(

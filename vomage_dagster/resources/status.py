@@ -41,32 +41,30 @@ class StatusTable(ConfigurableResource):
     def table(self) -> Any:
         return dynamodb_table(self.table_name, self.region_name, self.endpoint_url)
 
-    def register(self, recording_id: str, upload_key: str) -> bool:
-        """Create the `uploaded` item if there is none; False if it already existed."""
+    def register(self, recording_id: str, upload_key: str) -> dict | None:
+        """Create the `uploaded` item if there is none: the new item, or None if one existed."""
         from botocore.exceptions import ClientError
 
         now = _now()
+        item = {
+            "recording_id": recording_id,
+            "stage": st.UPLOADED,
+            "stage_rank": st.RANK[st.UPLOADED],
+            "progress": st.PROGRESS[st.UPLOADED],
+            "eta_seconds": Decimal(str(st.seconds_left(st.UPLOADED))),
+            "error": None,
+            "upload_key": upload_key,
+            "attempt": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
-            self.table.put_item(
-                Item={
-                    "recording_id": recording_id,
-                    "stage": st.UPLOADED,
-                    "stage_rank": st.RANK[st.UPLOADED],
-                    "progress": st.PROGRESS[st.UPLOADED],
-                    "eta_seconds": Decimal(str(st.seconds_left(st.UPLOADED))),
-                    "error": None,
-                    "upload_key": upload_key,
-                    "attempt": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-                ConditionExpression="attribute_not_exists(recording_id)",
-            )
-            return True
+            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(recording_id)")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
+        return plain_numbers(item)
 
     def claim_run(self, recording_id: str, attempt: int, stale_after_s: float = 60.0) -> bool:
         """Claim the right to request the run of `attempt`; True for exactly one claimant.
@@ -131,15 +129,15 @@ class StatusTable(ConfigurableResource):
                 return None
             raise
 
-    def advance(self, recording_id: str, stage: str, extra: dict | None = None) -> bool:
-        """Move to `stage` unless that would go backwards; False when refused."""
+    def advance(self, recording_id: str, stage: str, extra: dict | None = None) -> dict | None:
+        """Move to `stage` unless that would go backwards: the item after, or None if refused."""
         return self._update(recording_id, stage, None, extra or {})
 
-    def fail(self, recording_id: str, error: dict) -> bool:
-        """Mark failed with `{code, message, retryable}`; refused once terminal."""
+    def fail(self, recording_id: str, error: dict) -> dict | None:
+        """Mark failed with `{code, message, retryable}` (refused, None, once terminal)."""
         return self._update(recording_id, st.FAILED, error, {})
 
-    def _update(self, recording_id: str, stage: str, error: dict | None, extra: dict) -> bool:
+    def _update(self, recording_id: str, stage: str, error: dict | None, extra: dict) -> dict | None:
         from botocore.exceptions import ClientError
 
         values: dict[str, Any] = {
@@ -158,7 +156,7 @@ class StatusTable(ConfigurableResource):
             values[f":x{i}"] = Decimal(str(value)) if isinstance(value, float) else value
         names = {"#error": "error", **{f"#x{i}": k for i, k in enumerate(extra)}}
         try:
-            self.table.update_item(
+            resp = self.table.update_item(
                 Key={"recording_id": recording_id},
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression=(
@@ -167,12 +165,13 @@ class StatusTable(ConfigurableResource):
                 ),
                 ExpressionAttributeNames={**names, "#stage": "stage"},
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
-            return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
+        return plain_numbers(resp["Attributes"])
 
     def get(self, recording_id: str) -> dict | None:
         item = self.table.get_item(Key={"recording_id": recording_id}, ConsistentRead=True)

@@ -60,6 +60,13 @@ class ObjectStore(ConfigurableResource):
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
 
+    def get_json_or_none(self, key: str) -> Any:
+        """The JSON at `key`, or None when there is no such object."""
+        try:
+            return self.get_json(key)
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
     def copy(self, source_key: str, dest_key: str) -> None:
         self.s3.copy_object(Bucket=self.bucket, Key=dest_key,
                             CopySource={"Bucket": self.bucket, "Key": source_key})

@@ -22,33 +22,33 @@ class ProcessingTracker(ConfigurableResource):
     cache: Cache
     events: EventPublisher
 
-    def register(self, recording_id: str, upload_key: str) -> bool:
-        created = self.status.register(recording_id, upload_key)
-        if created:
-            self._push(recording_id)
-        return created
+    def register(self, recording_id: str, upload_key: str) -> dict | None:
+        """The new `uploaded` item, or None if the recording was known already."""
+        item = self.status.register(recording_id, upload_key)
+        if item is not None:
+            self._push(recording_id, item)
+        return item
 
     def advance(self, recording_id: str, stage: str, **extra: object) -> bool:
-        moved = self.status.advance(recording_id, stage, dict(extra))
-        if moved:
-            self._push(recording_id)
-        return moved
+        item = self.status.advance(recording_id, stage, dict(extra))
+        if item is not None:
+            self._push(recording_id, item)
+        return item is not None
 
     def fail(self, recording_id: str, error: ProcessingError) -> bool:
         """Mark failed (once) and announce it; False if the recording was already final."""
-        failed = self.status.fail(recording_id, error.as_dict())
-        if failed:
-            log.info("recording %s failed: %s", recording_id, error.code)
-            self._push(recording_id)
-            self.events.publish(ERROR, {"recording_id": recording_id, "error": error.as_dict()})
-        return failed
-
-    def _push(self, recording_id: str) -> None:
-        """The live view: `status:<id>` key (1 h) and a message on channel `status:<id>`."""
-        item = self.status.get(recording_id)
+        item = self.status.fail(recording_id, error.as_dict())
         if item is not None:
-            self.cache.set_json("status", recording_id, item)
-            self.cache.publish(f"status:{recording_id}", item)
+            log.info("recording %s failed: %s", recording_id, error.code)
+            self._push(recording_id, item)
+            self.events.publish(ERROR, {"recording_id": recording_id, "error": error.as_dict()})
+        return item is not None
+
+    def _push(self, recording_id: str, item: dict) -> None:
+        """The live view: `status:<id>` key (1 h) and a message on channel `status:<id>`.
+        `item` is what the status write returned, so the push costs no extra read."""
+        self.cache.set_json("status", recording_id, item)
+        self.cache.publish(f"status:{recording_id}", item)
 
 
 def is_terminal(item: dict | None) -> bool:

@@ -2,22 +2,39 @@
 
 For each recording: skip it if its status is final, treat it as running if a run of
 its current attempt exists, otherwise claim it in the status table (only one claimant
-wins, whichever sensor or delivery it is) and request the run. `run_key` is the
-recording id (with `#<attempt>` for retries), so Dagster itself also refuses a second
-run from the same sensor.
+wins, whichever sensor or delivery it is) and request a run for it.
+
+Recordings claimed together are micro-batched: new recordings get their partitions
+added here, in arrival order, and each stretch of consecutive partitions (at most
+`MAX_BATCH`) becomes one run over that partition range (`assets.batching`). A recording
+whose partition already exists (a retry) or that another writer's partition split off
+runs alone. Every run carries one tag per recording, `vomage/recording/<id>` = attempt,
+which is how "does a run of this attempt exist" is answered for batches and single runs
+alike; `run_key` (the recording id, `#<attempt>` for retries, `+<n>` for a batch) makes
+Dagster itself refuse a second run from the same sensor.
 """
 
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance, RunRequest, RunsFilter
+from dagster import (
+    DagsterInstance,
+    PartitionKeyRange,
+    RunRequest,
+    RunsFilter,
+    partition_loading_context,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from ..assets.batching import MAX_BATCH
 from ..assets.recording import UPLOAD_KEY_TAG
 from ..domain.keys import UploadKey
 from ..partitions import recordings
 from ..resources.tracker import ProcessingTracker, is_terminal
 
-RECORDING_TAG = "vomage/recording_id"
+RECORDING_TAG = "vomage/recording_id"  # one-recording runs: the recording
 ATTEMPT_TAG = "vomage/attempt"
+RECORDING_TAG_PREFIX = "vomage/recording/"  # every run: one tag per recording → attempt
+BATCH_TAG = "vomage/batch_size"
 
 REQUESTED = "requested"  # a run is requested in this tick
 RUNNING = "running"  # a run of the current attempt already exists
@@ -29,31 +46,55 @@ def run_key(recording_id: str, attempt: int) -> str:
     return recording_id if attempt == 1 else f"{recording_id}#{attempt}"
 
 
+def recording_tag(recording_id: str) -> str:
+    return f"{RECORDING_TAG_PREFIX}{recording_id}"
+
+
+def recordings_of_run(tags: dict[str, str]) -> dict[str, int]:
+    """Recording id → attempt for every recording a run covers."""
+    return {k[len(RECORDING_TAG_PREFIX):]: int(v) for k, v in tags.items()
+            if k.startswith(RECORDING_TAG_PREFIX)}
+
+
+def keys_in_range(instance: DagsterInstance, start: str, end: str) -> list[str]:
+    """The recordings a partition range covers."""
+    with partition_loading_context(dynamic_partitions_store=instance):
+        return list(recordings.get_partition_keys_in_range(PartitionKeyRange(start, end)))
+
+
 def run_exists(instance: DagsterInstance, recording_id: str, attempt: int) -> bool:
     records = instance.get_run_records(
-        filters=RunsFilter(tags={RECORDING_TAG: recording_id, ATTEMPT_TAG: str(attempt)}), limit=1)
+        filters=RunsFilter(tags={recording_tag(recording_id): str(attempt)}), limit=1)
     return bool(records)
+
+
+@dataclass
+class Claim:
+    upload: UploadKey
+    attempt: int
 
 
 @dataclass
 class Plan:
     run_requests: list[RunRequest] = field(default_factory=list)
     decisions: dict[str, str] = field(default_factory=dict)  # recording id → decision
+    added_partitions: list[str] = field(default_factory=list)
 
     def partition_requests(self) -> list:
-        keys = [r.partition_key for r in self.run_requests]
-        return [recordings.build_add_request(keys)] if keys else []
+        """Shown on the tick in the UI; the partitions were already added by the plan."""
+        return [recordings.build_add_request(self.added_partitions)] if self.added_partitions else []
 
 
-def plan_runs(instance: DagsterInstance, tracker: ProcessingTracker, uploads: list[UploadKey]) -> Plan:
+def plan_runs(instance: DagsterInstance, tracker: ProcessingTracker, uploads: list[UploadKey],
+              max_batch: int = MAX_BATCH) -> Plan:
     plan = Plan()
     unique = {u.recording_id: u for u in uploads}
     statuses = tracker.status.get_many(list(unique)) if unique else {}
+    claims: dict[str, Claim] = {}
     for rid, upload in unique.items():
         item = statuses.get(rid)
         if item is None:
-            tracker.register(rid, upload.key)
-            item = tracker.status.get(rid) or {}
+            item = tracker.register(rid, upload.key) or tracker.status.get(rid) or {}
         if is_terminal(item):
             plan.decisions[rid] = FINAL
             continue
@@ -62,9 +103,54 @@ def plan_runs(instance: DagsterInstance, tracker: ProcessingTracker, uploads: li
             plan.decisions[rid] = RUNNING
         elif tracker.status.claim_run(rid, attempt):
             plan.decisions[rid] = REQUESTED
-            plan.run_requests.append(RunRequest(
-                run_key=run_key(rid, attempt), partition_key=rid,
-                tags={UPLOAD_KEY_TAG: upload.key, RECORDING_TAG: rid, ATTEMPT_TAG: str(attempt)}))
+            claims[rid] = Claim(upload, attempt)
         else:
             plan.decisions[rid] = CLAIMED
+    for batch in _batches(instance, plan, claims, max_batch):
+        plan.run_requests.append(_run_request(batch, claims))
     return plan
+
+
+def _batches(instance: DagsterInstance, plan: Plan, claims: dict[str, Claim],
+             max_batch: int) -> list[list[str]]:
+    """Group claimed recordings into runs of consecutive partitions."""
+    new = [rid for rid in claims if not instance.has_dynamic_partition(recordings.name, rid)]
+    alone = [[rid] for rid in claims if rid not in new]
+    if not new:
+        return alone
+    instance.add_dynamic_partitions(recordings.name, new)
+    plan.added_partitions = new
+    if max_batch <= 1 or len(new) == 1:
+        return alone + [[rid] for rid in new]
+    # The newest partitions, oldest first: ours, and any another writer added meanwhile.
+    latest = list(instance.get_paginated_dynamic_partitions(
+        recordings.name, limit=len(new) + 100, ascending=False).results)[::-1]
+    wanted = set(new)
+    batches: list[list[str]] = []
+    current: list[str] = []
+    for key in latest:
+        if key in wanted and len(current) < max_batch:
+            current.append(key)
+            continue
+        if current:
+            batches.append(current)
+        current = [key] if key in wanted else []
+    if current:
+        batches.append(current)
+    placed = {rid for b in batches for rid in b}
+    return alone + batches + [[rid] for rid in new if rid not in placed]
+
+
+def _run_request(batch: list[str], claims: dict[str, Claim]) -> RunRequest:
+    tags = {recording_tag(rid): str(claims[rid].attempt) for rid in batch}
+    if len(batch) == 1:
+        rid = batch[0]
+        claim = claims[rid]
+        return RunRequest(
+            run_key=run_key(rid, claim.attempt), partition_key=rid,
+            tags={**tags, UPLOAD_KEY_TAG: claim.upload.key, RECORDING_TAG: rid,
+                  ATTEMPT_TAG: str(claim.attempt)})
+    return RunRequest(
+        run_key=f"{batch[0]}+{len(batch)}",
+        tags={**tags, ASSET_PARTITION_RANGE_START_TAG: batch[0],
+              ASSET_PARTITION_RANGE_END_TAG: batch[-1], BATCH_TAG: str(len(batch))})

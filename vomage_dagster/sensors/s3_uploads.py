@@ -23,13 +23,13 @@ from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..settings import load_settings
 from .planning import plan_runs
-from .status import default_status
+from .status import EVERY_DAEMON_LOOP_S, default_status
 
 MAX_KEYS_PER_TICK = 100
 LIST_BUDGET_S = 20.0
 
 
-@sensor(job=process_recording, minimum_interval_seconds=5,
+@sensor(job=process_recording, minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
         default_status=default_status(load_settings(), "s3"),
         description="New uploads in S3 → a partition and a run per recording.")
 def s3_upload_sensor(context: SensorEvaluationContext, store: ObjectStore,
@@ -53,7 +53,7 @@ def s3_upload_sensor(context: SensorEvaluationContext, store: ObjectStore,
     # A key claimed by another sensor is that sensor's to launch (the SQS sensor follows
     # up on its own claims); a claim this sensor made in a tick that failed was never
     # stored in the cursor either, so the key comes back.
-    plan = plan_runs(context.instance, tracker, uploads)
+    plan = plan_runs(context.instance, tracker, uploads, load_settings().max_batch)
     # S3 lists in key order: an unfinished listing may have skipped older keys, so the
     # cursor only moves after a complete one.
     next_cursor = cursor.advance(taken) if complete else cursor

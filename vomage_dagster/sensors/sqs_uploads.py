@@ -1,7 +1,9 @@
-"""SQS sensor: upload notifications and app messages → one run per recording, exactly.
+"""SQS sensor: upload notifications and app messages → every recording in exactly one run.
 
-SQS delivers at least once, out of order, sometimes malformed. Per tick (at most
-`MAX_MESSAGES`, `BUDGET_S` seconds, batches of 10):
+SQS delivers at least once, out of order, sometimes malformed. A tick waits up to the
+queue's `wait_s` for a first message (long poll, so an upload is picked up as it lands,
+not at the next tick), then takes at most `MAX_MESSAGES` within `BUDGET_S` seconds, in
+receives of 10; recordings claimed together run as batches (`planning`). Per message:
 
 - an S3 test event is deleted;
 - a poison message (bad JSON, unknown bucket, key outside uploads/, schema error) is
@@ -28,7 +30,7 @@ from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..settings import load_settings
 from .planning import FINAL, RUNNING, plan_runs
-from .status import default_status
+from .status import EVERY_DAEMON_LOOP_S, default_status
 
 MAX_MESSAGES = 100
 BUDGET_S = 20.0
@@ -37,18 +39,29 @@ MAX_FOLLOW_UPS = 60  # ~5 minutes for a run to appear before the recording is fa
 INGEST_ERRORS_PREFIX = "ingest-errors/"
 
 
+def _is_follow_up(message: Message) -> bool:
+    """A message this sensor sent itself (metadata `follow_up`, see below)."""
+    return '"follow_up"' in message.body
+
+
 def _receive(queue: UploadQueue) -> list[Message]:
-    deadline = time.monotonic() + BUDGET_S
+    """Wait up to `queue.wait_s` for a message that is news (an upload notification or an
+    app message, not one of this sensor's follow-ups), then take what is there."""
+    started = time.monotonic()
     received: list[Message] = []
-    while len(received) < MAX_MESSAGES and time.monotonic() < deadline:
-        batch = queue.receive(min(10, MAX_MESSAGES - len(received)))
-        if not batch:
+    news = False
+    while len(received) < MAX_MESSAGES and time.monotonic() - started < BUDGET_S:
+        waited = time.monotonic() - started
+        wait_s = 0 if news else int(queue.wait_s - waited)
+        batch = queue.receive(min(10, MAX_MESSAGES - len(received)), wait_s=max(wait_s, 0))
+        if not batch and (news or wait_s <= 0):
             break
         received += batch
+        news = news or any(not _is_follow_up(m) for m in batch)
     return received
 
 
-@sensor(job=process_recording, minimum_interval_seconds=5,
+@sensor(job=process_recording, minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
         default_status=default_status(load_settings(), "sqs"),
         description="S3 notifications and app messages on the uploads queue → one run per recording.")
 def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, store: ObjectStore,
@@ -76,8 +89,9 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
         follow_ups[m.message_id] = max(a.metadata.get("follow_up", 0) for a in arrivals)
 
     uploads = [a.upload for arrivals in parsed.values() for a in arrivals]
-    plan = plan_runs(context.instance, tracker, uploads)
+    plan = plan_runs(context.instance, tracker, uploads, load_settings().max_batch)
     followed: set[str] = set()
+    follow_up_bodies: list[dict] = []
     for m in messages:
         arrivals = parsed.get(m.message_id)
         if not arrivals:
@@ -91,10 +105,10 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
                 tracker.fail(a.recording_id, ProcessingError(
                     "ingest_timeout", "no run started for this recording", retryable=True))
                 continue
-            queue.send({"recording_id": a.recording_id, "s3_key": a.upload.key,
-                        "user_id": a.upload.user_id, "metadata": {"follow_up": n}},
-                       delay_s=FOLLOW_UP_DELAY_S)
+            follow_up_bodies.append({"recording_id": a.recording_id, "s3_key": a.upload.key,
+                                     "user_id": a.upload.user_id, "metadata": {"follow_up": n}})
         to_delete.append(m)
+    queue.send_many(follow_up_bodies, delay_s=FOLLOW_UP_DELAY_S)  # before the originals go
     queue.delete(to_delete)
     queue.release(poison)
     if not plan.run_requests:
