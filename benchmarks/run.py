@@ -124,12 +124,17 @@ class StatusWatch(threading.Thread):
         self.final_at: dict[str, float] = {}
 
     def run(self) -> None:
+        import redis
+
         from vomage_dagster.domain.status import TERMINAL
 
-        for message in self.pubsub.listen():
-            item = json.loads(message["data"])
-            if item.get("stage") in TERMINAL:
-                self.final_at.setdefault(item["recording_id"], time.time())
+        try:
+            for message in self.pubsub.listen():
+                item = json.loads(message["data"])
+                if item.get("stage") in TERMINAL:
+                    self.final_at.setdefault(item["recording_id"], time.time())
+        except redis.ConnectionError:  # the stack stopped
+            return
 
 
 def upload_and_wait(settings, clips, timeout_s: float, watch: StatusWatch) -> list:

@@ -3,8 +3,8 @@
 A run launched for a range of `recordings` partitions (the sensor groups recordings
 that arrive together, up to `MAX_BATCH`) materializes each asset once for all of them:
 one run process and one set of step events instead of one per recording, and within a
-stage up to `STAGE_WORKERS` recordings are in flight at once, so the speech model always
-has the next Transcribe job waiting (DESIGN §5: 50 partitions in one run ≈ 6.6 s,
+stage every recording of the batch is in flight at once, so the speech model always has
+the next Transcribe job waiting (DESIGN §5: 50 partitions in one run ≈ 6.6 s,
 50 runs ≈ 30 s).
 
 Recordings stay independent inside a batch. A recording whose stage fails is marked
@@ -29,9 +29,10 @@ from ..resources.tracker import ProcessingTracker
 from .failures import recording_stage
 
 MAX_BATCH = 10  # the product plan: batch up to 10 requests (setting VOMAGE_MAX_BATCH)
-# Recordings of a batch processed at the same time within a stage: enough to keep a
-# remote model busy (Transcribe, Bedrock) without exceeding its request quotas.
-STAGE_WORKERS = 4
+# Every recording of a batch is in flight at once within a stage: on AWS the stages
+# wait on remote services (a Transcribe job takes seconds), so a batch of 10 then costs
+# one recording's latency per stage, not ten; locally the model server queues the jobs.
+STAGE_WORKERS = MAX_BATCH
 # A backfill launched from the UI runs in batches of the same size as the sensor's.
 # (`backfill_policy` is marked beta in Dagster 1.13; said once here, not at every import.)
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
