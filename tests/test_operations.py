@@ -159,6 +159,17 @@ def test_metric_export_once_per_window_without_ids(processed, settings, resource
     assert alarms["vomage-error-rate-high"]["Threshold"] == 5.0
 
 
+def test_on_aws_the_export_leaves_the_alarms_to_the_template(settings, resources, monkeypatch):
+    """Putting the alarms from the export would replace the template's, and their actions."""
+    def refuse(_cloudwatch):
+        raise AssertionError("alarms put by the metric export")
+
+    monkeypatch.setattr(metrics, "ensure_alarms", refuse)
+    result = metrics.export_window(resources["records"], resources["tracker"].status, resources["queue"],
+                                   resources["store"], put_alarms=False)
+    assert result["alarms"] == []
+
+
 def test_retention_prunes_only_tabled_or_failed_partitions(processed, resources, instance, settings):
     from vomage_dagster.domain.errors import ProcessingError
 

@@ -246,7 +246,8 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     _use_local_stack(settings)
     r = _resources()
     start = dt.datetime.fromisoformat(args.window) if args.window else None
-    print(json.dumps(export_window(r["records"], r["tracker"].status, r["queue"], r["store"], start)))
+    print(json.dumps(export_window(r["records"], r["tracker"].status, r["queue"], r["store"], start,
+                                   put_alarms=settings.is_local)))
     return 0
 
 

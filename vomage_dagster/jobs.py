@@ -21,6 +21,7 @@ from .resources.queue import UploadQueue
 from .resources.records import RecordsTable
 from .resources.store import ObjectStore
 from .resources.tracker import ProcessingTracker
+from .settings import load_settings
 
 # Run tag the production instance's queue limits (deploy/dagster.yaml,
 # tag_concurrency_limits) count, so a burst of uploads or a backfill cannot exceed the
@@ -92,7 +93,8 @@ class MetricsConfig(Config):
 def export_metrics_op(context: OpExecutionContext, config: MetricsConfig, records: RecordsTable,
                       tracker: ProcessingTracker, queue: UploadQueue, store: ObjectStore) -> dict:
     start = dt.datetime.fromisoformat(config.window_start) if config.window_start else None
-    result = metrics.export_window(records, tracker.status, queue, store, start)
+    result = metrics.export_window(records, tracker.status, queue, store, start,
+                                   put_alarms=load_settings().is_local)
     context.log.info(f"metrics: {result}")
     return result
 

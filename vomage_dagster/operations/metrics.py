@@ -109,13 +109,18 @@ def ensure_alarms(cloudwatch: Any) -> list[str]:
 
 
 def export_window(records: RecordsTable, status: StatusTable, queue: UploadQueue, store: ObjectStore,
-                  start: dt.datetime | None = None) -> dict:
-    """Alarms in place, then the window's data sent once (default: the last complete window)."""
+                  start: dt.datetime | None = None, put_alarms: bool = True) -> dict:
+    """The window's data sent once (default: the last complete window).
+
+    `put_alarms`: put the alarms first. Locally only: on AWS the CloudFormation template
+    owns them (with their SNS actions, which putting them here would drop); moto's
+    CloudFormation cannot create alarms, so the local stack gets them from here.
+    """
     from ..resources.aws import client
 
     start = window_start(start) if start else last_complete_window()
     cloudwatch = client("cloudwatch", store.region_name, store.endpoint_url)
-    alarms = ensure_alarms(cloudwatch)
+    alarms = ensure_alarms(cloudwatch) if put_alarms else []
     data = collect(records, status, queue, start)
     sent = export(cloudwatch, store, data, start)
     return {"window_start": start.isoformat(), "data_points": len(data), "sent": sent, "alarms": alarms}
