@@ -43,7 +43,7 @@ class Settings:
     transcribe_poll_seconds: float = 1.0  # on AWS; locally 0.25 (see load_settings)
     # How long the SQS sensor's first receive of a tick waits for a message (long poll).
     sqs_wait_seconds: int = 4
-    # Most recordings in one run (micro-batching); 1 runs every recording alone.
+    # Most recordings in one run (micro-batching, assets/batching.py); 1 runs each alone.
     max_batch: int = 10
     transcribe_timeout_seconds: float = 600.0
     analysis_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"

@@ -26,9 +26,12 @@ from typing import Any
 from dagster import AssetExecutionContext, BackfillPolicy, BetaWarning, Failure, MetadataValue
 
 from ..resources.tracker import ProcessingTracker
+from ..settings import Settings
 from .failures import recording_stage
 
-MAX_BATCH = 10  # the product plan: batch up to 10 requests (setting VOMAGE_MAX_BATCH)
+# The product plan: batch up to 10 requests. The sensors use `VOMAGE_MAX_BATCH`, which
+# can lower it (1 turns batching off); UI backfills and stage threads use the default.
+MAX_BATCH = Settings.max_batch
 # Every recording of a batch is in flight at once within a stage: on AWS the stages
 # wait on remote services (a Transcribe job takes seconds), so a batch of 10 then costs
 # one recording's latency per stage, not ten; locally the model server queues the jobs.
