@@ -10,6 +10,9 @@ INSTALL_REQUIRES = [
     "dagster-webserver==1.13.27",
     "dagster-aws==0.29.27",
     "dagster-postgres==0.29.27",  # production run/event/schedule storage (deploy/dagster.yaml)
+    "dagster-celery==0.29.27",  # steps on Celery workers (execution.py, `vomage cluster up`)
+    "celery==5.7.0",
+    "kombu==5.7.0",
     "boto3==1.44.8",
     "botocore==1.44.8",
     "redis==8.1.0",

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -174,11 +175,11 @@ def floor_seconds(clips) -> float:
     return time.perf_counter() - started
 
 
-def run_phases(state: Path, groups: dict[str, list]) -> dict:
+def run_phases(home: Path, groups: dict[str, list]) -> dict:
     """Where the time of each group's runs went, from the Dagster event log: upload →
     run created (sensor), created → launched (queue), launched → started (run process
     start), started → finished (the steps); medians over the group's runs."""
-    os.environ["DAGSTER_HOME"] = str(state / "dagster_home")
+    os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
     from vomage_dagster.sensors.planning import recordings_of_run
@@ -215,6 +216,24 @@ def run_phases(state: Path, groups: dict[str, list]) -> dict:
             for g, p in phases.items()}
 
 
+@contextmanager
+def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]):
+    """The daemon alone (runs execute their steps in-process) or the whole cluster
+    (steps on Celery workers); yields the instance home and the pids worth watching."""
+    if not args.cluster:
+        from vomage_dagster.local.daemon import running_daemon
+
+        with running_daemon(state, env, args.max_runs, args.launch) as daemon:
+            yield daemon.home, {"daemon": daemon.proc.pid, "runs": daemon.proc.pid}
+        return
+    from vomage_dagster.local.cluster import running_cluster
+
+    with running_cluster(state, args.cluster, args.max_runs, env) as info:
+        os.environ.update(info["env"])  # the instance reads DAGSTER_PG_* from the environment
+        pids = dict(info["pids"])
+        yield Path(info["home"]), {**pids, "runs": pids["code-server"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--singles", type=int, default=20)
@@ -225,6 +244,9 @@ def main() -> int:
     parser.add_argument("--transcribe-poll", type=float, default=None, help="seconds (default 0.25 locally)")
     parser.add_argument("--launch", choices=("queued", "immediate"), default="queued")
     parser.add_argument("--max-runs", type=int, default=2, help="concurrent runs when queued")
+    parser.add_argument("--cluster", type=int, default=0, metavar="WORKERS",
+                        help="run through `vomage cluster` (Postgres, code server, daemon, this many "
+                             "Celery workers) instead of the single-process daemon")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args()
     levers = {"VOMAGE_MAX_BATCH": args.max_batch, "VOMAGE_SQS_WAIT_SECONDS": args.sqs_wait,
@@ -232,7 +254,6 @@ def main() -> int:
     levers = {k: str(v) for k, v in levers.items() if v is not None}
 
     from vomage_dagster.local import stack
-    from vomage_dagster.local.daemon import running_daemon
     from vomage_dagster.resources.aws import clear_clients
     from vomage_dagster.settings import load_settings
 
@@ -251,9 +272,8 @@ def main() -> int:
     status_watch.start()
     out: dict = {}
     try:
-        with running_daemon(state, {"VOMAGE_INGEST": "sqs", **levers}, args.max_runs,
-                            args.launch) as daemon:
-            watch.group = daemon.proc.pid
+        with dagster_processes(state, args, {"VOMAGE_INGEST": "sqs", **levers}) as (home, pids):
+            watch.group = pids["runs"]
             upload_and_wait(settings, singles[:1], 300, status_watch)  # warm-up: first run pays imports
             single = []
             for clip in singles:
@@ -271,13 +291,15 @@ def main() -> int:
             for clip in singles[: args.cached]:
                 cached += upload_and_wait(settings, [clip], 300, status_watch)
             cached_calls = sum(model_calls(info).values()) - sum(before.values())
-            daemon_mb = _status_kb(daemon.proc.pid, "VmHWM") / 1024
+            daemon_mb = _status_kb(pids["daemon"], "VmHWM") / 1024
             stack_mb = {n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in info["pids"].items()}
+            stack_mb.update({n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in pids.items()
+                             if n not in ("runs", "daemon")})
+            phases = run_phases(home, {"single": single, "burst": burst_uploads, "cached": cached})
     finally:
         watch.stop.set()
         stack.down(load_settings())
     floor = floor_seconds(burst)
-    phases = run_phases(state, {"single": single, "burst": burst_uploads, "cached": cached})
 
     lat = [u.wall_s for u in single if u.wall_s is not None]
     stage_p50 = {s: pct([u.record["seconds"].get(s, 0) for u in single if u.record], 50)
@@ -301,6 +323,7 @@ def main() -> int:
         "peak_rss_stack_mb": stack_mb,
         "phases_p50_s": phases,
         "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs, **levers},
+        "setup": f"cluster, {args.cluster} Celery workers" if args.cluster else "single process",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},

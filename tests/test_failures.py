@@ -6,6 +6,7 @@ import json
 import pytest
 from botocore.awsrequest import AWSResponse
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, materialize
+from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain.errors import ProcessingError
@@ -33,7 +34,8 @@ def run_chain(instance, resources, rid):
 
 def test_a_crashed_run_leaves_the_recording_failed_and_retryable(instance, resources, settings):
     """A run that failed where no asset could record it (simulated: the status still says
-    'transcribing'): the run-failure sensor marks it failed, once."""
+    'transcribing'): the run-failure sensor marks it failed, once — unless the instance
+    is about to retry the run."""
     rid = "rec-crashed-run"
     resources["tracker"].register(rid, f"uploads/u/{rid}.m4a")  # no such object: the run fails
     instance.add_dynamic_partitions(recordings.name, [rid])
@@ -43,13 +45,20 @@ def test_a_crashed_run_leaves_the_recording_failed_and_retryable(instance, resou
     status = resources["tracker"].status
     status.table.put_item(Item={**status.get(rid), "stage": "transcribing", "stage_rank": 1,
                                 "error": None})  # as if the worker died before recording it
-    run = instance.get_run_by_id(result.run_id)
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.PIPELINE_FAILURE)
-    with build_run_status_sensor_context(
-            sensor_name=recording_failure_sensor.name, dagster_event=failure,
-            dagster_instance=instance, dagster_run=run,
-            resources={"tracker": resources["tracker"]}) as ctx:
-        recording_failure_sensor(ctx.for_run_failure())
+
+    def report_failure(will_retry: str) -> None:
+        instance.add_run_tags(result.run_id, {WILL_RETRY_TAG: will_retry})
+        with build_run_status_sensor_context(
+                sensor_name=recording_failure_sensor.name, dagster_event=failure,
+                dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
+                resources={"tracker": resources["tracker"]}) as ctx:
+            recording_failure_sensor(ctx.for_run_failure())
+
+    # The instance will retry the run (run retries on): the retry must be free to advance it.
+    report_failure("true")
+    assert status.get(rid)["stage"] == "transcribing"
+    report_failure("false")  # the last attempt failed too
     item = status.get(rid)
     assert item["stage"] == "failed"
     assert item["error"]["code"] == "run_failed" and item["error"]["retryable"] is True

@@ -1,6 +1,7 @@
 """`vomage`: the operator's command line.
 
     vomage stack up | down | env     the embedded local stack
+    vomage cluster up | down         Postgres, code server, webserver, daemon, Celery workers
     vomage upload FILE --user ID     store a recording as the app would; prints its id
     vomage status ID [--json]        the processing status
     vomage record ID [--json]        the published record
@@ -54,6 +55,32 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
             print("the local stack is not running: `vomage stack up`", file=sys.stderr)
             return 1
         print(stack.export_lines(info))
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    """The multi-process cluster on the local stack (started too if it is not running)."""
+    from .local import cluster, stack
+
+    root = stack.state_dir(settings)
+    if args.action == "down":
+        info = cluster.read_info(root)
+        stopped = cluster.down(root)
+        if info and info.get("started_stack"):
+            stopped += [f"stack {name}" for name in stack.down(settings)]
+        print("stopped: " + (", ".join(stopped) or "nothing was running"), file=sys.stderr)
+        return 0
+    running = stack.read_info(settings)
+    started_stack = not (running and stack.healthy(running))
+    stack.up(settings)
+    extra = {"VOMAGE_INGEST": args.ingest} if args.ingest else {}
+    info = cluster.up(root, args.workers, args.max_runs, extra)
+    info["started_stack"] = started_stack
+    cluster.write_info(cluster.cluster_dir(root), info)
+    ports = info["ports"]
+    print(f"cluster up: Postgres :{ports['postgres']}, code server :{ports['grpc']}, "
+          f"{args.workers} Celery workers, daemon; UI http://127.0.0.1:{ports['webserver']}\n"
+          f"stop it with `vomage cluster down`", file=sys.stderr)
     return 0
 
 
@@ -257,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("stack", help="start, stop or describe the embedded local stack")
     p.add_argument("action", choices=["up", "down", "env"])
     p.set_defaults(fn=cmd_stack)
+    p = sub.add_parser("cluster", help="Postgres, code server, webserver, daemon and Celery workers")
+    p.add_argument("action", choices=["up", "down"])
+    p.add_argument("--workers", type=int, default=2, help="dagster-celery workers (default 2)")
+    p.add_argument("--max-runs", type=int, default=2, help="runs at once (default 2)")
+    p.add_argument("--ingest", choices=["s3", "sqs", "both"], help="which upload sensors run")
+    p.set_defaults(fn=cmd_cluster)
     p = sub.add_parser("upload", help="upload a recording; prints its id last")
     p.add_argument("file")
     p.add_argument("--user", required=True)

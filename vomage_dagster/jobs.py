@@ -14,6 +14,7 @@ from dagster import (
     op,
 )
 
+from .execution import step_executor
 from .operations import cache_warming, metrics, retention
 from .partitions import days, recordings
 from .resources.cache import Cache
@@ -30,14 +31,15 @@ QUOTA_TAG = "vomage/aws-quota"
 TRANSCRIBE_BEDROCK = "transcribe-bedrock"
 BEDROCK_BATCH = "bedrock-batch"
 
-# In-process: a 6-asset chain costs ~1–2 s of orchestration this way against ~9–10 s
-# with a subprocess per step (measured, DESIGN.md §5). The model calls are the slow part
-# and they already run in the model services.
+# In-process by default: a 6-asset chain costs ~1–2 s of orchestration this way against
+# ~9–10 s with a subprocess per step (measured, DESIGN.md §5); the model calls are the
+# slow part and already run in the model services. VOMAGE_EXECUTOR=celery sends the steps
+# to dagster-celery workers (execution.py, `vomage cluster up`).
 process_recording = define_asset_job(
     "process_recording",
     selection=AssetSelection.groups("recording"),
     partitions_def=recordings,
-    executor_def=in_process_executor,
+    executor_def=step_executor(load_settings()),
     tags={QUOTA_TAG: TRANSCRIBE_BEDROCK},
     description="Decode, transcribe, add context, analyse the mood, paint, publish: one recording.",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 LOCAL = "local"
 AWS = "aws"
@@ -46,6 +47,14 @@ class Settings:
     # Most recordings in one run (micro-batching, assets/batching.py); 1 runs each alone.
     max_batch: int = 10
     transcribe_timeout_seconds: float = 600.0
+    # Where the steps of the asset jobs run: "in_process" (in the run's own process, the
+    # default and fastest on one machine) or "celery" (dagster-celery workers fed through
+    # the broker below; `vomage cluster up`, and a production option, docs/deploy.md).
+    executor: str = "in_process"
+    celery_broker: str = ""  # empty: the Redis of redis_url, database 1
+    # A step whose worker died is handed to another worker after this long (Redis broker,
+    # late acks). It must exceed the longest step, or a slow step runs twice.
+    celery_visibility_timeout_s: int = 900
     analysis_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
     image_model_id: str = "amazon.nova-canvas-v1:0"
     state_dir: Path = field(default_factory=lambda: Path(".vomage"))
@@ -53,6 +62,13 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.env == LOCAL
+
+    @property
+    def celery_broker_url(self) -> str:
+        """The Celery broker (and result backend): set, or database 1 of the cache's Redis."""
+        if self.celery_broker:
+            return self.celery_broker
+        return urlunsplit(urlsplit(self.redis_url)._replace(path="/1"))
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -65,6 +81,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ingest = e.get("VOMAGE_INGEST", d.ingest).strip().lower()
     if ingest not in ("s3", "sqs", "both"):
         raise ValueError(f"VOMAGE_INGEST must be 's3', 'sqs' or 'both', not {ingest!r}")
+    executor = e.get("VOMAGE_EXECUTOR", d.executor).strip().lower()
+    if executor not in ("in_process", "celery"):
+        raise ValueError(f"VOMAGE_EXECUTOR must be 'in_process' or 'celery', not {executor!r}")
     return Settings(
         env=env,
         region=e.get("AWS_DEFAULT_REGION") or e.get("AWS_REGION") or d.region,
@@ -82,6 +101,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             LOCAL_TRANSCRIBE_POLL_S if env == LOCAL else d.transcribe_poll_seconds)),
         sqs_wait_seconds=int(e.get("VOMAGE_SQS_WAIT_SECONDS", d.sqs_wait_seconds)),
         max_batch=max(1, int(e.get("VOMAGE_MAX_BATCH", d.max_batch))),
+        executor=executor,
+        celery_broker=e.get("VOMAGE_CELERY_BROKER", d.celery_broker),
+        celery_visibility_timeout_s=int(e.get("VOMAGE_CELERY_VISIBILITY_TIMEOUT",
+                                              d.celery_visibility_timeout_s)),
         analysis_model_id=e.get("VOMAGE_ANALYSIS_MODEL_ID", d.analysis_model_id),
         image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),

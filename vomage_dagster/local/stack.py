@@ -234,24 +234,49 @@ def start_service(settings: Settings, name: str) -> None:
 
 def stop_process(pid: int, grace: float = 5.0) -> bool:
     """SIGTERM the process group, then SIGKILL after `grace` seconds."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    if not _gone_within(pid, grace):
+    return bool(stop_processes([pid], grace))
+
+
+def stop_processes(pids: list[int], grace: float = 5.0) -> list[int]:
+    """Stop several process groups at once (each may take seconds to shut down):
+    SIGTERM to all, SIGKILL to what is left after `grace` s; the pids that were running."""
+    signalled = []
+    for pid in pids:
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGTERM)
+            signalled.append(pid)
         except ProcessLookupError:
             pass
-        _gone_within(pid, 5.0)  # SIGKILL is not instantaneous: return once it is gone
-    return True
+    deadline = time.monotonic() + grace
+    for pid in signalled:
+        if not _gone_within(pid, max(0.0, deadline - time.monotonic())):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _gone_within(pid, 5.0)  # SIGKILL is not instantaneous: return once it is gone
+    return signalled
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
+def _group_gone(pgid: int) -> bool:
+    """The leader and every process of its group have exited (a worker's pool processes
+    may outlive the leader by a moment)."""
+    if _alive(pgid):
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _gone_within(pgid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and not _group_gone(pgid):
         time.sleep(0.05)
-    return not _alive(pid)
+    return _group_gone(pgid)
 
 
 def export_lines(info: dict) -> str:

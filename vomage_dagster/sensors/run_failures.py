@@ -2,11 +2,16 @@
 
 Bad input is already recorded by the asset that found it (and this sensor's write is
 then refused as the status is final); this catches what no asset could: a crashed or
-killed run worker, a timeout, an error raised outside a stage.
+killed run worker, a timeout, an error raised outside a stage. A run the instance will
+retry is left alone until its last attempt has failed.
 """
 
 from dagster import RunFailureSensorContext, run_failure_sensor
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    WILL_RETRY_TAG,
+)
 
 from ..domain.errors import ProcessingError
 from ..jobs import process_recording
@@ -20,6 +25,12 @@ from .status import EVERY_DAEMON_LOOP_S, default_status
                     default_status=default_status(load_settings(), "failures"),
                     description="A failed process_recording run marks its recordings failed.")
 def recording_failure_sensor(context: RunFailureSensorContext, tracker: ProcessingTracker) -> None:
+    if context.dagster_run.tags.get(WILL_RETRY_TAG) == "true":
+        # The instance's run retries (deploy/dagster.yaml, the local cluster) will run it
+        # again: marking the recordings failed now would make the retry's writes refused.
+        # The last attempt carries will_retry=false and lands here.
+        context.log.info(f"run {context.dagster_run.run_id} failed and will be retried")
+        return
     rids = _recordings(context)
     message = (context.failure_event.message or "the run failed")[:500]
     for rid in rids:

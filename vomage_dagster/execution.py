@@ -1,0 +1,57 @@
+"""Where the steps of a process_recording run execute.
+
+In-process is the default: on one machine a run's steps cost ~1–2 s of orchestration
+that way (DESIGN.md §5), and the models already run in their own services. With
+`VOMAGE_EXECUTOR=celery` the steps go to dagster-celery workers instead, so step work
+spreads over as many worker processes (or machines) as are started; `vomage cluster up`
+runs that shape locally and docs/deploy.md describes it on AWS.
+
+The runs (which submit tasks) and the workers (which execute them) must agree on the
+broker and on the delivery settings, so both read them from `celery_config`.
+"""
+
+from __future__ import annotations
+
+from dagster import ExecutorDefinition, in_process_executor
+
+from .settings import Settings
+
+
+def celery_config(settings: Settings) -> dict:
+    """dagster-celery's executor config: the same dict the workers' `-y` file holds."""
+    return {
+        "broker": settings.celery_broker_url,
+        "backend": settings.celery_broker_url,
+        "config_source": {
+            # A task is acknowledged when it ends, not when a worker takes it: a worker
+            # that dies mid-step leaves its task unacknowledged, and the broker hands it
+            # to another worker once the visibility timeout has passed.
+            "task_acks_late": True,
+            # A pool process that dies (killed, out of memory) fails its task instead of
+            # requeueing it: the run then fails, and Dagster's run retries (bounded) run
+            # it again. Requeueing would loop forever on a step that always kills it.
+            "task_reject_on_worker_lost": False,
+            "worker_prefetch_multiplier": 1,  # a worker holds only the task it runs
+            "result_expires": 3600,
+            "broker_connection_retry_on_startup": True,
+            "broker_transport_options": {
+                "visibility_timeout": settings.celery_visibility_timeout_s,
+                # Look for abandoned tasks every few seconds rather than every ~100 s.
+                "unacked_restore_interval": 5,
+                "unacked_restore_throttle": 1,
+                "max_retries": 3,
+                "interval_start": 0,
+                "interval_step": 0.2,
+                "interval_max": 0.5,
+            },
+        },
+    }
+
+
+def step_executor(settings: Settings) -> ExecutorDefinition:
+    """The executor of the per-recording job, as `settings.executor` says."""
+    if settings.executor == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(celery_config(settings), name="celery")
+    return in_process_executor
