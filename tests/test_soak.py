@@ -1,5 +1,7 @@
 """Soak: 200 uploads in bursts, 20 % invalid files, 20 % duplicate notifications, plus
-poison messages, through the SQS sensor and the daemon. It must reconcile exactly.
+poison messages, through the SQS sensor. It must reconcile exactly, both on the
+single-process daemon (SQLite, steps in the run process) and on the cluster (Postgres,
+gRPC code server, daemon, 2 Celery workers executing the steps).
 
     ./scripts/test.sh -k soak -s     # prints the reconciliation table and the wall time
 """
@@ -7,12 +9,14 @@ poison messages, through the SQS sensor and the daemon. It must reconcile exactl
 import json
 import random
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
 
 from vomage_dagster.local.audio_files import encode, silence, tone
+from vomage_dagster.local.cluster import running_cluster
 from vomage_dagster.local.daemon import running_daemon
 from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, upload_file, wait_until_final
 from vomage_dagster.local.reconcile import reconcile
@@ -28,7 +32,22 @@ POISON = ["{broken json", json.dumps({"recording_id": "x"}), json.dumps([1, 2, 3
           json.dumps({"recording_id": "r9", "s3_key": "elsewhere/u/r9.m4a", "user_id": "u"})]
 
 
-def test_soak_reconciles_exactly(private_stack, tmp_path, monkeypatch):
+@contextmanager
+def dagster_instance(setup: str, state_dir: Path, monkeypatch):
+    """Start `setup`'s processes; yield a function that opens its instance."""
+    env = {"VOMAGE_INGEST": "sqs"}
+    if setup == "single":
+        with running_daemon(state_dir, env) as daemon:
+            yield lambda: DagsterInstance.from_config(str(daemon.home))
+        return
+    with running_cluster(state_dir, workers=2, extra_env=env) as info:
+        for k, v in info["env"].items():
+            monkeypatch.setenv(k, v)
+        yield lambda: DagsterInstance.from_config(info["home"])
+
+
+@pytest.mark.parametrize("setup", ["single", "cluster"])
+def test_soak_reconciles_exactly(setup, private_stack, tmp_path, monkeypatch):
     monkeypatch.setenv("VOMAGE_INGEST", "sqs")
     settings = load_settings()
     rng = random.Random(2026)
@@ -48,7 +67,7 @@ def test_soak_reconciles_exactly(private_stack, tmp_path, monkeypatch):
     started = time.monotonic()
     uploads: list[Upload] = []
     duplicates = 0
-    with running_daemon(Path(private_stack["state_dir"]), {"VOMAGE_INGEST": "sqs"}) as daemon:
+    with dagster_instance(setup, Path(private_stack["state_dir"]), monkeypatch) as open_instance:
         for b in range(0, TOTAL, BURST):
             for path in plan[b:b + BURST]:
                 rid = upload_file(settings, path, "soak")
@@ -70,10 +89,10 @@ def test_soak_reconciles_exactly(private_stack, tmp_path, monkeypatch):
         while time.monotonic() < deadline and sum(queue.depth().values()) > 0:
             time.sleep(2)
         wall = time.monotonic() - started
-        with DagsterInstance.from_config(str(daemon.home)) as instance:
+        with open_instance() as instance:
             result = reconcile(settings, instance, [u.recording_id for u in uploads])
-    result.extra.update({"duplicate notifications sent": duplicates, "poison messages sent": len(POISON),
-                         "wall time (s)": f"{wall:.0f}"})
+    result.extra.update({"setup": setup, "duplicate notifications sent": duplicates,
+                         "poison messages sent": len(POISON), "wall time (s)": f"{wall:.0f}"})
     print("\n" + result.table())
     assert result.balanced, result.table()
     assert result.failed == TOTAL // 5 and result.complete == TOTAL - TOTAL // 5
