@@ -92,6 +92,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time of a process group so far: its live processes and the children they
+    have reaped (run processes of the code server, Postgres backends of the postmaster)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def machine_busy_seconds() -> float:
     """CPU time spent by everything on the machine, all cores (from /proc/stat)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
@@ -103,6 +119,21 @@ def _status_kb(pid: int, field: str) -> float:
         if line.startswith(field + ":"):
             return float(line.split()[1])
     return 0.0
+
+
+def _group_peak_mb(pgid: int) -> float:
+    """The largest peak RSS among a process group's processes (a Celery worker is a
+    launcher, the worker and its pool process; the pool process does the work)."""
+    peak = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                peak = max(peak, _status_kb(int(pid), "VmHWM") / 1024)
+        except (OSError, IndexError, ValueError):
+            continue
+    return round(peak, 1)
 
 
 def model_calls(info: dict) -> dict:
@@ -228,7 +259,7 @@ def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]
         return
     from vomage_dagster.local.cluster import running_cluster
 
-    with running_cluster(state, args.cluster, args.max_runs, env) as info:
+    with running_cluster(state, args.cluster, args.max_runs, env, pooler=not args.no_pooler) as info:
         os.environ.update(info["env"])  # the instance reads DAGSTER_PG_* from the environment
         pids = dict(info["pids"])
         yield Path(info["home"]), {**pids, "runs": pids["code-server"]}
@@ -247,6 +278,8 @@ def main() -> int:
     parser.add_argument("--cluster", type=int, default=0, metavar="WORKERS",
                         help="run through `vomage cluster` (Postgres, code server, daemon, this many "
                              "Celery workers) instead of the single-process daemon")
+    parser.add_argument("--no-pooler", action="store_true",
+                        help="with --cluster: Dagster connects to Postgres without PgBouncer")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args()
     levers = {"VOMAGE_MAX_BATCH": args.max_batch, "VOMAGE_SQS_WAIT_SECONDS": args.sqs_wait,
@@ -278,12 +311,15 @@ def main() -> int:
             single = []
             for clip in singles:
                 single += upload_and_wait(settings, [clip], 300, status_watch)
+            dagster = {n: p for n, p in pids.items() if n != "runs"}
             cpu_before = {n: cpu_seconds(p) for n, p in info["pids"].items()}
+            cpu_before |= {n: group_cpu_seconds(p) for n, p in dagster.items()}
             busy_before = machine_busy_seconds()
             t0 = time.time()
             burst_uploads = upload_and_wait(settings, burst, 1800, status_watch)
             burst_cpu = {n: round(cpu_seconds(p) - cpu_before[n], 1) for n, p in info["pids"].items()}
-            burst_cpu["everything else (Dagster, this harness)"] = round(
+            burst_cpu |= {n: round(group_cpu_seconds(p) - cpu_before[n], 1) for n, p in dagster.items()}
+            burst_cpu["everything else (this harness, other work)"] = round(
                 machine_busy_seconds() - busy_before - sum(burst_cpu.values()), 1)
             burst_wall = max(u.finished_at for u in burst_uploads if u.finished_at) - t0
             before = model_calls(info)
@@ -293,8 +329,10 @@ def main() -> int:
             cached_calls = sum(model_calls(info).values()) - sum(before.values())
             daemon_mb = _status_kb(pids["daemon"], "VmHWM") / 1024
             stack_mb = {n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in info["pids"].items()}
-            stack_mb.update({n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in pids.items()
-                             if n not in ("runs", "daemon")})
+            stack_mb.update({n: _group_peak_mb(p) for n, p in pids.items()
+                             if n.startswith("worker-") or n in ("postgres", "pgbouncer", "webserver")})
+            if "code-server" in pids:
+                stack_mb["code-server"] = round(_status_kb(pids["code-server"], "VmHWM") / 1024, 1)
             phases = run_phases(home, {"single": single, "burst": burst_uploads, "cached": cached})
     finally:
         watch.stop.set()
@@ -323,7 +361,8 @@ def main() -> int:
         "peak_rss_stack_mb": stack_mb,
         "phases_p50_s": phases,
         "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs, **levers},
-        "setup": f"cluster, {args.cluster} Celery workers" if args.cluster else "single process",
+        "setup": (f"cluster, {args.cluster} Celery workers, "
+                  + ("no pooler" if args.no_pooler else "PgBouncer")) if args.cluster else "single process",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},

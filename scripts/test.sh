@@ -7,4 +7,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 export VOMAGE_ENV=local
 .venv/bin/ruff check .
-exec .venv/bin/pytest -ra "$@"
+exec .venv/bin/pytest -ra --durations=12 "$@"

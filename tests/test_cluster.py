@@ -13,8 +13,9 @@ import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from vomage_dagster import cli
 from vomage_dagster.execution import celery_config
-from vomage_dagster.local import cluster
+from vomage_dagster.local import cluster, stack
 from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, upload_file, wait_until_final
 from vomage_dagster.local.stack import _alive
 from vomage_dagster.settings import load_settings
@@ -88,14 +89,18 @@ def _celery_steps(instance: DagsterInstance, run_id: str) -> list[tuple[str, str
     return found
 
 
-
 @pytest.mark.slow
 def test_cluster_runs_steps_on_celery_workers_with_postgres(private_stack, monkeypatch):
+    """`vomage cluster up` on the running stack, four uploads, `vomage cluster down`."""
     settings = load_settings()
     state = Path(private_stack["state_dir"])
-    with cluster.running_cluster(state, workers=2, extra_env={"VOMAGE_INGEST": "sqs"}) as info:
-        assert set(info["pids"]) == {"postgres", "code-server", "webserver", "daemon",
-                                     "worker-0", "worker-1"}
+    assert cli.main(["cluster", "up", "--workers", "2", "--ingest", "sqs"]) == 0
+    try:
+        info = cluster.read_info(state)
+        assert set(info["pids"]) == {"postgres", "pgbouncer", "code-server", "webserver",
+                                     "daemon", "worker-0", "worker-1"}
+        assert info["env"]["DAGSTER_PG_PORT"] == str(info["ports"]["pgbouncer"])
+        assert not info["started_stack"]
         uploads = _upload(settings, _samples(4), "cluster")
         assert wait_until_final(settings, uploads, timeout_s=300)
         assert all(u.status["stage"] == "complete" for u in uploads), [u.status for u in uploads]
@@ -109,9 +114,12 @@ def test_cluster_runs_steps_on_celery_workers_with_postgres(private_stack, monke
         # (transcript, recording_context) let both workers take part.
         assert len(steps) == 6 * len(runs)
         assert {w.split("@")[0] for _, w in steps} == {"vomage-0", "vomage-1"}
-        pids = dict(info["pids"])
-    assert not any(_alive(pid) for pid in pids.values())
+    finally:
+        assert cli.main(["cluster", "down"]) == 0
+    assert not any(_alive(pid) for pid in info["pids"].values())
+    assert not Path(info["postgres_root"]).exists()  # the database is thrown away
     assert cluster.read_info(state) is None
+    assert stack.healthy(private_stack)  # it was running before: `down` leaves it running
 
 
 def _step_in_progress_on(instance: DagsterInstance, worker: str) -> tuple[str, str] | None:
