@@ -259,7 +259,7 @@ def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]
         return
     from vomage_dagster.local.cluster import running_cluster
 
-    with running_cluster(state, args.cluster, args.max_runs, env, pooler=not args.no_pooler) as info:
+    with running_cluster(state, args.cluster, args.max_runs, env) as info:
         os.environ.update(info["env"])  # the instance reads DAGSTER_PG_* from the environment
         pids = dict(info["pids"])
         yield Path(info["home"]), {**pids, "runs": pids["code-server"]}
@@ -278,8 +278,6 @@ def main() -> int:
     parser.add_argument("--cluster", type=int, default=0, metavar="WORKERS",
                         help="run through `vomage cluster` (Postgres, code server, daemon, this many "
                              "Celery workers) instead of the single-process daemon")
-    parser.add_argument("--no-pooler", action="store_true",
-                        help="with --cluster: Dagster connects to Postgres without PgBouncer")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args()
     levers = {"VOMAGE_MAX_BATCH": args.max_batch, "VOMAGE_SQS_WAIT_SECONDS": args.sqs_wait,
@@ -330,7 +328,7 @@ def main() -> int:
             daemon_mb = _status_kb(pids["daemon"], "VmHWM") / 1024
             stack_mb = {n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in info["pids"].items()}
             stack_mb.update({n: _group_peak_mb(p) for n, p in pids.items()
-                             if n.startswith("worker-") or n in ("postgres", "pgbouncer", "webserver")})
+                             if n.startswith("worker-") or n in ("postgres", "webserver")})
             if "code-server" in pids:
                 stack_mb["code-server"] = round(_status_kb(pids["code-server"], "VmHWM") / 1024, 1)
             phases = run_phases(home, {"single": single, "burst": burst_uploads, "cached": cached})
@@ -361,8 +359,7 @@ def main() -> int:
         "peak_rss_stack_mb": stack_mb,
         "phases_p50_s": phases,
         "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs, **levers},
-        "setup": (f"cluster, {args.cluster} Celery workers, "
-                  + ("no pooler" if args.no_pooler else "PgBouncer")) if args.cluster else "single process",
+        "setup": f"cluster, {args.cluster} Celery workers" if args.cluster else "single process",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},

@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
 # Install what vomage-dagster needs on a fresh Debian machine, idempotently:
-# redis-server, postgresql and pgbouncer from Debian, and the Python packages into ./.venv (re-installed only when
+# redis-server and postgresql from Debian, and the Python packages into ./.venv (re-installed only when
 # setup.py changes). Sourced by demo.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
-# Postgres and PgBouncer for `vomage cluster up` (Debian keeps both outside root's PATH
-# for other users: the server under /usr/lib/postgresql, pgbouncer in /usr/sbin).
+# Postgres for `vomage cluster up` (Debian keeps the server binaries outside PATH).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
   || need_apt+=(postgresql)
-[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1 || need_apt+=(pgbouncer)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

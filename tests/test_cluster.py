@@ -97,9 +97,9 @@ def test_cluster_runs_steps_on_celery_workers_with_postgres(private_stack, monke
     assert cli.main(["cluster", "up", "--workers", "2", "--ingest", "sqs"]) == 0
     try:
         info = cluster.read_info(state)
-        assert set(info["pids"]) == {"postgres", "pgbouncer", "code-server", "webserver",
-                                     "daemon", "worker-0", "worker-1"}
-        assert info["env"]["DAGSTER_PG_PORT"] == str(info["ports"]["pgbouncer"])
+        assert set(info["pids"]) == {"postgres", "code-server", "webserver", "daemon",
+                                     "worker-0", "worker-1"}
+        assert info["env"]["DAGSTER_PG_PORT"] == str(info["ports"]["postgres"])
         assert not info["started_stack"]
         uploads = _upload(settings, _samples(4), "cluster")
         assert wait_until_final(settings, uploads, timeout_s=300)

@@ -74,12 +74,11 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
     started_stack = not (running and stack.healthy(running))
     stack.up(settings)
     extra = {"VOMAGE_INGEST": args.ingest} if args.ingest else {}
-    info = cluster.up(root, args.workers, args.max_runs, extra, pooler=not args.no_pooler)
+    info = cluster.up(root, args.workers, args.max_runs, extra)
     info["started_stack"] = started_stack
     cluster.write_info(cluster.cluster_dir(root), info)
     ports = info["ports"]
-    pooler = f" behind PgBouncer :{ports['pgbouncer']}" if "pgbouncer" in ports else ""
-    print(f"cluster up: Postgres :{ports['postgres']}{pooler}, code server :{ports['grpc']}, "
+    print(f"cluster up: Postgres :{ports['postgres']}, code server :{ports['grpc']}, "
           f"{args.workers} Celery workers, daemon; UI http://127.0.0.1:{ports['webserver']}\n"
           f"stop it with `vomage cluster down`", file=sys.stderr)
     return 0
@@ -290,7 +289,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="dagster-celery workers (default 2)")
     p.add_argument("--max-runs", type=int, default=2, help="runs at once (default 2)")
     p.add_argument("--ingest", choices=["s3", "sqs", "both"], help="which upload sensors run")
-    p.add_argument("--no-pooler", action="store_true", help="connect to Postgres without PgBouncer")
     p.set_defaults(fn=cmd_cluster)
     p = sub.add_parser("upload", help="upload a recording; prints its id last")
     p.add_argument("file")

@@ -1,8 +1,7 @@
 """The multi-process cluster on one machine: Dagster's production shape, locally.
 
 `up` starts, on top of a running local stack and each on its own loopback port:
-- Postgres (local/postgres.py) holding runs, event logs and schedules, with PgBouncer
-  in front (`pooler=False` connects the processes to Postgres directly);
+- Postgres (local/postgres.py) holding runs, event logs and schedules;
 - the code location as its own gRPC server (`dagster api grpc`), which also starts
   the run processes (the default run launcher);
 - the webserver and the daemon, both reading the workspace from that gRPC server;
@@ -136,9 +135,8 @@ def _workers_answering(broker: str) -> set[str]:
 
 
 def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
-       extra_env: dict[str, str] | None = None, pooler: bool = True) -> dict:
-    """Start the cluster on the stack running in `state_dir`; return its info. With
-    `pooler`, every Dagster process reaches Postgres through PgBouncer."""
+       extra_env: dict[str, str] | None = None) -> dict:
+    """Start the cluster on the stack running in `state_dir`; return its info."""
     state_dir = state_dir.resolve()
     stack_file = state_dir / STATE_FILE
     if not stack_file.exists():
@@ -154,8 +152,6 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
     logs.mkdir(exist_ok=True)
 
     ports = {"postgres": free_port(), "grpc": free_port(), "webserver": free_port()}
-    if pooler:
-        ports["pgbouncer"] = free_port()
     pg_root = postgres.make_root(state_dir)
     info = {"state_dir": str(state_dir), "ports": ports, "pids": {}, "workers": workers,
             "postgres_root": str(pg_root), "home": str(home)}
@@ -166,15 +162,8 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         starter.record("postgres", postgres.start(pg_root, ports["postgres"],
                                                   starter.log("postgres"), base_env))
         postgres.create_database(ports["postgres"], password, starter.procs["postgres"])
-        db_port = ports["postgres"]
-        if pooler:
-            starter.record("pgbouncer", postgres.start_pooler(
-                pg_root, ports["pgbouncer"], ports["postgres"], password,
-                starter.log("pgbouncer"), base_env))
-            postgres.wait_for(ports["pgbouncer"], password, starter.procs["pgbouncer"])
-            db_port = ports["pgbouncer"]
 
-        env = {**base_env, **postgres.env_vars(db_port, password),
+        env = {**base_env, **postgres.env_vars(ports["postgres"], password),
                "DAGSTER_HOME": str(home), "VOMAGE_EXECUTOR": "celery",
                # dagster-celery runs `celery` from PATH: this environment's.
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), base_env.get("PATH", "")])}
@@ -249,8 +238,7 @@ def down(state_dir: Path) -> list[str]:
     pids: dict[str, int] = info.get("pids", {})
     order = [n for n in STOP_ORDER if n in pids]
     order += sorted(n for n in pids if n.startswith("worker-"))
-    order += [n for n in pids if n not in order and n not in ("postgres", "pgbouncer")]
-    order += [n for n in ("pgbouncer",) if n in pids]
+    order += [n for n in pids if n not in order and n != "postgres"]
     running = set(stop_processes([pids[name] for name in order], grace=10))
     stopped = [name for name in order if pids[name] in running]
     if "postgres" in pids:
@@ -280,9 +268,9 @@ def kill_worker(state_dir: Path, index: int) -> int:
 
 @contextmanager
 def running_cluster(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
-                    extra_env: dict[str, str] | None = None, pooler: bool = True) -> Iterator[dict]:
+                    extra_env: dict[str, str] | None = None) -> Iterator[dict]:
     """The cluster for the duration of the block; always stopped afterwards."""
-    info = up(state_dir, workers, max_concurrent_runs, extra_env, pooler)
+    info = up(state_dir, workers, max_concurrent_runs, extra_env)
     try:
         yield info
     finally:

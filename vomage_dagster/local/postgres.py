@@ -1,13 +1,5 @@
 """A throwaway Postgres server for the local cluster: Debian's `postgresql` binaries, a
-fresh data directory, loopback only, a password generated per start; and PgBouncer in
-front of it.
-
-dagster-postgres opens a new connection for every query (SQLAlchemy NullPool, so no
-process holds connections), and each costs Postgres a forked backend: measured on the
-cluster's burst, the Postgres processes used 94 CPU-s for 60 recordings, more than any
-Dagster process. PgBouncer keeps the server connections open and hands them out per
-client connection (session pooling, so LISTEN/NOTIFY and SET keep working) — what RDS
-Proxy does on AWS.
+fresh data directory, loopback only, a password generated per start (SCRAM, as on RDS).
 
 Postgres refuses to run as root; when the project runs as root (CI does), the server
 and `initdb` run as the `postgres` account the Debian package creates, and the data
@@ -122,27 +114,18 @@ def start(root: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.P
 
 def create_database(port: int, password: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     """Wait until the server takes connections, then create DATABASE (once)."""
-    wait_for(port, password, proc, "postgres", timeout, create=True)
-
-
-def wait_for(port: int, password: str, proc: subprocess.Popen, dbname: str = DATABASE,
-             timeout: float = 60, create: bool = False) -> None:
-    """Wait until `port` takes a connection to `dbname` (creating DATABASE if asked)."""
     import psycopg2
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             conn = psycopg2.connect(host="127.0.0.1", port=port, user=USER, password=password,
-                                    dbname=dbname, connect_timeout=2)
+                                    dbname="postgres", connect_timeout=2)
             break
         except psycopg2.OperationalError as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise PostgresError(f"Postgres did not start on port {port}: {exc}") from exc
             time.sleep(0.2)
-    if not create:
-        conn.close()
-        return
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -151,39 +134,6 @@ def wait_for(port: int, password: str, proc: subprocess.Popen, dbname: str = DAT
                 cur.execute(f"CREATE DATABASE {DATABASE}")
     finally:
         conn.close()
-
-
-def pooler_command(root: Path, port: int, server_port: int, password: str) -> list[str]:
-    """Write PgBouncer's config and user list into `root`; the command that runs it."""
-    userlist = root / "userlist.txt"
-    userlist.write_text(f'"{USER}" "{password}"\n')
-    userlist.chmod(0o600)
-    ini = root / "pgbouncer.ini"
-    ini.write_text(
-        f"[databases]\n{DATABASE} = host=127.0.0.1 port={server_port} dbname={DATABASE}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = scram-sha-256\nauth_file = {userlist}\n"
-        "pool_mode = session\nserver_reset_query = DISCARD ALL\n"
-        "max_client_conn = 500\ndefault_pool_size = 40\n"
-        "ignore_startup_parameters = extra_float_digits\n")
-    as_user = _run_as()
-    if as_user:
-        for path in (userlist, ini):
-            shutil.chown(path, as_user["user"], as_user["group"])
-    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not Path(binary).exists():
-        raise PostgresError("PgBouncer is not installed (apt-get install pgbouncer)")
-    return [binary, str(ini)]
-
-
-def start_pooler(root: Path, port: int, server_port: int, password: str, log: Path,
-                 env: dict[str, str]) -> subprocess.Popen:
-    """PgBouncer in the foreground (it refuses to run as root, like Postgres)."""
-    argv = pooler_command(root, port, server_port, password)
-    with log.open("ab") as out:
-        return subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, **_run_as())
 
 
 def env_vars(port: int, password: str) -> dict[str, str]:
