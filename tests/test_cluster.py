@@ -6,6 +6,8 @@ gRPC server, webserver, daemon and dagster-celery workers executing the steps.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -163,3 +165,49 @@ def test_a_worker_killed_mid_burst_loses_no_recording(private_stack, monkeypatch
     assert all(u.status["stage"] == "complete" for u in uploads), [u.status for u in uploads]
     assert again[0].startswith("vomage-0@") and any(w.startswith("vomage-1@") for w in again[1:])
     assert run.status == DagsterRunStatus.SUCCESS
+
+
+def _pool_process(state: Path, index: int) -> int:
+    """The pid of worker `index`'s pool process, the one that executes the steps: the
+    worker's process group holds the launcher, its child the Celery worker, the worker's
+    child the pool process (and that one's own children, Dagster's log capture)."""
+    leader = cluster.read_info(state)["pids"][f"worker-{index}"]
+    group = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader:
+            group[int(pid)] = int(fields[1])
+    celery = [pid for pid, parent in group.items() if parent == leader]
+    pool = [pid for pid, parent in group.items() if celery and parent == celery[0]]
+    assert len(celery) == 1 and len(pool) == 1, group
+    return pool[0]
+
+
+@pytest.mark.slow
+def test_a_pool_process_killed_mid_step_fails_the_run_and_its_retry_completes(private_stack, monkeypatch):
+    """SIGKILL only the pool process executing a step: Celery fails the task (late acks,
+    no requeue), so the run fails; the instance retries it (run retries, 2) and the
+    failure sensor leaves its recordings alone until then. Every recording completes."""
+    settings = load_settings()
+    state = Path(private_stack["state_dir"])
+    env = {"VOMAGE_INGEST": "sqs", "VOMAGE_MAX_BATCH": "3"}
+    with cluster.running_cluster(state, workers=2, extra_env=env) as info:
+        uploads = _upload(settings, _samples(6), "pool")
+        with _instance(info, monkeypatch) as instance:
+            deadline = time.monotonic() + 180
+            victim = None
+            while victim is None and time.monotonic() < deadline:
+                victim = _step_in_progress_on(instance, "vomage-0")
+                time.sleep(0.2)
+            assert victim, "worker 0 never ran a step"
+            os.kill(_pool_process(state, 0), signal.SIGKILL)
+            assert wait_until_final(settings, uploads, timeout_s=600)
+            runs = _finished_runs(instance, timeout_s=120)
+            failed = instance.get_run_by_id(victim[0])
+            retries = [r for r in runs if r.tags.get("dagster/parent_run_id") == victim[0]]
+    assert all(u.status["stage"] == "complete" for u in uploads), [u.status for u in uploads]
+    assert failed.status == DagsterRunStatus.FAILURE and failed.tags.get("dagster/will_retry") == "true"
+    assert len(retries) == 1 and retries[0].status == DagsterRunStatus.SUCCESS

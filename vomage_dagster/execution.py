@@ -32,7 +32,9 @@ def celery_config(settings: Settings) -> dict:
             # it again. Requeueing would loop forever on a step that always kills it.
             "task_reject_on_worker_lost": False,
             "worker_prefetch_multiplier": 1,  # a worker holds only the task it runs
-            "result_expires": 3600,
+            # A step's result (its events, transcript preview included) is read by its run
+            # within seconds; it need not stay in Redis for Celery's default day.
+            "result_expires": 600,
             "broker_connection_retry_on_startup": True,
             "broker_transport_options": {
                 "visibility_timeout": settings.celery_visibility_timeout_s,
