@@ -135,6 +135,15 @@ def _step_in_progress_on(instance: DagsterInstance, worker: str) -> tuple[str, s
     return None
 
 
+def _wait_for_step_on(instance: DagsterInstance, worker: str, timeout_s: float = 180) -> tuple[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if found := _step_in_progress_on(instance, worker):
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{worker} never ran a step")
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_burst_loses_no_recording(private_stack, monkeypatch):
     """SIGKILL a worker (and its pool process) while it executes a step: the step's task
@@ -146,12 +155,7 @@ def test_a_worker_killed_mid_burst_loses_no_recording(private_stack, monkeypatch
     with cluster.running_cluster(state, workers=2, extra_env=env) as info:
         uploads = _upload(settings, _samples(8), "killed")
         with _instance(info, monkeypatch) as instance:
-            deadline = time.monotonic() + 180
-            victim = None
-            while victim is None and time.monotonic() < deadline:
-                victim = _step_in_progress_on(instance, "vomage-0")
-                time.sleep(0.2)
-            assert victim, "worker 0 never ran a step"
+            victim = _wait_for_step_on(instance, "vomage-0")
             cluster.kill_worker(state, 0)
             killed_at = time.monotonic()
             assert wait_until_final(settings, uploads, timeout_s=600)
@@ -197,12 +201,7 @@ def test_a_pool_process_killed_mid_step_fails_the_run_and_its_retry_completes(pr
     with cluster.running_cluster(state, workers=2, extra_env=env) as info:
         uploads = _upload(settings, _samples(6), "pool")
         with _instance(info, monkeypatch) as instance:
-            deadline = time.monotonic() + 180
-            victim = None
-            while victim is None and time.monotonic() < deadline:
-                victim = _step_in_progress_on(instance, "vomage-0")
-                time.sleep(0.2)
-            assert victim, "worker 0 never ran a step"
+            victim = _wait_for_step_on(instance, "vomage-0")
             os.kill(_pool_process(state, 0), signal.SIGKILL)
             assert wait_until_final(settings, uploads, timeout_s=600)
             runs = _finished_runs(instance, timeout_s=120)

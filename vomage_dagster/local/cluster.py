@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from ..execution import celery_config
 from ..settings import load_settings
 from . import postgres
 from .daemon import PROJECT_ROOT
-from .stack import STATE_FILE, StackError, free_port, stack_env, stop_process, stop_processes
+from .stack import STATE_FILE, StackError, free_port, stack_env, stop_process, stop_processes, wait_healthy
 
 CLUSTER_DIR = "cluster"
 INFO_FILE = "cluster.json"
@@ -105,16 +104,7 @@ class _Starter:
         return proc
 
     def wait(self, name: str, check, timeout: float) -> None:
-        proc = self.procs[name]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        tail = self.log(name).read_text(errors="replace")[-3000:]
-        raise StackError(f"cluster: {name} did not come up within {timeout:.0f} s:\n{tail}")
+        wait_healthy(f"cluster-{name}", check, self.procs[name], timeout, self.logs)
 
 
 def _grpc_ok(port: int, env: dict[str, str]) -> bool:

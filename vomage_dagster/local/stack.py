@@ -117,7 +117,9 @@ def _start(name: str, argv: list[str], env: dict[str, str], logs: Path) -> subpr
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def _wait(what: str, check, proc: subprocess.Popen, timeout: float, logs: Path) -> None:
+def wait_healthy(what: str, check, proc: subprocess.Popen, timeout: float, logs: Path) -> None:
+    """Poll `check` until it holds; fail with the tail of logs/<what>.log if `proc` exits
+    or `timeout` passes first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -170,9 +172,9 @@ def up(settings: Settings | None = None) -> dict:
     info["pids"] = {name: p.pid for name, p in procs.items()}
     (root / STATE_FILE).write_text(json.dumps(info, indent=1))
     try:
-        _wait("moto", lambda: _http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/"),
+        wait_healthy("moto", lambda: _http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/"),
               procs["moto"], 30, logs)
-        _wait("redis", lambda: _redis_ok(ports["redis"]), procs["redis"], 10, logs)
+        wait_healthy("redis", lambda: _redis_ok(ports["redis"]), procs["redis"], 10, logs)
         from .provision import provision
 
         # Explicit endpoint (so no shared client is pointed elsewhere) and the stack's
@@ -187,7 +189,7 @@ def up(settings: Settings | None = None) -> dict:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        _wait("models", lambda: _http_ok(f"http://127.0.0.1:{ports['models']}/health"),
+        wait_healthy("models", lambda: _http_ok(f"http://127.0.0.1:{ports['models']}/health"),
               procs["models"], 120, logs)
     except BaseException:
         down(settings)
@@ -229,7 +231,7 @@ def start_service(settings: Settings, name: str) -> None:
     info["pids"][name] = proc.pid
     (root / STATE_FILE).write_text(json.dumps(info, indent=1))
     if name == "redis":
-        _wait("redis", lambda: _redis_ok(info["ports"]["redis"]), proc, 10, root / "logs")
+        wait_healthy("redis", lambda: _redis_ok(info["ports"]["redis"]), proc, 10, root / "logs")
 
 
 def stop_process(pid: int, grace: float = 5.0) -> bool:
