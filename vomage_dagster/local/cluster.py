@@ -180,11 +180,9 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         starter.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)])
         starter.wait("webserver", lambda: _http_ok(
             f"http://127.0.0.1:{ports['webserver']}/server_info"), 120)
-        answered: set[str] = set()
         for i in range(workers):
             starter.wait(f"worker-{i}", lambda i=i: any(
-                n.startswith(f"vomage-{i}@") for n in answered | _workers_answering(
-                    settings.celery_broker_url)), 120)
+                n.startswith(f"vomage-{i}@") for n in _workers_answering(settings.celery_broker_url)), 120)
         if starter.procs["daemon"].poll() is not None:
             raise StackError(f"cluster: the daemon exited; see {starter.log('daemon')}")
     except BaseException:
