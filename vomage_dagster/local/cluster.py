@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,16 @@ from ..execution import celery_config
 from ..settings import load_settings
 from . import postgres
 from .daemon import PROJECT_ROOT
-from .stack import STATE_FILE, StackError, free_port, stack_env, stop_process, stop_processes, wait_healthy
+from .stack import (
+    STATE_FILE,
+    StackError,
+    free_port,
+    http_ok,
+    stack_env,
+    stop_process,
+    stop_processes,
+    wait_healthy,
+)
 
 CLUSTER_DIR = "cluster"
 INFO_FILE = "cluster.json"
@@ -69,14 +77,6 @@ def cluster_dir(state_dir: Path) -> Path:
 def read_info(state_dir: Path) -> dict | None:
     path = cluster_dir(state_dir) / INFO_FILE
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status < 500
-    except OSError:
-        return False
 
 
 class _Starter:
@@ -178,7 +178,7 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         starter.start("webserver", [_bin("dagster-webserver"), "-w", str(workspace),
                                     "-h", "127.0.0.1", "-p", str(ports["webserver"])])
         starter.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)])
-        starter.wait("webserver", lambda: _http_ok(
+        starter.wait("webserver", lambda: http_ok(
             f"http://127.0.0.1:{ports['webserver']}/server_info"), 120)
         for i in range(workers):
             starter.wait(f"worker-{i}", lambda i=i: any(

@@ -53,7 +53,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:
             return resp.status < 500
@@ -105,9 +105,9 @@ def healthy(info: dict) -> bool:
     ports = info["ports"]
     return (
         all(_alive(pid) for pid in info["pids"].values())
-        and _http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/")
+        and http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/")
         and _redis_ok(ports["redis"])
-        and _http_ok(f"http://127.0.0.1:{ports['models']}/health")
+        and http_ok(f"http://127.0.0.1:{ports['models']}/health")
     )
 
 
@@ -172,7 +172,7 @@ def up(settings: Settings | None = None) -> dict:
     info["pids"] = {name: p.pid for name, p in procs.items()}
     (root / STATE_FILE).write_text(json.dumps(info, indent=1))
     try:
-        wait_healthy("moto", lambda: _http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/"),
+        wait_healthy("moto", lambda: http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/"),
               procs["moto"], 30, logs)
         wait_healthy("redis", lambda: _redis_ok(ports["redis"]), procs["redis"], 10, logs)
         from .provision import provision
@@ -189,7 +189,7 @@ def up(settings: Settings | None = None) -> dict:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        wait_healthy("models", lambda: _http_ok(f"http://127.0.0.1:{ports['models']}/health"),
+        wait_healthy("models", lambda: http_ok(f"http://127.0.0.1:{ports['models']}/health"),
               procs["models"], 120, logs)
     except BaseException:
         down(settings)
