@@ -107,6 +107,18 @@ def test_published_record(chain, resources, events_queue, settings):
     rec = resources["records"].get(rid)
     assert rec["mood"]["primary_emotion"] == "joy" and rec["image_key"] == out["mood_image"]["image_key"]
     assert set(rec["seconds"]) >= {"raw_recording", "transcript", "mood", "mood_image"}
+    assert rec["models"]["analysis"] == "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert rec["models"]["image"] == "stability.stable-image-core-v1:1"
+    cost = rec["cost_usd"]
+    # A fresh recording pays every stage: Transcribe's 15 s minimum, the tokens the
+    # Converse answer reported, one image; nothing was saved.
+    assert cost["stages"]["transcript"] == pytest.approx(0.024 * 15 / 60, abs=1e-6)
+    tokens = out["mood"]["usage"]
+    assert tokens["input_tokens"] > 100 and tokens["output_tokens"] > 10
+    assert cost["stages"]["mood"] == pytest.approx(
+        (tokens["input_tokens"] * 1.0 + tokens["output_tokens"] * 5.0) / 1e6, abs=1e-6)
+    assert cost["stages"]["mood_image"] == 0.04 and cost["saved"] == 0
+    assert cost["total"] == pytest.approx(sum(cost["stages"].values()), abs=1e-6)
     status = resources["tracker"].status.get(rid)
     assert (status["stage"], status["progress"], status["error"]) == ("complete", 100, None)
     assert resources["cache"].get_json("status", rid)["stage"] == "complete"
@@ -128,7 +140,12 @@ def test_same_audio_again_calls_no_model(chain, settings, resources, instance, s
         assert output(results[name], name)["cache_hit"] is True
         meta = results[name].asset_materializations_for_node(name)[0].metadata
         assert meta["cache_hit"].value is True
-    assert resources["records"].get(rid)["image_key"] == f"processed/{rid}/image.png"
+    record = resources["records"].get(rid)
+    assert record["image_key"] == f"processed/{rid}/image.png"
+    # Cache hits cost nothing and record what they saved: the first recording's cost.
+    first = resources["records"].get(chain[0])["cost_usd"]
+    assert record["cost_usd"]["total"] == 0
+    assert record["cost_usd"]["saved"] == pytest.approx(first["total"], abs=1e-6)
 
 
 @pytest.mark.parametrize(("ext", "make", "code"), [

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from vomage_dagster.domain import models
 from vomage_dagster.local.provision import LEFT_OUT_LOCALLY, TEMPLATE, TTL_ATTRIBUTE
 from vomage_dagster.operations import metrics
 from vomage_dagster.resources.events import ERROR, SOURCE
@@ -58,8 +59,10 @@ def test_parameter_defaults_are_the_local_settings(template):
     assert defaults["StatusTableName"] == d.status_table
     assert defaults["RecordsTableName"] == d.records_table
     assert defaults["EventBusName"] == d.event_bus
-    assert defaults["AnalysisModelId"] == d.analysis_model_id
+    assert defaults["AnalysisModelId"] == models.foundation_id(d.analysis_model_id) == d.analysis_model
+    assert defaults["InferenceProfilePrefix"] == d.inference_profile_prefix
     assert defaults["ImageModelId"] == d.image_model_id
+    assert defaults["ImageModelRegion"] == d.image_region
     assert defaults["TtlAttributeName"] == TTL_ATTRIBUTE
 
 
@@ -134,11 +137,66 @@ def test_iam_is_least_privilege(template):
             assert set(actions) <= NO_RESOURCE_LEVEL, f"{name}: {actions} on '*'"
 
 
+def _arns(resource) -> list[str]:
+    """The ARN patterns of a statement's Resource, through !If and both forms of !Sub."""
+    out = []
+    for item in resource if isinstance(resource, list) else [resource]:
+        if isinstance(item, dict) and "Fn::If" in item:
+            out += _arns([v for v in item["Fn::If"][1:] if v != {"Ref": "AWS::NoValue"}])
+        elif isinstance(item, dict) and "Fn::Sub" in item:
+            sub = item["Fn::Sub"]
+            text, names = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+            for name, value in names.items():
+                text = text.replace("${" + name + "}", f"<{value['Fn::Select'][0]}>")
+            out.append(text)
+        else:
+            out.append(item if isinstance(item, str) else str(item))
+    return out
+
+
+def _statement(template: dict, role: str, sid: str) -> dict:
+    return next(st for name, st in _statements(template) if name == role and st.get("Sid") == sid)
+
+
 def test_only_model_ids_given_are_invocable(template):
     for _name, st in _statements(template):
         if "bedrock:InvokeModel" in st["Action"]:
-            for arn in st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]:
-                assert "foundation-model/${" in arn["Fn::Sub"]
+            for arn in _arns(st["Resource"]):
+                assert "foundation-model/${" in arn or "inference-profile/${" in arn, arn
+
+
+PROFILE_ARN = ("arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:"
+               "inference-profile/${InferenceProfilePrefix}.${AnalysisModelId}")
+
+
+@pytest.mark.parametrize(("role", "sid"), [("ProcessingRunRole", "InvokeMoodModel"),
+                                           ("BatchJobsRunRole", "ReprocessOnDemand")])
+def test_the_mood_model_is_granted_through_its_profile_in_every_routed_region(template, role, sid):
+    """Converse is authorised as bedrock:InvokeModel: on the profile and on the model in each routed region."""
+    st = _statement(template, role, sid)
+    assert st["Action"] == "bedrock:InvokeModel"
+    assert _arns(st["Resource"]) == [PROFILE_ARN] + [
+        f"arn:${{AWS::Partition}}:bedrock:<{n}>::foundation-model/${{AnalysisModelId}}" for n in range(3)]
+    routed = {item["Fn::Sub"][1]["Routed"]["Fn::Select"][1]["Ref"] for item in st["Resource"]
+              if isinstance(item, dict) and isinstance(item.get("Fn::Sub"), list)}
+    assert routed == {"AnalysisProfileRegions"}
+    assert template["Parameters"]["AnalysisProfileRegions"]["Default"].split(",") == [
+        "us-east-1", "us-east-2", "us-west-2"]
+
+
+def test_the_image_model_is_granted_in_its_own_region_and_the_check_can_read_lifecycles(template):
+    image = _statement(template, "ProcessingRunRole", "InvokeImageModel")
+    assert _arns(image["Resource"]) == [
+        "arn:${AWS::Partition}:bedrock:${ImageModelRegion}::foundation-model/${ImageModelId}"]
+    check = _statement(template, "ProcessingRunRole", "ModelLifecycle")
+    assert sorted(check["Action"]) == ["bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"]
+    arns = _arns(check["Resource"])
+    assert PROFILE_ARN in arns and any("${ImageModelId}" in a for a in arns)
+    batch = _statement(template, "BatchJobsRunRole", "ReprocessInBatch")
+    assert PROFILE_ARN in _arns(batch["Resource"])
+    metrics_put = _statement(template, "MetricExportRunRole", "PutMetrics")
+    assert set(metrics_put["Condition"]["StringEquals"]["cloudwatch:namespace"]) == {
+        metrics.NAMESPACE, metrics.COST_NAMESPACE}
 
 
 def test_what_local_leaves_out_is_documented(template):

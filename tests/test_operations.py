@@ -105,6 +105,7 @@ def test_batch_job_requests_are_shaped_for_bedrock(monkeypatch):
     with Stubber(batch.bedrock) as stub:
         stub.add_response("create_model_invocation_job", {"jobArn": arn}, {
             "jobName": "j", "clientRequestToken": "tok", "roleArn": ANY, "modelId": "m",
+            "modelInvocationType": "InvokeModel",
             "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://b/in.jsonl", "s3InputFormat": "JSONL"}},
             "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://b/out/"}}})
         stub.add_response("get_model_invocation_job", {

@@ -11,6 +11,8 @@
     vomage dlq list | redrive        inspect / replay the uploads dead-letter queue
     vomage cache warm [--days N]     rebuild the hot Redis keys from durable outputs
     vomage metrics export [--window] send one five-minute window to CloudWatch (once)
+    vomage models check [--json]     is every configured Bedrock model ACTIVE? (exit 1 if not)
+    vomage models list [--provider]  the models a region serves (to read an exact model id)
 """
 
 from __future__ import annotations
@@ -278,6 +280,35 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    """`check`: each configured model's lifecycle, exit 1 if one is not ACTIVE. `list`: what a region serves."""
+    from .resources.model_catalog import ModelCatalog
+
+    _use_local_stack(settings)
+    settings = load_settings()
+    catalog = ModelCatalog()
+    if args.action == "list":
+        region = args.region or settings.image_region
+        found = catalog.list_models(region, args.provider)
+        if args.json:
+            print(json.dumps(found, indent=1, default=str))
+        for m in [] if args.json else found:
+            print(f"{m['modelId']:<48} {m.get('modelLifecycle', {}).get('status', '?'):<7} "
+                  f"{','.join(m.get('inferenceTypesSupported', []))}")
+        return 0
+    verdicts = catalog.check(settings.configured_models())
+    if args.json:
+        print(json.dumps([v.as_dict() for v in verdicts], indent=1))
+    else:
+        for v in verdicts:
+            print(v.line())
+    failing = [v.model_id for v in verdicts if not v.ok]
+    if failing:
+        print(f"models not ACTIVE: {', '.join(failing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vomage", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -327,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["export"])
     p.add_argument("--window", help="ISO time inside the window (default: the last complete one)")
     p.set_defaults(fn=cmd_metrics)
+    p = sub.add_parser("models", help="the Bedrock models: lifecycle check, or what a region serves")
+    p.add_argument("action", choices=["check", "list"])
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--region", help="list: the region (default: the image model's)")
+    p.add_argument("--provider", help="list: only this provider, e.g. stability")
+    p.set_defaults(fn=cmd_models)
     args = parser.parse_args(argv)
     return args.fn(args, load_settings())
 

@@ -5,8 +5,9 @@
 - sensors/s3_uploads.py the same by listing the bucket (VOMAGE_INGEST chooses)
 - sensors/run_failures.py a failed run marks its recording failed
 - assets/daily.py       the daily Parquet table and mood report
+- assets/model_checks.py  is every Bedrock model still ACTIVE (checks on mood, mood_image)
 - assets/reprocessing.py  batch re-analysis of a day (Bedrock batch) + sensors/batch_jobs.py
-- jobs.py               process_recording, daily_tables, warm_cache, export_metrics, retention
+- jobs.py               process_recording, daily_tables, check_models, warm_cache, export_metrics, retention
 - schedules.py          when the daily, metric, cache and retention jobs run
 - operations/           cache warming, metric export, retention (plain functions)
 - resources/            one module per external system; built here from settings.py
@@ -14,13 +15,14 @@
 
 from dagster import Definitions, mem_io_manager
 
-from .assets import daily, recording, reprocessing
+from .assets import daily, model_checks, recording, reprocessing
 from .jobs import JOBS
 from .resources.analyzer import MoodAnalyzer
 from .resources.batch import BatchInference
 from .resources.cache import Cache
 from .resources.events import EventPublisher
 from .resources.io_manager import S3JsonIOManager
+from .resources.model_catalog import ModelCatalog
 from .resources.painter import ImagePainter
 from .resources.queue import UploadQueue
 from .resources.records import RecordsTable
@@ -58,15 +60,17 @@ def build_resources(settings: Settings) -> dict:
         "speech": SpeechToText(store=store, region_name=region,
                                poll_seconds=settings.transcribe_poll_seconds,
                                timeout_seconds=settings.transcribe_timeout_seconds),
-        "analyzer": MoodAnalyzer(model_id=settings.analysis_model_id, region_name=region),
-        "painter": ImagePainter(model_id=settings.image_model_id, region_name=region),
+        "analyzer": MoodAnalyzer(model_id=settings.analysis_model_id, region_name=settings.analysis_region),
+        "painter": ImagePainter(model_id=settings.image_model_id, region_name=settings.image_region),
+        "model_catalog": ModelCatalog(),
         "weather": WeatherSource(),
-        "batch_inference": BatchInference(region_name=region),
+        "batch_inference": BatchInference(region_name=settings.analysis_region),
     }
 
 
 defs = Definitions(
     assets=recording.ASSETS + daily.ASSETS + reprocessing.ASSETS,
+    asset_checks=model_checks.CHECKS,
     jobs=JOBS,
     schedules=SCHEDULES,
     sensors=[sqs_upload_sensor, s3_upload_sensor, recording_failure_sensor, batch_job_sensor],

@@ -14,6 +14,7 @@ from dagster import (
     op,
 )
 
+from .assets import model_checks
 from .execution import step_executor
 from .operations import cache_warming, metrics, retention
 from .partitions import days, recordings
@@ -37,7 +38,8 @@ BEDROCK_BATCH = "bedrock-batch"
 # to dagster-celery workers (execution.py, `vomage cluster up`).
 process_recording = define_asset_job(
     "process_recording",
-    selection=AssetSelection.groups("recording"),
+    # The model lifecycle checks run daily in check_models, not once per recording.
+    selection=AssetSelection.groups("recording").without_checks(),
     partitions_def=recordings,
     executor_def=step_executor(load_settings()),
     tags={QUOTA_TAG: TRANSCRIBE_BEDROCK},
@@ -60,6 +62,14 @@ reprocess_day = define_asset_job(
     executor_def=in_process_executor,
     tags={QUOTA_TAG: BEDROCK_BATCH},
     description="Re-analyse a day's transcripts with a named prompt/model version (Bedrock batch).",
+)
+
+
+check_models = define_asset_job(
+    "check_models",
+    selection=AssetSelection.checks(*model_checks.CHECKS),
+    executor_def=in_process_executor,
+    description="Is every Bedrock model the recordings call still ACTIVE? (asset checks on mood, mood_image)",
 )
 
 
@@ -126,5 +136,5 @@ def prune_recording_partitions():
     prune_partitions_op()
 
 
-JOBS = [process_recording, daily_tables, reprocess_day, warm_cache, export_metrics,
+JOBS = [process_recording, daily_tables, reprocess_day, check_models, warm_cache, export_metrics,
         prune_recording_partitions]

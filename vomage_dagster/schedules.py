@@ -11,7 +11,7 @@ from dagster import (
     schedule,
 )
 
-from .jobs import daily_tables, export_metrics, prune_recording_partitions, reprocess_day, warm_cache
+from .jobs import check_models, daily_tables, export_metrics, prune_recording_partitions, reprocess_day, warm_cache
 from .operations.metrics import WINDOW, window_start
 from .settings import load_settings
 
@@ -37,6 +37,12 @@ def export_metrics_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         "ops": {"export_metrics_op": {"config": {"window_start": start.isoformat()}}}})
 
 
+@schedule(job=check_models, cron_schedule="0 6 * * *", default_status=DefaultScheduleStatus.RUNNING,
+          description="Daily at 06:00 UTC: fail the model checks of mood and mood_image if a model is retiring.")
+def check_models_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    return RunRequest()
+
+
 @schedule(job=warm_cache, cron_schedule="0 * * * *", default_status=OFF,
           description="Hourly cache warming (turn on after a cache loss, or keep on).")
 def warm_cache_schedule(context: ScheduleEvaluationContext) -> RunRequest:
@@ -49,5 +55,5 @@ def retention_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest()
 
 
-SCHEDULES = [daily_tables_schedule, reprocess_yesterday, export_metrics_schedule, warm_cache_schedule,
-             retention_schedule]
+SCHEDULES = [daily_tables_schedule, reprocess_yesterday, export_metrics_schedule, check_models_schedule,
+             warm_cache_schedule, retention_schedule]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from .domain import models
+
 LOCAL = "local"
 AWS = "aws"
 
@@ -55,13 +57,34 @@ class Settings:
     # A step whose worker died is handed to another worker after this long (Redis broker,
     # late acks). It must exceed the longest step, or a slow step runs twice.
     celery_visibility_timeout_s: int = 900
-    analysis_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
-    image_model_id: str = "amazon.nova-canvas-v1:0"
+    # The mood model (a foundation model id) and the cross-region inference profile it is
+    # called through ("us", "eu", "apac", "global"; empty: call the model id itself), in
+    # `bedrock_region` (empty: `region`). Nova Micro: amazon.nova-micro-v1:0.
+    analysis_model: str = models.DEFAULT_ANALYSIS_MODEL
+    inference_profile_prefix: str = models.DEFAULT_PROFILE_PREFIX
+    bedrock_region: str = ""
+    # The image model and its region: Stability's models are not served in every region.
+    image_model_id: str = models.DEFAULT_IMAGE_MODEL
+    image_region: str = models.DEFAULT_IMAGE_REGION
     state_dir: Path = field(default_factory=lambda: Path(".vomage"))
 
     @property
     def is_local(self) -> bool:
         return self.env == LOCAL
+
+    @property
+    def analysis_model_id(self) -> str:
+        """The mood model as invoked: through its inference profile when one is set."""
+        return models.with_profile(self.analysis_model, self.inference_profile_prefix)
+
+    @property
+    def analysis_region(self) -> str:
+        return self.bedrock_region or self.region
+
+    def configured_models(self) -> list[models.ConfiguredModel]:
+        """Every model the platform calls, for the lifecycle check."""
+        return [models.ConfiguredModel("analysis", self.analysis_model_id, self.analysis_region),
+                models.ConfiguredModel("image", self.image_model_id, self.image_region)]
 
     @property
     def celery_broker_url(self) -> str:
@@ -105,7 +128,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         celery_broker=e.get("VOMAGE_CELERY_BROKER", d.celery_broker),
         celery_visibility_timeout_s=int(e.get("VOMAGE_CELERY_VISIBILITY_TIMEOUT",
                                               d.celery_visibility_timeout_s)),
-        analysis_model_id=e.get("VOMAGE_ANALYSIS_MODEL_ID", d.analysis_model_id),
-        image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id),
+        analysis_model=e.get("VOMAGE_ANALYSIS_MODEL_ID", d.analysis_model).strip(),
+        inference_profile_prefix=e.get("VOMAGE_INFERENCE_PROFILE", d.inference_profile_prefix).strip(),
+        bedrock_region=e.get("VOMAGE_BEDROCK_REGION", d.bedrock_region).strip(),
+        image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id).strip(),
+        image_region=e.get("VOMAGE_IMAGE_REGION", d.image_region).strip(),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),
     )

@@ -11,7 +11,7 @@ from dagster import (
     asset,
 )
 
-from ..domain import report, tables
+from ..domain import costs, report, tables
 from ..partitions import days
 from ..resources.records import RecordsTable
 from ..resources.store import ObjectStore
@@ -37,14 +37,15 @@ def voice_records_daily(context: AssetExecutionContext, records: RecordsTable,
     problems = tables.check_schema(store.get_bytes(key))
     return MaterializeResult(
         metadata={"rows": len(rows), "bytes": len(data), "path": MetadataValue.path(store.uri(key)),
-                  "estimated_cost_usd": round(sum(tables.estimated_cost(r) for r in rows), 4)},
+                  "cost_usd": round(sum(costs.record_cost(r)["total"] for r in rows), 6),
+                  "saved_usd": round(sum(costs.record_cost(r)["saved"] for r in rows), 6)},
         check_results=[AssetCheckResult(passed=not problems, check_name="schema_matches",
                                         metadata={"problems": MetadataValue.json(problems)})],
     )
 
 
 @asset(partitions_def=days, group_name=GROUP, deps=[voice_records_daily], kinds={"pandas", "s3"},
-       description="The day's moods: per emotion, hour and language, with a chart.")
+       description="The day's moods: per emotion, hour and language, with a chart; the day's cost.")
 def mood_daily_report(context: AssetExecutionContext, store: ObjectStore) -> MaterializeResult:
     import base64
 
@@ -61,6 +62,8 @@ def mood_daily_report(context: AssetExecutionContext, store: ObjectStore) -> Mat
         "records": agg["records"],
         "chart": MetadataValue.md(f"![moods](data:image/png;base64,{base64.b64encode(png).decode()})"),
         "by_emotion": MetadataValue.md("| emotion | records | valence | intensity |\n|---|---|---|---|\n" + rows),
+        "cost_usd": agg.get("cost", {}).get("total_usd", 0.0),
+        "cost_per_recording_p95_usd": agg.get("cost", {}).get("per_recording_p95_usd", 0.0),
         "aggregates": MetadataValue.json(json.loads(json.dumps(agg))),
     })
 

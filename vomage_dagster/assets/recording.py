@@ -17,7 +17,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from ..domain import audio, prompts
+from ..domain import audio, costs, prompts
 from ..domain import status as st
 from ..domain.context import (
     RecordingContext,
@@ -200,17 +200,20 @@ def mood(context: AssetExecutionContext, transcript: Any, recording_context: Any
         key = prompts.analysis_cache_key(text["text"], text["language"], analyzer.model_id)
         cached = cache.get_json("analysis", key)
         usage: dict = {}
+        saved_usage: dict = {}
         if cached is not None:
+            # The cached entry keeps the tokens of the call it stands for: what a hit saves.
+            saved_usage = cached.pop("usage", None) or {}
             result = mood_from_dict(cached)
         else:
             result, usage = analyzer.analyze(text["text"], text["language"])
-            cache.set_json("analysis", key, result.as_dict())
+            cache.set_json("analysis", key, {**result.as_dict(), "usage": usage})
         ctx_fields = {k: v for k, v in where.items() if k not in ("cache_hit", "seconds")}
         weather = Weather(**ctx_fields["weather"]) if ctx_fields.get("weather") else None
         ctx = RecordingContext(**{**ctx_fields, "weather": weather})
         image_prompt = prompts.image_prompt(result, ctx)
         out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": analyzer.model_id,
-               "prompt_version": prompts.PROMPT_VERSION, "usage": usage,
+               "prompt_version": prompts.PROMPT_VERSION, "usage": usage, "saved_usage": saved_usage,
                "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
         return out, {
             "primary_emotion": result.primary_emotion,
@@ -228,7 +231,7 @@ def mood(context: AssetExecutionContext, transcript: Any, recording_context: Any
 
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"bedrock", "s3"},
        backfill_policy=BATCH_POLICY,
-       description="A 1024×1024 PNG matching the mood (Nova Canvas), plus a 256 px thumbnail.")
+       description="A 1024×1024 PNG matching the mood (Stable Image Core by default), plus a 256 px thumbnail.")
 def mood_image(context: AssetExecutionContext, mood: Any, painter: ImagePainter,
                store: ObjectStore, cache: Cache, tracker: ProcessingTracker) -> Any:
     def one(rid: str, inputs: dict) -> tuple[dict, dict]:
@@ -307,6 +310,9 @@ def published_record(context: AssetExecutionContext, raw_recording: Any, transcr
             "models": {"analysis": found["model_id"], "image": image["model_id"],
                        "prompt_version": found["prompt_version"]},
             "usage": found.get("usage") or {},
+            "cost_usd": costs.recording_cost(
+                raw["duration_s"], found["model_id"], found.get("usage") or found.get("saved_usage") or None,
+                image["model_id"], {name: bool(out.get("cache_hit")) for name, out in stages.items()}),
             "seconds": {name: out["seconds"] for name, out in stages.items()},
             "cache_hits": {name: out["cache_hit"] for name, out in stages.items()
                            if "cache_hit" in out},
@@ -321,6 +327,8 @@ def published_record(context: AssetExecutionContext, raw_recording: Any, transcr
             "primary_emotion": record["mood"]["primary_emotion"],
             "language": record["language"],
             "seconds_total": round(sum(record["seconds"].values()), 3),
+            "cost_usd": record["cost_usd"]["total"],
+            "saved_usd": record["cost_usd"]["saved"],
         }
 
     return run_stage(context, tracker, one, raw_recording=raw_recording, transcript=transcript,

@@ -11,7 +11,7 @@ import json
 
 from dagster import AssetExecutionContext, AssetSpec, Config, Failure, MaterializeResult, asset
 
-from ..domain import batch, prompts
+from ..domain import batch, models, prompts
 from ..domain.errors import ProcessingError
 from ..domain.hashing import sha256_text
 from ..partitions import days
@@ -25,7 +25,8 @@ GROUP = "daily"
 
 class ReprocessConfig(Config):
     version: str = f"{prompts.PROMPT_VERSION}-reprocess"
-    model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    # Empty: the mood model of the settings (analyzer resource). A Claude or Nova text model.
+    model_id: str = ""
     min_batch_records: int = batch.MIN_RECORDS_PER_JOB
     max_batch_records: int = batch.MAX_RECORDS_PER_JOB
 
@@ -53,10 +54,15 @@ def mood_reprocessed(context: AssetExecutionContext, config: ReprocessConfig, re
     out_key = results_key(config.version, day)
     if store.exists(out_key) or store.exists(manifest_key(config.version, day)):
         raise Failure(f"version {config.version!r} of {day} exists already; choose a new version")
+    model_id = config.model_id or analyzer.model_id
+    try:
+        models.family(model_id)
+    except ValueError as exc:
+        raise Failure(str(exc)) from exc
     items = [(r["recording_id"], r["transcript"], r["language"]) for r in records.for_day(day)]
     chunks = batch.split(len(items), config.max_batch_records, config.min_batch_records)
     if not chunks:
-        model = MoodAnalyzer(model_id=config.model_id, region_name=analyzer.region_name,
+        model = MoodAnalyzer(model_id=model_id, region_name=analyzer.region_name,
                              endpoint_url=analyzer.endpoint_url)
         results = []
         for rid, text, language in items:
@@ -67,21 +73,22 @@ def mood_reprocessed(context: AssetExecutionContext, config: ReprocessConfig, re
                 results.append(batch.BatchResult(rid, None, str(exc)))
         write_results(store, out_key, results, config.version)
         return MaterializeResult(metadata={
-            "mode": "on-demand", "records": len(items),
+            "mode": "on-demand", "model": model_id, "records": len(items),
             "errors": sum(1 for r in results if r.error), "results": store.uri(out_key)})
     jobs = []
     prefix = f"batch/{config.version}/date={day}"
     for n, (start, end) in enumerate(chunks):
         input_key = f"{prefix}/input-{n:03d}.jsonl"
-        store.put_bytes(input_key, batch.input_lines(items[start:end]), "application/x-ndjson")
+        store.put_bytes(input_key, batch.input_lines(items[start:end], model_id), "application/x-ndjson")
         token = sha256_text(config.version, day, str(n))[:32]
-        arn = batch_inference.submit(f"vomage-{day}-{n:03d}-{token[:8]}", token, config.model_id,
+        arn = batch_inference.submit(f"vomage-{day}-{n:03d}-{token[:8]}", token, model_id,
                                      store.uri(input_key), store.uri(f"{prefix}/output/"))
         jobs.append({"job_arn": arn, "input_key": input_key, "output_prefix": f"{prefix}/output",
                      "records": end - start})
     store.put_json(manifest_key(config.version, day), {
-        "version": config.version, "day": day, "state": "pending", "jobs": jobs})
-    return MaterializeResult(metadata={"mode": "batch", "records": len(items), "jobs": len(jobs),
+        "version": config.version, "day": day, "model_id": model_id, "state": "pending", "jobs": jobs})
+    return MaterializeResult(metadata={"mode": "batch", "model": model_id, "records": len(items),
+                                       "jobs": len(jobs),
                                        "manifest": store.uri(manifest_key(config.version, day))})
 
 

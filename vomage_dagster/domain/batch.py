@@ -38,14 +38,18 @@ def split(n_records: int, max_per_job: int = MAX_RECORDS_PER_JOB,
     return [(i, min(i + size, n_records)) for i in range(0, n_records, size)]
 
 
-def input_lines(items: list[tuple[str, str, str]]) -> bytes:
-    """(record id, transcript, language) → the batch input JSONL."""
-    lines = [json.dumps({"recordId": rid, "modelInput": prompts.analysis_request(text, lang)},
+def input_lines(items: list[tuple[str, str, str]], model_id: str) -> bytes:
+    """(record id, transcript, language) → the batch input JSONL, in the model's native body.
+
+    Not the Converse format: Bedrock batch jobs of the Converse type refuse records with
+    `toolConfig`, and the forced record_mood tool is what keeps the answer in the schema.
+    """
+    lines = [json.dumps({"recordId": rid, "modelInput": prompts.native_request(model_id, text, lang)},
                         ensure_ascii=False) for rid, text, lang in items]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def parse_output(data: bytes) -> list[BatchResult]:
+def parse_output(data: bytes, model_id: str) -> list[BatchResult]:
     """Read `.jsonl.out`: a validated mood per record, or why there is none."""
     results = []
     for line in data.decode("utf-8").splitlines():
@@ -58,7 +62,8 @@ def parse_output(data: bytes) -> list[BatchResult]:
             results.append(BatchResult(rid, None, f"{err.get('errorCode')}: {err.get('errorMessage')}"))
             continue
         try:
-            mood = validate_mood(prompts.tool_input_from_response(row.get("modelOutput") or {}))
+            tool_input, _usage = prompts.tool_input_from_native(model_id, row.get("modelOutput") or {})
+            mood = validate_mood(tool_input)
             results.append(BatchResult(rid, mood.as_dict(), None))
         except ProcessingError as exc:
             results.append(BatchResult(rid, None, str(exc)))

@@ -34,4 +34,8 @@ NO_SPEECH = "no_speech"
 TRANSCRIPTION_FAILED = "transcription_failed"
 INVALID_ANALYSIS = "invalid_analysis"
 IMAGE_FAILED = "image_failed"
+# A configured model that is unknown, retired or not granted: final until settings change.
+MODEL_UNAVAILABLE = "model_unavailable"
+# The image model's content filter refused the prompt: the same prompt is refused again.
+CONTENT_FILTERED = "content_filtered"
 INTERNAL = "internal_error"

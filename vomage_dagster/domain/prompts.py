@@ -1,19 +1,20 @@
-"""The mood prompt, the image prompt, and the Bedrock bodies that carry them.
+"""The mood prompt, the image prompt, and the Bedrock requests that carry the mood prompt.
 
-Prompt-injection stance: the transcript is user data. It goes to Claude inside
-`<transcript>` tags with a system prompt that says so, Claude is forced to answer
+Prompt-injection stance: the transcript is user data. It goes to the model inside
+`<transcript>` tags with a system prompt that says so, the model is forced to answer
 through one tool whose output is schema-checked (`mood.validate_mood`), and the image
 prompt is built here from validated, enumerated fields only — never from free text the
-user said. Nothing a user says can steer the image model.
+user said. Nothing a user says can steer the image model. The image model bodies are in
+`image_models`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 
+from . import models
 from .context import RecordingContext
-from .errors import IMAGE_FAILED, INVALID_ANALYSIS, ProcessingError
+from .errors import INVALID_ANALYSIS, ProcessingError
 from .hashing import sha256_text
 from .mood import MOOD_TOOL_SCHEMA, Mood
 
@@ -37,13 +38,65 @@ def _escape(text: str) -> str:
     return text.replace("<", "‹").replace(">", "›")
 
 
-def analysis_request(transcript: str, language: str, max_tokens: int = 600) -> dict:
-    """Claude messages body with tool use forced (Bedrock InvokeModel)."""
-    user = (
+def _user_text(transcript: str, language: str) -> str:
+    return (
         f"Language: {language}\n"
         f"<transcript>\n{_escape(transcript)}\n</transcript>\n"
         "Call record_mood with your analysis of this transcript."
     )
+
+
+TOOL_DESCRIPTION = "Record the mood found in the transcript."
+
+
+def _converse_tool_config() -> dict:
+    """Converse's toolConfig with record_mood forced (Nova's native body uses the same shape)."""
+    return {
+        "tools": [{"toolSpec": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION,
+                                "inputSchema": {"json": MOOD_TOOL_SCHEMA}}}],
+        "toolChoice": {"tool": {"name": TOOL_NAME}},
+    }
+
+
+def converse_request(model_id: str, transcript: str, language: str, max_tokens: int = 600) -> dict:
+    """Keyword arguments of bedrock-runtime `converse`: one shape for Claude and Nova text models."""
+    return {
+        "modelId": model_id,
+        "system": [{"text": SYSTEM_PROMPT}],
+        "messages": [{"role": "user", "content": [{"text": _user_text(transcript, language)}]}],
+        "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0},
+        "toolConfig": _converse_tool_config(),
+    }
+
+
+def tool_input_from_converse(response: dict) -> dict:
+    """The record_mood call in a Converse response; raise if the model did not make it."""
+    content = ((response.get("output") or {}).get("message") or {}).get("content") or []
+    for block in content:
+        use = block.get("toolUse") if isinstance(block, dict) else None
+        if isinstance(use, dict) and use.get("name") == TOOL_NAME:
+            found = use.get("input")
+            return found if isinstance(found, dict) else {}
+    raise ProcessingError(
+        INVALID_ANALYSIS,
+        f"the model answered without calling {TOOL_NAME} (stopReason={response.get('stopReason')})",
+        retryable=True,
+    )
+
+
+def converse_usage(response: dict) -> dict:
+    """Token counts of a Converse response (or a Nova native one), in the platform's names."""
+    usage = response.get("usage") or {}
+    return {"input_tokens": int(usage.get("inputTokens", 0)),
+            "output_tokens": int(usage.get("outputTokens", 0))}
+
+
+def analysis_request(transcript: str, language: str, max_tokens: int = 600) -> dict:
+    """Claude's native messages body with tool use forced (InvokeModel; batch inference).
+
+    Bedrock batch jobs of the Converse type refuse `toolConfig`, so batch inputs use each
+    family's native body: this one for Claude, `nova_request` for Nova.
+    """
     return {
         "anthropic_version": ANTHROPIC_VERSION,
         "max_tokens": max_tokens,
@@ -52,18 +105,48 @@ def analysis_request(transcript: str, language: str, max_tokens: int = 600) -> d
         "tools": [
             {
                 "name": TOOL_NAME,
-                "description": "Record the mood found in the transcript.",
+                "description": TOOL_DESCRIPTION,
                 "input_schema": MOOD_TOOL_SCHEMA,
             }
         ],
         "tool_choice": {"type": "tool", "name": TOOL_NAME},
-        "messages": [{"role": "user", "content": [{"type": "text", "text": user}]}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": _user_text(transcript, language)}]}],
     }
 
 
+def nova_request(transcript: str, language: str, max_tokens: int = 600) -> dict:
+    """Nova's native body (schemaVersion messages-v1) with record_mood forced."""
+    return {
+        "schemaVersion": "messages-v1",
+        "system": [{"text": SYSTEM_PROMPT}],
+        "messages": [{"role": "user", "content": [{"text": _user_text(transcript, language)}]}],
+        "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0},
+        "toolConfig": _converse_tool_config(),
+    }
+
+
+def native_request(model_id: str, transcript: str, language: str) -> dict:
+    """The InvokeModel body of the model's family (what a batch record's modelInput holds)."""
+    if models.family(model_id) == models.ANTHROPIC:
+        return analysis_request(transcript, language)
+    if models.family(model_id) == models.NOVA_TEXT:
+        return nova_request(transcript, language)
+    raise ValueError(f"{model_id} is not a text model")
+
+
+def tool_input_from_native(model_id: str, body: dict) -> tuple[dict, dict]:
+    """(record_mood input, usage) from an InvokeModel answer of the model's family."""
+    if models.family(model_id) == models.NOVA_TEXT:
+        return tool_input_from_converse(body), converse_usage(body)
+    usage = body.get("usage") or {}
+    return tool_input_from_response(body), {"input_tokens": int(usage.get("input_tokens", 0)),
+                                            "output_tokens": int(usage.get("output_tokens", 0))}
+
+
 def transcript_from_request(body: dict) -> tuple[str, str]:
-    """The inverse of `analysis_request`, for the local model server."""
-    text = body["messages"][-1]["content"][0]["text"]
+    """The transcript and language of any of the bodies above, for the local model server."""
+    content = body["messages"][-1]["content"]
+    text = next(block["text"] for block in content if "text" in block)
     language = text.split("\n", 1)[0].removeprefix("Language: ").strip()
     start = text.index("<transcript>\n") + len("<transcript>\n")
     end = text.rindex("\n</transcript>")
@@ -71,10 +154,11 @@ def transcript_from_request(body: dict) -> tuple[str, str]:
 
 
 def tool_input_from_response(body: dict) -> dict:
-    """The record_mood tool call in a Claude response; raise if there is none."""
-    for block in body.get("content", []):
-        if block.get("type") == "tool_use" and block.get("name") == TOOL_NAME:
-            return block.get("input") or {}
+    """The record_mood tool call in a Claude native response; raise if there is none."""
+    for block in body.get("content") or []:
+        if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("name") == TOOL_NAME:
+            found = block.get("input")
+            return found if isinstance(found, dict) else {}
     raise ProcessingError(
         INVALID_ANALYSIS,
         f"the model answered without calling {TOOL_NAME} (stop_reason={body.get('stop_reason')})",
@@ -97,7 +181,6 @@ PALETTES = {
     "disgust": "olive green and ochre",
     "neutral": "soft beige and pale grey",
 }
-NEGATIVE_TEXT = "text, letters, watermark, people, faces, logos"
 
 
 def image_prompt(mood: Mood, context: RecordingContext) -> str:
@@ -118,35 +201,6 @@ def image_prompt(mood: Mood, context: RecordingContext) -> str:
         parts.append(f"{context.weather.condition} weather")
     parts.append("no text")
     return ", ".join(parts)
-
-
-def image_seed(prompt: str) -> int:
-    """Nova Canvas seeds are 0..858993459; the same prompt gives the same image."""
-    return int(sha256_text(prompt)[:8], 16) % 858_993_460
-
-
-def image_request(prompt: str, size: int = 1024) -> dict:
-    """Nova Canvas TEXT_IMAGE body."""
-    return {
-        "taskType": "TEXT_IMAGE",
-        "textToImageParams": {"text": prompt[:1024], "negativeText": NEGATIVE_TEXT},
-        "imageGenerationConfig": {
-            "numberOfImages": 1,
-            "width": size,
-            "height": size,
-            "cfgScale": 8.0,
-            "seed": image_seed(prompt),
-        },
-    }
-
-
-def image_from_response(body: dict) -> bytes:
-    if body.get("error"):
-        raise ProcessingError(IMAGE_FAILED, f"image model error: {body['error']}", retryable=True)
-    images = body.get("images") or []
-    if not images:
-        raise ProcessingError(IMAGE_FAILED, "image model returned no image", retryable=True)
-    return base64.b64decode(images[0])
 
 
 def image_cache_key(prompt: str, model_id: str) -> str:

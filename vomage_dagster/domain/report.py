@@ -32,7 +32,26 @@ def aggregates(frame: Any) -> dict:
         "mean_valence": round(float(frame["valence"].mean()), 3),
         "seconds_total_p50": round(float(frame["seconds_total"].median()), 3),
         "seconds_total_p95": round(float(frame["seconds_total"].quantile(0.95)), 3),
-        "estimated_cost_usd": round(float(frame["estimated_cost_usd"].sum()), 4),
+        "cost": cost_summary(frame),
+    }
+
+
+COST_COLUMNS = {"transcript": "cost_transcript_usd", "mood": "cost_mood_usd", "mood_image": "cost_image_usd"}
+
+
+def cost_summary(frame: Any) -> dict:
+    """The day's cost: total, per recording p50/p95, each stage's share, and what the cache saved."""
+    if frame.empty:
+        return {"total_usd": 0.0, "per_recording_p50_usd": 0.0, "per_recording_p95_usd": 0.0,
+                "share": {}, "saved_usd": 0.0}
+    total = float(frame["cost_usd"].sum())
+    return {
+        "total_usd": round(total, 6),
+        "per_recording_p50_usd": round(float(frame["cost_usd"].median()), 6),
+        "per_recording_p95_usd": round(float(frame["cost_usd"].quantile(0.95)), 6),
+        "share": {stage: round(float(frame[col].sum()) / total, 4) if total else 0.0
+                  for stage, col in COST_COLUMNS.items()},
+        "saved_usd": round(float(frame["saved_usd"].sum()), 6),
     }
 
 

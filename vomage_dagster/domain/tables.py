@@ -1,4 +1,4 @@
-"""The daily table of processed records: its schema, rows, cost estimate and report.
+"""The daily table of processed records: its schema, rows (with their cost) and the file.
 
 One row per published record. The schema is explicit (pyarrow) so a reader never has to
 guess a type, and `check_schema` is what the asset check runs on the written file.
@@ -9,11 +9,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-# AWS list prices (us-east-1) used for the per-record cost estimate, in USD.
-TRANSCRIBE_PER_MINUTE = 0.024
-HAIKU_INPUT_PER_MTOK = 0.25
-HAIKU_OUTPUT_PER_MTOK = 1.25
-NOVA_CANVAS_PER_IMAGE = 0.04
+from . import costs
+
 STAGES = ("raw_recording", "transcript", "recording_context", "mood", "mood_image",
           "published_record")
 
@@ -48,24 +45,13 @@ def schema() -> Any:
         pa.field("analysis_model", pa.string()),
         pa.field("image_model", pa.string()),
         pa.field("prompt_version", pa.string()),
-        pa.field("estimated_cost_usd", pa.float64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("cost_transcript_usd", pa.float64()),
+        pa.field("cost_mood_usd", pa.float64()),
+        pa.field("cost_image_usd", pa.float64()),
+        pa.field("saved_usd", pa.float64()),
     ]
     return pa.schema(fields)
-
-
-def estimated_cost(record: dict) -> float:
-    """What the record cost on AWS at list prices; cache hits cost nothing."""
-    hits = record.get("cache_hits", {})
-    cost = 0.0
-    if not hits.get("transcript"):
-        cost += TRANSCRIBE_PER_MINUTE * max(float(record.get("duration_s", 0)), 15.0) / 60
-    if not hits.get("mood"):
-        usage = record.get("usage") or {"input_tokens": 600, "output_tokens": 150}
-        cost += (usage.get("input_tokens", 0) * HAIKU_INPUT_PER_MTOK
-                 + usage.get("output_tokens", 0) * HAIKU_OUTPUT_PER_MTOK) / 1e6
-    if not hits.get("mood_image"):
-        cost += NOVA_CANVAS_PER_IMAGE
-    return round(cost, 6)
 
 
 def to_row(record: dict) -> dict:
@@ -74,6 +60,7 @@ def to_row(record: dict) -> dict:
     ctx = record.get("context") or {}
     mood = record.get("mood") or {}
     seconds = record.get("seconds") or {}
+    cost = costs.record_cost(record)
     local = ctx.get("local_time")
     return {
         "recording_id": record["recording_id"],
@@ -104,7 +91,11 @@ def to_row(record: dict) -> dict:
         "analysis_model": (record.get("models") or {}).get("analysis"),
         "image_model": (record.get("models") or {}).get("image"),
         "prompt_version": (record.get("models") or {}).get("prompt_version"),
-        "estimated_cost_usd": estimated_cost(record),
+        "cost_usd": float(cost["total"]),
+        "cost_transcript_usd": float(cost["stages"].get("transcript", 0)),
+        "cost_mood_usd": float(cost["stages"].get("mood", 0)),
+        "cost_image_usd": float(cost["stages"].get("mood_image", 0)),
+        "saved_usd": float(cost["saved"]),
     }
 
 

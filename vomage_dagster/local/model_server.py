@@ -3,9 +3,13 @@
 It speaks the AWS wire protocols boto3 uses, so the production code path (request
 building, polling, parsing, validation) runs unchanged against it:
 
-- Bedrock runtime `InvokeModel` (`POST /model/<id>/invoke`): a Claude messages body
-  with the forced `record_mood` tool → the offline mood model; a Nova Canvas
-  TEXT_IMAGE body → the procedural painter.
+- Bedrock runtime `Converse` (`POST /model/<id>/converse`) with the forced `record_mood`
+  tool → the offline mood model; `InvokeModel` (`POST /model/<id>/invoke`) with a
+  Claude or Nova native body → the same model, and with a Stability or Nova Canvas
+  body → the procedural painter.
+- Bedrock `GetFoundationModel`, `ListFoundationModels`, `GetInferenceProfile`: the
+  lifecycle of the models served (`served_models`). Any other model id is refused with
+  Bedrock's own `ValidationException` / `ResourceNotFoundException`.
 - Transcribe `StartTranscriptionJob` / `GetTranscriptionJob` (JSON 1.1, `X-Amz-Target`):
   the media is read from S3 (moto), Whisper runs in a worker thread, and the transcript
   JSON is written back to the output bucket and key, as Transcribe does.
@@ -31,11 +35,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
-from ..domain import prompts
+from ..domain import image_models, prompts
 from ..domain.audio import decode
 from ..domain.errors import ProcessingError
+from ..domain.models import ANTHROPIC, NOVA_TEXT, STABILITY, family
+from . import served_models as served
 
 log = logging.getLogger("vomage.model_server")
 
@@ -65,33 +71,102 @@ class Models:
         self.seconds[kind] += seconds
 
     # --- Bedrock runtime ---------------------------------------------------------------
-    def invoke(self, model_id: str, body: dict) -> dict:
+    def converse(self, model_id: str, body: dict, region: str) -> dict:
+        """Converse with record_mood forced → the offline mood model, in Converse's answer shape."""
+        served.resolve(model_id, region, served.TEXT)
         started = time.perf_counter()
-        if "anthropic" in model_id:
-            transcript, language = prompts.transcript_from_request(body)
-            tool_input = self.mood.analyze(transcript, language)
-            self.count("analysis", time.perf_counter() - started)
+        tool_input = self._mood(body)
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"toolUse": {
+                "toolUseId": f"tooluse_local_{int(time.time() * 1000)}", "name": prompts.TOOL_NAME,
+                "input": tool_input}}]}},
+            "stopReason": "tool_use",
+            "usage": self._usage(body, tool_input),
+            "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+        }
+
+    def _mood(self, body: dict) -> dict:
+        choice = ((body.get("toolConfig") or {}).get("toolChoice") or {}).get("tool") or \
+            body.get("tool_choice") or {}
+        if choice.get("name") != prompts.TOOL_NAME:
+            raise ValueError(f"the local mood model answers only a forced {prompts.TOOL_NAME} tool call")
+        started = time.perf_counter()
+        transcript, language = prompts.transcript_from_request(body)
+        tool_input = self.mood.analyze(transcript, language)
+        self.count("analysis", time.perf_counter() - started)
+        return tool_input
+
+    @staticmethod
+    def _usage(body: dict, tool_input: dict) -> dict:
+        # About four characters a token, as Bedrock's tokenisers give for English.
+        inp, out = len(json.dumps(body)) // 4, len(json.dumps(tool_input)) // 4
+        return {"inputTokens": inp, "outputTokens": out, "totalTokens": inp + out}
+
+    def invoke(self, model_id: str, body: dict, region: str) -> dict:
+        """InvokeModel with the native body of the model's family."""
+        kind = family(model_id)
+        if kind in (ANTHROPIC, NOVA_TEXT):
+            served.resolve(model_id, region, served.TEXT)
+            tool_input = self._mood(body)
+            usage = self._usage(body, tool_input)
+            if kind == NOVA_TEXT:
+                return {"output": {"message": {"role": "assistant", "content": [{"toolUse": {
+                            "toolUseId": "tooluse_local", "name": prompts.TOOL_NAME,
+                            "input": tool_input}}]}},
+                        "stopReason": "tool_use", "usage": usage}
             return {
-                "id": f"msg_local_{int(time.time() * 1000)}",
-                "type": "message",
-                "role": "assistant",
+                "id": f"msg_local_{int(time.time() * 1000)}", "type": "message", "role": "assistant",
                 "model": model_id,
                 "content": [{"type": "tool_use", "id": "toolu_local", "name": prompts.TOOL_NAME,
                              "input": tool_input}],
                 "stop_reason": "tool_use",
-                "usage": {"input_tokens": len(json.dumps(body)) // 4,
-                          "output_tokens": len(json.dumps(tool_input)) // 4},
+                "usage": {"input_tokens": usage["inputTokens"], "output_tokens": usage["outputTokens"]},
             }
-        if "nova-canvas" in model_id:
-            if body.get("taskType") != "TEXT_IMAGE":
-                raise ValueError(f"taskType {body.get('taskType')!r} is not supported locally")
-            from .painter import paint
+        served.resolve(model_id, region, served.IMAGE)
+        from .painter import paint
 
-            cfg = body.get("imageGenerationConfig", {})
-            png = paint(body["textToImageParams"]["text"], int(cfg.get("width", 1024)))
+        started = time.perf_counter()
+        if kind == STABILITY:
+            prompt = body.get("prompt")
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ValueError("prompt: a non-empty string is required")
+            if body.get("aspect_ratio", "1:1") != "1:1" or body.get("output_format", "png") != "png":
+                raise ValueError("the local painter paints 1:1 PNG images only")
+            png = paint(prompt, image_models.IMAGE_SIZE)
             self.count("image", time.perf_counter() - started)
-            return {"images": [base64.b64encode(png).decode()], "error": None}
-        raise ValueError(f"model {model_id} is not served locally")
+            return {"seeds": [int(body.get("seed", 0))], "finish_reasons": [None],
+                    "images": [base64.b64encode(png).decode()]}
+        if body.get("taskType") != "TEXT_IMAGE":
+            raise ValueError(f"taskType {body.get('taskType')!r} is not supported locally")
+        cfg = body.get("imageGenerationConfig", {})
+        png = paint(body["textToImageParams"]["text"], int(cfg.get("width", 1024)))
+        self.count("image", time.perf_counter() - started)
+        return {"images": [base64.b64encode(png).decode()], "error": None}
+
+    # --- Bedrock control plane ------------------------------------------------------------
+    def foundation_model(self, model_id: str, region: str) -> dict:
+        model_id = unquote(model_id).rsplit("foundation-model/", 1)[-1]
+        found = served.foundation_model(model_id, region, served.legacy_ids())
+        if found is None:
+            raise NotFound(f"The model {model_id} does not exist or is not available in {region}.")
+        return {"modelDetails": found}
+
+    def list_models(self, region: str, query: dict) -> dict:
+        legacy = served.legacy_ids()
+        out = [served.foundation_model(m, region, legacy) for m in served.FOUNDATION_MODELS]
+        provider = (query.get("byProvider") or [""])[0].lower()
+        modality = (query.get("byOutputModality") or [""])[0]
+        out = [m for m in out if m and (not provider or m["providerName"].lower().startswith(provider)
+                                        or m["modelId"].startswith(provider))
+               and (not modality or modality in m["outputModalities"])]
+        return {"modelSummaries": out}
+
+    def inference_profile(self, profile_id: str, region: str) -> dict:
+        profile_id = unquote(profile_id).rsplit("inference-profile/", 1)[-1]
+        found = served.inference_profile(profile_id, region)
+        if found is None:
+            raise NotFound(f"The inference profile {profile_id} does not exist in {region}.")
+        return found
 
     # --- Transcribe ----------------------------------------------------------------------
     def start_job(self, req: dict) -> dict:
@@ -151,7 +226,11 @@ class Models:
 
 
     # --- Bedrock batch inference ------------------------------------------------------
-    def create_batch(self, req: dict) -> dict:
+    def create_batch(self, req: dict, region: str) -> dict:
+        if req.get("modelInvocationType", "InvokeModel") != "InvokeModel":
+            raise ValueError("the local batch jobs take InvokeModel records (Bedrock refuses toolConfig "
+                             "in Converse-type batch records)")
+        served.resolve(req["modelId"], region, served.TEXT)
         token = req.get("clientRequestToken")
         with self.jobs_lock:
             if token and token in self.batch_tokens:
@@ -163,7 +242,8 @@ class Models:
                 "jobArn": arn, "jobName": req["jobName"], "modelId": req["modelId"],
                 "roleArn": req["roleArn"], "status": "Submitted", "submitTime": now,
                 "lastModifiedTime": now, "inputDataConfig": req["inputDataConfig"],
-                "outputDataConfig": req["outputDataConfig"], **({"clientRequestToken": token} if token else {}),
+                "outputDataConfig": req["outputDataConfig"], "region": region,
+                **({"clientRequestToken": token} if token else {}),
             }
             if token:
                 self.batch_tokens[token] = arn
@@ -176,14 +256,14 @@ class Models:
                 (j for a, j in self.batch_jobs.items() if a.endswith("/" + identifier)), None)
             if job is None:
                 raise NotFound(f"model invocation job {identifier} not found")
-            return dict(job)
+            return {k: v for k, v in job.items() if k != "region"}
 
     def _set_batch(self, arn: str, **fields: object) -> None:
         with self.jobs_lock:
             self.batch_jobs[arn].update(fields, lastModifiedTime=dt.datetime.now(dt.UTC).isoformat())
 
     def _run_batch(self, arn: str) -> None:
-        job = self.get_batch(arn)
+        job = {**self.get_batch(arn), "region": self.batch_jobs[arn]["region"]}
         self._set_batch(arn, status="InProgress")
         try:
             src = urlparse(job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"])
@@ -196,8 +276,9 @@ class Models:
                 total += 1
                 row = json.loads(line)
                 try:
-                    out.append({**row, "modelOutput": self.invoke(job["modelId"], row["modelInput"])})
-                except (ValueError, KeyError) as exc:
+                    out.append({**row, "modelOutput": self.invoke(job["modelId"], row["modelInput"],
+                                                                  job["region"])})
+                except (ValueError, KeyError, LookupError, StopIteration) as exc:
                     errors += 1
                     out.append({**row, "error": {"errorCode": 400, "errorMessage": str(exc)}})
             job_id = arn.rsplit("/", 1)[1]
@@ -246,7 +327,27 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
         def _error(self, status: int, code: str, message: str) -> None:
             self._send(status, {"__type": code, "message": message, "Message": message}, code)
 
+        def _region(self) -> str:
+            """The region the client signed for (SigV4 credential scope), as Bedrock would serve."""
+            auth = self.headers.get("Authorization", "")
+            scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+            return scope[2] if len(scope) > 2 else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+
         def do_GET(self) -> None:  # noqa: N802
+            url = urlparse(self.path)
+            try:
+                if url.path == "/foundation-models":
+                    self._send(200, models.list_models(self._region(), parse_qs(url.query)))
+                    return
+                if url.path.startswith("/foundation-models/"):
+                    self._send(200, models.foundation_model(url.path.split("/", 2)[2], self._region()))
+                    return
+                if url.path.startswith("/inference-profiles/"):
+                    self._send(200, models.inference_profile(url.path.split("/", 2)[2], self._region()))
+                    return
+            except NotFound as exc:
+                self._error(404, exc.code, str(exc))
+                return
             if self.path == "/health":
                 self._send(200, {"ok": True, "time": dt.datetime.now(dt.UTC).isoformat()})
             elif self.path == "/stats":
@@ -278,15 +379,20 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
                     else:
                         self._error(400, "BadRequestException", f"{op} is not served locally")
                 elif self.path == "/model-invocation-job":
-                    self._send(200, models.create_batch(body))
+                    self._send(200, models.create_batch(body, self._region()))
                 elif self.path.startswith("/model/") and self.path.endswith("/invoke"):
                     model_id = unquote(self.path[len("/model/"):-len("/invoke")])
-                    self._send(200, models.invoke(model_id, body))
+                    self._send(200, models.invoke(model_id, body, self._region()))
+                elif self.path.startswith("/model/") and self.path.endswith("/converse"):
+                    model_id = unquote(self.path[len("/model/"):-len("/converse")])
+                    self._send(200, models.converse(model_id, body, self._region()))
                 else:
                     self._error(404, "UnknownOperationException", self.path)
             except (Conflict, BadRequest) as exc:
                 self._error(400, exc.code, str(exc))
-            except (ValueError, KeyError) as exc:
+            except LookupError as exc:  # an unknown model id: Bedrock's own answer
+                self._error(400, "ValidationException", str(exc).strip("'\""))
+            except (ValueError, KeyError, StopIteration) as exc:
                 self._error(400, "ValidationException", f"{type(exc).__name__}: {exc}")
             except Exception as exc:
                 log.exception("model server error")

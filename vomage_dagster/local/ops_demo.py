@@ -28,7 +28,7 @@ def run(resources: dict, started: dt.datetime) -> dict:
         out["table"] = {"rows": report["records"], "schema_check_passed": check.passed}
         out["report"] = {k: report[k] for k in ("by_emotion", "by_language", "mean_valence",
                                                 "seconds_total_p50", "seconds_total_p95",
-                                                "estimated_cost_usd") if k in report}
+                                                "cost") if k in report}
 
         # Closed windows are exported (once); the open one is only collected, so that its
         # export, when it closes, is still the first and only one.

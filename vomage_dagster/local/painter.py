@@ -1,6 +1,6 @@
-"""Procedural mood art: the local stand-in for Nova Canvas.
+"""Procedural mood art: the local stand-in for the image model (Stable Image Core).
 
-It reads the same prompt Nova Canvas would get (built by `domain.prompts.image_prompt`),
+It reads the same prompt the image model would get (built by `domain.prompts.image_prompt`),
 picks the palette of the emotion named in it, adds the sun or moon for the time of day
 and rain, snow, cloud or fog for the weather, and scatters soft shapes seeded by the
 prompt's hash: the same prompt always paints the same picture.

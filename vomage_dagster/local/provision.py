@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..domain import models
 from ..resources.aws import client
 from ..settings import Settings
+from . import served_models
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "cloudformation" / "vomage.yaml"
 # The stack name is also the prefix of named resources (the Bedrock batch role
@@ -53,6 +55,9 @@ LEFT_OUT_LOCALLY = {
 
 def stack_parameters(settings: Settings) -> list[dict[str, str]]:
     """The template's parameters for these settings (names as the code uses them)."""
+    prefix = models.split_profile(settings.analysis_model_id)[0]
+    routes = list(served_models.PROFILE_REGIONS.get(prefix or "", (settings.analysis_region,) * 3))[:3]
+    routes += [routes[-1]] * (3 - len(routes))
     values = {
         "Local": "true" if settings.is_local else "false",
         "BucketName": settings.bucket,
@@ -63,8 +68,11 @@ def stack_parameters(settings: Settings) -> list[dict[str, str]]:
         "RecordsTableName": settings.records_table,
         "EventBusName": settings.event_bus,
         "TtlAttributeName": TTL_ATTRIBUTE,
-        "AnalysisModelId": settings.analysis_model_id,
+        "AnalysisModelId": models.foundation_id(settings.analysis_model_id),
+        "InferenceProfilePrefix": prefix or "",
+        "AnalysisProfileRegions": ",".join(routes),
         "ImageModelId": settings.image_model_id,
+        "ImageModelRegion": settings.image_region,
     }
     return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 

@@ -49,6 +49,7 @@ def warm(records: RecordsTable, store: ObjectStore, cache: Cache, days: list[str
                                                  mood["model_id"])
                 value = {k: mood[k] for k in ("primary_emotion", "confidence", "intensity", "valence",
                                               "arousal", "keywords", "summary", "secondary_emotions")}
+                value["usage"] = mood.get("usage") or mood.get("saved_usage") or {}
                 if cache.set_json("analysis", key, value):
                     warmed["analysis"] += 1
             image = _output(store, rid, "mood_image")

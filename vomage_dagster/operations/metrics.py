@@ -1,8 +1,9 @@
 """CloudWatch metric export: one five-minute window at a time, each window sent once.
 
-Namespace `Vomage/Performance`; the only dimension is `ProcessingStage` — never a
-recording or user id. Durations go as raw values (CloudWatch then answers p50/p95/max);
-a marker object per window in S3 makes a second export of the same window a no-op.
+Namespace `Vomage/Performance`, whose only dimension is `ProcessingStage`, and
+`Vomage/Cost`, whose only dimension is `Stage` — never a recording or user id.
+Durations and costs go as raw values (CloudWatch then answers p50/p95/max); a marker
+object per window in S3 makes a second export of the same window a no-op.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..domain import costs
 from ..resources.queue import UploadQueue
 from ..resources.records import RecordsTable
 from ..resources.status import StatusTable
 from ..resources.store import ObjectStore
 
 NAMESPACE = "Vomage/Performance"
+# Estimated cost per stage (dimension `Stage`) and what the cache saved, in USD.
+COST_NAMESPACE = "Vomage/Cost"
+COST_STAGES = {"transcript": "transcription", "mood": "analysis", "mood_image": "generation"}
 WINDOW = dt.timedelta(minutes=5)
 MAX_PER_CALL = 1000
 MAX_VALUES = 150  # PutMetricData: at most 150 distinct values per datum
@@ -48,10 +53,11 @@ def _in_window(iso: str | None, start: dt.datetime) -> bool:
     return start <= t < start + WINDOW
 
 
-def _datum(name: str, unit: str, start: dt.datetime, values: list[float], stage: str | None = None) -> dict:
+def _datum(name: str, unit: str, start: dt.datetime, values: list[float], stage: str | None = None,
+           dimension: str = "ProcessingStage") -> dict:
     d: dict[str, Any] = {"MetricName": name, "Unit": unit, "Timestamp": start}
     if stage:
-        d["Dimensions"] = [{"Name": "ProcessingStage", "Value": stage}]
+        d["Dimensions"] = [{"Name": dimension, "Value": stage}]
     if len(set(values)) <= MAX_VALUES:
         distinct = sorted(set(values))
         d["Values"] = distinct
@@ -62,11 +68,27 @@ def _datum(name: str, unit: str, start: dt.datetime, values: list[float], stage:
     return d
 
 
+def published_in(records: RecordsTable, start: dt.datetime) -> list[dict]:
+    return [r for r in records.for_day(start.date().isoformat()) if _in_window(r.get("published_at"), start)]
+
+
+def collect_cost(published: list[dict], start: dt.datetime) -> list[dict]:
+    """`Vomage/Cost`: each record's estimated cost per `Stage` and in total, and the cache's saving."""
+    if not published:
+        return []
+    found = [costs.record_cost(r) for r in published]
+    data = [_datum("EstimatedCost", "None", start, [round(float(c["stages"].get(stage, 0)), 6) for c in found],
+                   name, dimension="Stage") for stage, name in COST_STAGES.items()]
+    data.append(_datum("EstimatedCost", "None", start, [round(float(c["total"]), 6) for c in found], "total",
+                       dimension="Stage"))
+    data.append(_datum("CacheSavings", "None", start, [round(float(c["saved"]), 6) for c in found]))
+    return data
+
+
 def collect(records: RecordsTable, status: StatusTable, queue: UploadQueue,
-            start: dt.datetime) -> list[dict]:
-    """The metric data of the window beginning at `start`."""
-    published = [r for r in records.for_day(start.date().isoformat())
-                 if _in_window(r.get("published_at"), start)]
+            start: dt.datetime, published: list[dict] | None = None) -> list[dict]:
+    """The `Vomage/Performance` data of the window beginning at `start`."""
+    published = published_in(records, start) if published is None else published
     failed = [i for i in status.failed_between(start, start + WINDOW)]
     data: list[dict] = []
     for stage, name in STAGE_NAMES.items():
@@ -89,14 +111,16 @@ def collect(records: RecordsTable, status: StatusTable, queue: UploadQueue,
     return data
 
 
-def export(cloudwatch: Any, store: ObjectStore, data: list[dict], start: dt.datetime) -> bool:
-    """Send the window's data once; False if it was already sent."""
+def export(cloudwatch: Any, store: ObjectStore, data: list[dict], start: dt.datetime,
+           cost_data: list[dict] | None = None) -> bool:
+    """Send the window's data (and its cost data) once; False if it was already sent."""
     marker = f"metrics/exported/{start.strftime('%Y-%m-%dT%H%M')}.json"
     if store.exists(marker):
         return False
-    for i in range(0, len(data), MAX_PER_CALL):
-        cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data[i:i + MAX_PER_CALL])
-    store.put_json(marker, {"window_start": start.isoformat(), "data_points": len(data)})
+    for namespace, batch in ((NAMESPACE, data), (COST_NAMESPACE, cost_data or [])):
+        for i in range(0, len(batch), MAX_PER_CALL):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch[i:i + MAX_PER_CALL])
+    store.put_json(marker, {"window_start": start.isoformat(), "data_points": len(data) + len(cost_data or [])})
     return True
 
 
@@ -121,6 +145,10 @@ def export_window(records: RecordsTable, status: StatusTable, queue: UploadQueue
     start = window_start(start) if start else last_complete_window()
     cloudwatch = client("cloudwatch", store.region_name, store.endpoint_url)
     alarms = ensure_alarms(cloudwatch) if put_alarms else []
-    data = collect(records, status, queue, start)
-    sent = export(cloudwatch, store, data, start)
-    return {"window_start": start.isoformat(), "data_points": len(data), "sent": sent, "alarms": alarms}
+    published = published_in(records, start)
+    data = collect(records, status, queue, start, published)
+    cost_data = collect_cost(published, start)
+    sent = export(cloudwatch, store, data, start, cost_data)
+    return {"window_start": start.isoformat(), "data_points": len(data), "cost_data_points": len(cost_data),
+            "cost_usd": round(sum(costs.record_cost(r)["total"] for r in published), 6),
+            "sent": sent, "alarms": alarms}

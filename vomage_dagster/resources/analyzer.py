@@ -1,19 +1,22 @@
-"""Claude on Bedrock: the mood of a transcript, through a forced tool call."""
+"""The mood of a transcript from a Bedrock text model, through Converse with a forced tool.
+
+Converse gives Claude (default: Claude Haiku 4.5 through a cross-region inference
+profile) and the Nova text models one request shape, so switching model is a setting.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..domain import prompts
+from ..domain import models, prompts
 from ..domain.mood import Mood, validate_mood
-from .aws import client
+from .aws import client, model_unavailable
 
 
 class MoodAnalyzer(ConfigurableResource):
-    model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    model_id: str = models.with_profile(models.DEFAULT_ANALYSIS_MODEL, models.DEFAULT_PROFILE_PREFIX)
     region_name: str = "us-east-1"
     endpoint_url: str | None = None
 
@@ -22,14 +25,13 @@ class MoodAnalyzer(ConfigurableResource):
         return client("bedrock-runtime", self.region_name, self.endpoint_url)
 
     def analyze(self, transcript: str, language: str) -> tuple[Mood, dict]:
-        """The validated mood, and the call's usage figures (tokens) for cost tracking."""
-        body = prompts.analysis_request(transcript, language)
-        resp = self.bedrock.invoke_model(
-            modelId=self.model_id,
-            body=prompts.dumps(body),
-            contentType="application/json",
-            accept="application/json",
-        )
-        answer = json.loads(resp["body"].read())
-        mood = validate_mood(prompts.tool_input_from_response(answer))
-        return mood, answer.get("usage", {})
+        """The validated mood, and the call's token usage (for its cost)."""
+        try:
+            answer = self.bedrock.converse(**prompts.converse_request(self.model_id, transcript, language))
+        except Exception as exc:
+            final = model_unavailable(exc, self.model_id)
+            if final is not None:
+                raise final from exc
+            raise
+        mood = validate_mood(prompts.tool_input_from_converse(answer))
+        return mood, prompts.converse_usage(answer)

@@ -69,3 +69,28 @@ def _config() -> Any:
 
     return Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
                   read_timeout=120)
+
+
+# Bedrock's answers to a model that cannot be called: unknown id, retired, not granted to
+# this account, or not callable on demand (a profile-only model called by its bare id).
+_MODEL_UNAVAILABLE_CODES = {"ResourceNotFoundException", "AccessDeniedException"}
+_MODEL_UNAVAILABLE_HINTS = ("model identifier", "end of its life", "model id", "inference profile",
+                            "isn't supported", "is not supported", "not authorized", "access to the model")
+
+
+def model_unavailable(exc: Exception, model_id: str) -> Any:
+    """The final `model_unavailable` error for a Bedrock ClientError that means the model
+    itself cannot be called; None for any other error (the caller re-raises it)."""
+    from botocore.exceptions import ClientError
+
+    from ..domain.errors import MODEL_UNAVAILABLE, ProcessingError
+
+    if not isinstance(exc, ClientError):
+        return None
+    err = exc.response.get("Error", {})
+    code, message = str(err.get("Code", "")), str(err.get("Message", ""))
+    if code in _MODEL_UNAVAILABLE_CODES or (
+            code == "ValidationException" and any(h in message.lower() for h in _MODEL_UNAVAILABLE_HINTS)):
+        return ProcessingError(MODEL_UNAVAILABLE, f"model {model_id} cannot be called: {code}: "
+                                                  f"{message[:200]} (check `vomage models check`)")
+    return None

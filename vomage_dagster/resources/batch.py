@@ -22,6 +22,8 @@ class BatchInference(ConfigurableResource):
         """Create the job (idempotent through `token`); its ARN."""
         resp = self.bedrock.create_model_invocation_job(
             jobName=name, clientRequestToken=token, roleArn=self.role_arn, modelId=model_id,
+            # Native bodies: Converse-type batch jobs refuse toolConfig (domain.batch).
+            modelInvocationType="InvokeModel",
             inputDataConfig={"s3InputDataConfig": {"s3Uri": input_uri, "s3InputFormat": "JSONL"}},
             outputDataConfig={"s3OutputDataConfig": {"s3Uri": output_uri}},
         )

@@ -1,4 +1,5 @@
-"""Nova Canvas on Bedrock: one 1024×1024 image for a prompt."""
+"""The mood image from a Bedrock image model: one adapter per family (domain.image_models),
+the answer normalised to the 1024×1024 PNG the record promises."""
 
 from __future__ import annotations
 
@@ -7,26 +8,39 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..domain import prompts
-from .aws import client
+from ..domain import image_models, models, prompts
+from .aws import client, model_unavailable
 
 
 class ImagePainter(ConfigurableResource):
-    model_id: str = "amazon.nova-canvas-v1:0"
-    region_name: str = "us-east-1"
+    model_id: str = models.DEFAULT_IMAGE_MODEL
+    region_name: str = models.DEFAULT_IMAGE_REGION
     endpoint_url: str | None = None
-    size: int = 1024
 
     @property
     def bedrock(self) -> Any:
         return client("bedrock-runtime", self.region_name, self.endpoint_url)
 
     def paint(self, prompt: str) -> bytes:
-        """PNG bytes for the prompt."""
-        resp = self.bedrock.invoke_model(
-            modelId=self.model_id,
-            body=prompts.dumps(prompts.image_request(prompt, self.size)),
-            contentType="application/json",
-            accept="application/json",
-        )
-        return prompts.image_from_response(json.loads(resp["body"].read()))
+        """A 1024×1024 PNG for the prompt."""
+        from ..domain.errors import CONTENT_FILTERED, ProcessingError
+
+        try:
+            resp = self.bedrock.invoke_model(
+                modelId=self.model_id,
+                body=prompts.dumps(image_models.request_body(self.model_id, prompt)),
+                contentType="application/json",
+                accept="application/json",
+            )
+        except Exception as exc:
+            final = model_unavailable(exc, self.model_id)
+            if final is not None:
+                raise final from exc
+            # Nova Canvas refuses a filtered prompt with a ValidationException, not a body.
+            message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+            if "content filter" in message.lower():
+                raise ProcessingError(CONTENT_FILTERED, "the image model's content filter refused "
+                                                        f"the prompt ({message[:200]})") from exc
+            raise
+        png = image_models.image_from_response(self.model_id, json.loads(resp["body"].read()))
+        return image_models.normalise(png)

@@ -40,7 +40,9 @@ def batch_job_sensor(context: SensorEvaluationContext, store: ObjectStore,
             status = statuses[job["job_arn"]]
             out_key = BatchInference.output_key(job["output_prefix"], job["job_arn"], job["input_key"])
             if status in ("Completed", "PartiallyCompleted") and store.exists(out_key):
-                results += batch.parse_output(store.get_bytes(out_key))
+                # A manifest from before model ids were recorded came from a Claude job.
+                model_id = manifest.get("model_id", "anthropic.claude-3-haiku-20240307-v1:0")
+                results += batch.parse_output(store.get_bytes(out_key), model_id)
             else:
                 for line in store.get_bytes(job["input_key"]).decode("utf-8").splitlines():
                     if line.strip():

@@ -1,0 +1,41 @@
+"""Asset checks that fail (ERROR) when a model `mood` or `mood_image` calls is retiring.
+
+They run daily in the `check_models` job (schedules.py), not in the recordings' runs, so
+the catalog shows a red check on the asset while the model is LEGACY, before its end of
+life breaks recordings. `vomage models check` runs the same verdicts from a terminal.
+"""
+
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from ..domain.lifecycle import ModelVerdict
+from ..domain.models import ConfiguredModel
+from ..resources.analyzer import MoodAnalyzer
+from ..resources.model_catalog import ModelCatalog
+from ..resources.painter import ImagePainter
+from .recording import mood, mood_image
+
+
+def _result(verdict: ModelVerdict) -> AssetCheckResult:
+    return AssetCheckResult(
+        passed=verdict.ok, severity=AssetCheckSeverity.ERROR,
+        description=verdict.line(),
+        metadata={
+            "model_id": verdict.model_id, "region": verdict.region, "status": verdict.status,
+            "end_of_life": verdict.end_of_life_time or "none announced",
+            "problems": MetadataValue.json(list(verdict.problems)),
+            "routes_to": MetadataValue.json(list(verdict.foundation_models)),
+        })
+
+
+@asset_check(asset=mood, blocking=False,
+             description="The mood model (or every model its inference profile routes to) is ACTIVE on Bedrock.")
+def mood_model_active(analyzer: MoodAnalyzer, model_catalog: ModelCatalog) -> AssetCheckResult:
+    return _result(model_catalog.verdict(ConfiguredModel("analysis", analyzer.model_id, analyzer.region_name)))
+
+
+@asset_check(asset=mood_image, blocking=False, description="The image model is ACTIVE on Bedrock in its region.")
+def image_model_active(painter: ImagePainter, model_catalog: ModelCatalog) -> AssetCheckResult:
+    return _result(model_catalog.verdict(ConfiguredModel("image", painter.model_id, painter.region_name)))
+
+
+CHECKS = [mood_model_active, image_model_active]
