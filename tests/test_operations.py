@@ -58,6 +58,10 @@ def test_daily_table_and_report(processed, resources, instance):
     assert report["records"] == table.num_rows
     assert sum(v["records"] for v in report["by_emotion"].values()) == table.num_rows
     assert resources["store"].get_bytes(f"reports/mood/date={TODAY}/chart.png").startswith(b"\x89PNG")
+    cost = report["cost"]
+    assert cost["total_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows.values()), abs=1e-5)
+    assert 0 < cost["per_recording_p50_usd"] <= cost["per_recording_p95_usd"]
+    assert set(cost["share"]) == {"transcript", "mood", "mood_image"}
 
 
 def test_reprocessing_on_demand_keeps_versions(processed, resources, instance):
@@ -155,6 +159,19 @@ def test_metric_export_once_per_window_without_ids(processed, settings, resource
         StartTime=start - dt.timedelta(minutes=5), EndTime=start + dt.timedelta(minutes=10),
         Period=300, Statistics=["SampleCount", "Maximum"])
     assert sum(p["SampleCount"] for p in stats["Datapoints"]) >= 1
+    # Vomage/Cost: the estimated cost per Stage and the cache's saving, no ids either.
+    cost = cloudwatch.list_metrics(Namespace=metrics.COST_NAMESPACE)["Metrics"]
+    assert {m["MetricName"] for m in cost} == {"EstimatedCost", "CacheSavings"}
+    assert {d["Name"] for m in cost for d in m.get("Dimensions", [])} == {"Stage"}
+    assert {d["Value"] for m in cost for d in m.get("Dimensions", [])} == {
+        "transcription", "analysis", "generation", "total"}
+    total = cloudwatch.get_metric_statistics(
+        Namespace=metrics.COST_NAMESPACE, MetricName="EstimatedCost",
+        Dimensions=[{"Name": "Stage", "Value": "total"}],
+        StartTime=start - dt.timedelta(minutes=5), EndTime=start + dt.timedelta(minutes=10),
+        Period=300, Statistics=["Sum"])
+    assert sum(p["Sum"] for p in total["Datapoints"]) == pytest.approx(first["cost_usd"], abs=1e-5)
+    assert first["cost_usd"] > 0
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
     assert alarms["vomage-processing-duration-high"]["Threshold"] == 15.0
     assert alarms["vomage-error-rate-high"]["Threshold"] == 5.0
