@@ -174,3 +174,36 @@ def test_a_legacy_model_fails_the_cli_and_the_asset_check(legacy_stack, capsys):
     assert mood_check.metadata["status"].value == "LEGACY"
     assert mood_check.metadata["end_of_life"].value != "none announced"
     assert checks["image_model_active"].passed
+
+
+def test_a_content_filter_refusal_fails_the_recording_final(settings, resources, samples, monkeypatch):
+    """The image model refuses the prompt: the recording ends failed, content_filtered, not retryable."""
+    import base64
+    import io
+
+    from botocore.response import StreamingBody
+    from botocore.stub import ANY, Stubber
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    item = samples["en_joy"]
+    rid = upload_file(settings, item["path"], "filtered-user")
+    # A model id of its own, so no cached image of the same prompt answers instead.
+    painter = ImagePainter(model_id="stability.stable-image-core-v1:0", endpoint_url="https://stubbed.invalid")
+    refusal = json.dumps({"seeds": [3], "finish_reasons": ["Filter reason: prompt"],
+                          "images": [base64.b64encode(b"").decode()]}).encode()
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(recordings.name, [rid])
+        before = materialize(ASSETS[:4], partition_key=rid, instance=instance, resources=resources)
+        assert before.success
+        with Stubber(painter.bedrock) as br:
+            br.add_response("invoke_model", {"body": StreamingBody(io.BytesIO(refusal), len(refusal)),
+                                             "contentType": "application/json"},
+                            {"modelId": painter.model_id, "body": ANY, "contentType": "application/json",
+                             "accept": "application/json"})
+            result = materialize(ASSETS, selection=["mood_image"], partition_key=rid, instance=instance,
+                                 resources={**resources, "painter": painter}, raise_on_error=False)
+    assert not result.success
+    error = resources["tracker"].status.get(rid)["error"]
+    assert error["code"] == "content_filtered" and error["retryable"] is False
+    assert "Filter reason: prompt" in error["message"]
