@@ -80,3 +80,32 @@ def private_stack(tmp_path, monkeypatch):
     finally:
         stack.down(load_settings(env))
         clear_clients()
+
+
+@pytest.fixture()
+def queues(settings, monkeypatch):
+    """Both uploads queues emptied (PurgeQueue is limited to once a minute, so drain instead)."""
+    import vomage_dagster.sensors.sqs_uploads as sqs_mod
+    from vomage_dagster.resources.queue import UploadQueue
+
+    queue = UploadQueue(queue_name=settings.uploads_queue, region_name=settings.region,
+                        dead_letter_queue_name=settings.dead_letter_queue, retry_visibility_s=0)
+    for dead_letter in (False, True):
+        while batch := queue.receive(10, dead_letter=dead_letter, visibility_s=60):
+            queue.delete(batch, dead_letter=dead_letter)
+    monkeypatch.setattr(sqs_mod, "FOLLOW_UP_DELAY_S", 0)
+    return queue
+
+
+@pytest.fixture()
+def tick(instance, resources, queues):
+    """One SQS sensor tick on the drained queue, against the module's `instance`."""
+    from dagster import SensorResult, build_sensor_context
+
+    from vomage_dagster.sensors.sqs_uploads import sqs_upload_sensor
+
+    def run() -> SensorResult:
+        with build_sensor_context(instance=instance, resources={
+                "queue": queues, "store": resources["store"], "tracker": resources["tracker"]}) as ctx:
+            return sqs_upload_sensor(ctx)
+    return run

@@ -1,51 +1,28 @@
 """The SQS sensor against the real local queue: at-least-once done right.
 
-Each test starts with both queues purged; S3 notifications come from the bucket's real
-notification configuration (moto delivers them to the queue).
+Each test starts with both queues drained (the `queues` and `tick` fixtures, conftest.py);
+S3 notifications come from the bucket's real notification configuration (moto delivers
+them to the queue).
 """
 
 import json
 import time
 
 import pytest
-from dagster import DagsterInstance, SensorResult, build_sensor_context, materialize
+from dagster import DagsterInstance, materialize
 
-import vomage_dagster.sensors.sqs_uploads as sqs_mod
 from vomage_dagster import cli
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain.errors import ProcessingError
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
-from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.sensors.planning import ATTEMPT_TAG, RECORDING_TAG
-from vomage_dagster.sensors.sqs_uploads import sqs_upload_sensor
-
-
-@pytest.fixture()
-def queues(settings, monkeypatch):
-    """Both queues emptied (PurgeQueue is limited to once a minute, so drain instead)."""
-    queue = UploadQueue(queue_name=settings.uploads_queue, region_name=settings.region,
-                        dead_letter_queue_name=settings.dead_letter_queue, retry_visibility_s=0)
-    for dead_letter in (False, True):
-        while batch := queue.receive(10, dead_letter=dead_letter, visibility_s=60):
-            queue.delete(batch, dead_letter=dead_letter)
-    monkeypatch.setattr(sqs_mod, "FOLLOW_UP_DELAY_S", 0)
-    return queue
 
 
 @pytest.fixture()
 def instance():
     with DagsterInstance.ephemeral() as inst:
         yield inst
-
-
-@pytest.fixture()
-def tick(instance, resources, queues):
-    def run() -> SensorResult:
-        with build_sensor_context(instance=instance, resources={
-                "queue": queues, "store": resources["store"], "tracker": resources["tracker"]}) as ctx:
-            return sqs_upload_sensor(ctx)
-    return run
 
 
 def start_run(instance, resources, request):

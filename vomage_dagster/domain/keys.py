@@ -10,8 +10,9 @@ UPLOADS_PREFIX = "uploads/"
 PROCESSED_PREFIX = "processed/"
 # A recording id becomes a Dagster partition key and a DynamoDB key: keep it plain.
 _ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
-_UPLOAD_KEY = re.compile(rf"^uploads/(?P<user>{_ID})/(?P<rid>{_ID})(?:\.(?P<ext>[A-Za-z0-9]{{1,8}}))?$")
-RECORDING_ID = re.compile(rf"^{_ID}$")
+_UPLOAD_KEY = re.compile(rf"uploads/(?P<user>{_ID})/(?P<rid>{_ID})(?:\.(?P<ext>[A-Za-z0-9]{{1,8}}))?")
+# Use with fullmatch: `$` would also accept a trailing newline.
+RECORDING_ID = re.compile(_ID)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def parse_upload_key(key: str) -> UploadKey | None:
     Keys from S3 event notifications arrive URL-encoded; pass them through
     `decode_event_key` first.
     """
-    m = _UPLOAD_KEY.match(key)
+    m = _UPLOAD_KEY.fullmatch(key) if isinstance(key, str) else None
     if not m:
         return None
     return UploadKey(key, m["user"], m["rid"], (m["ext"] or "").lower())

@@ -33,15 +33,43 @@ class Arrival:
         return self.upload.recording_id
 
 
-def _upload(bucket: str | None, key: str | None, expected_bucket: str) -> UploadKey:
+# What one message may carry before it is refused unread: SQS bodies are at most 256 KiB,
+# and no notification the platform expects holds more than one record.
+MAX_BODY_CHARS = 262_144
+MAX_RECORDS = 10
+MAX_FOLLOW_UP = 10_000
+
+
+def _get(value: object, *path: str) -> object:
+    """`value[path[0]][path[1]]…`, or None where a step is missing or is not an object."""
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def _upload(bucket: object, key: object, expected_bucket: str) -> UploadKey:
     if bucket != expected_bucket:
-        raise PoisonMessage(f"unknown bucket {bucket!r}")
+        raise PoisonMessage(f"unknown bucket {str(bucket)[:100]!r}")
     if not isinstance(key, str) or not key:
         raise PoisonMessage("no object key")
     parsed = parse_upload_key(key)
     if parsed is None:
         raise PoisonMessage(f"key {key[:200]!r} is not uploads/<user>/<recording_id>.<ext>")
     return parsed
+
+
+def _event_key(key: object) -> object:
+    return decode_event_key(key) if isinstance(key, str) else None
+
+
+def _follow_up(metadata: dict) -> int:
+    """The one metadata field the sensor reads: how many follow-ups came before this one."""
+    n = metadata.get("follow_up", 0)
+    if type(n) is not int or not 0 <= n <= MAX_FOLLOW_UP:  # bool is an int subclass: refused too
+        raise PoisonMessage("metadata.follow_up must be an integer 0…10000")
+    return n
 
 
 def _app_message(body: dict, bucket: str) -> Arrival:
@@ -51,48 +79,65 @@ def _app_message(body: dict, bucket: str) -> Arrival:
     metadata = body.get("metadata", {})
     if not isinstance(metadata, dict):
         raise PoisonMessage("metadata must be an object")
-    if not RECORDING_ID.match(body["recording_id"]):
+    if not RECORDING_ID.fullmatch(body["recording_id"]):
         raise PoisonMessage("recording_id has characters outside [A-Za-z0-9_-]")
     upload = _upload(body.get("bucket", bucket), body["s3_key"], bucket)
     if upload.recording_id != body["recording_id"] or upload.user_id != body["user_id"]:
         raise PoisonMessage("recording_id/user_id do not match s3_key")
     attempt = body.get("attempt", 1)
-    if not isinstance(attempt, int) or attempt < 1:
+    if type(attempt) is not int or not 1 <= attempt <= MAX_FOLLOW_UP:
         raise PoisonMessage("attempt must be a positive integer")
-    return Arrival(upload, "app", attempt, metadata)
+    # Only what the platform reads is kept: the client's own metadata travels on the S3 object.
+    return Arrival(upload, "app", attempt, {"follow_up": _follow_up(metadata)} if "follow_up" in metadata else {})
 
 
-def parse_message(raw: str, bucket: str) -> list[Arrival]:
-    """The uploads a queue message announces; [] for messages to drop (S3 test events).
-
-    Raises PoisonMessage for anything that cannot be processed.
-    """
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise PoisonMessage(f"body is not JSON ({exc})") from exc
-    if not isinstance(body, dict):
-        raise PoisonMessage("body is not a JSON object")
-    if body.get("Event") == "s3:TestEvent":
+def _parse(body: dict, bucket: str) -> list[Arrival]:
+    if body.get("Event") == "s3:TestEvent" and "Records" not in body:
         return []
     if "Records" in body:
         records = body["Records"]
         if not isinstance(records, list) or not records:
             raise PoisonMessage("Records is empty")
+        if len(records) > MAX_RECORDS:
+            raise PoisonMessage(f"{len(records)} records in one message, more than {MAX_RECORDS}")
         arrivals = []
         for rec in records:
-            s3 = rec.get("s3") if isinstance(rec, dict) else None
-            if not isinstance(s3, dict) or not str(rec.get("eventName", "")).startswith("ObjectCreated"):
+            s3 = _get(rec, "s3")
+            event = _get(rec, "eventName")
+            if not isinstance(s3, dict) or not isinstance(event, str) or not event.startswith("ObjectCreated"):
                 raise PoisonMessage(f"not an ObjectCreated record: {str(rec)[:200]}")
-            key = s3.get("object", {}).get("key")
-            upload = _upload(s3.get("bucket", {}).get("name"),
-                             decode_event_key(key) if isinstance(key, str) else None, bucket)
+            upload = _upload(_get(s3, "bucket", "name"), _event_key(_get(s3, "object", "key")), bucket)
             arrivals.append(Arrival(upload, "s3-event"))
         return arrivals
     if body.get("detail-type") == "Object Created" and body.get("source") == "aws.s3":
-        detail = body.get("detail") or {}
-        key = (detail.get("object") or {}).get("key")
-        upload = _upload((detail.get("bucket") or {}).get("name"),
-                         decode_event_key(key) if isinstance(key, str) else None, bucket)
+        detail = body.get("detail")
+        upload = _upload(_get(detail, "bucket", "name"), _event_key(_get(detail, "object", "key")), bucket)
         return [Arrival(upload, "eventbridge")]
     return [_app_message(body, bucket)]
+
+
+def parse_message(raw: object, bucket: str) -> list[Arrival]:
+    """The uploads a queue message announces; [] for messages to drop (S3 test events).
+
+    Total: whatever the body holds, the answer is arrivals, [] or PoisonMessage with the
+    reason — never another exception, so one message cannot break a sensor tick.
+    """
+    if not isinstance(raw, str):
+        raise PoisonMessage("body is not text")
+    if len(raw) > MAX_BODY_CHARS:
+        raise PoisonMessage(f"body of {len(raw)} characters, more than {MAX_BODY_CHARS}")
+    try:
+        body = json.loads(raw)
+    except RecursionError as exc:
+        raise PoisonMessage("body is nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, and integers too long to convert
+        raise PoisonMessage(f"body is not JSON ({str(exc)[:200]})") from exc
+    if not isinstance(body, dict):
+        raise PoisonMessage("body is not a JSON object")
+    try:
+        return _parse(body, bucket)
+    except PoisonMessage:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+        # A shape no check above foresaw: refused with its reason, never a crash.
+        raise PoisonMessage(f"unreadable message ({type(exc).__name__})") from exc

@@ -6,9 +6,10 @@ not at the next tick), then takes at most `MAX_MESSAGES` within `BUDGET_S` secon
 receives of 10; recordings claimed together run as batches (`planning`). Per message:
 
 - an S3 test event is deleted;
-- a poison message (bad JSON, unknown bucket, key outside uploads/, schema error) is
-  not deleted: its reason is written to `ingest-errors/<md5 of body>.json` and it comes
-  back after a few seconds, until SQS moves it to the dead-letter queue after
+- a poison message (bad JSON, unknown bucket, key outside uploads/, schema error, any
+  shape the parser refuses; the parser never raises anything else) is not deleted: its
+  reason is written to `ingest-errors/<md5 of body>.json` and it comes back after a few
+  seconds, until SQS moves it to the dead-letter queue after
   maxReceiveCount=3 receives (`vomage dlq list | redrive`);
 - a message whose recordings are all running or final is deleted;
 - a message whose recording run was requested in this tick (or is claimed by the other
@@ -74,7 +75,9 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
     for m in messages:
         try:
             arrivals = parse_message(m.body, store.bucket)
-        except PoisonMessage as exc:
+        except Exception as exc:  # PoisonMessage, or anything the parser did not foresee
+            if not isinstance(exc, PoisonMessage):
+                exc = PoisonMessage(f"unreadable message ({type(exc).__name__})")
             poison.append(m)
             store.put_json(f"{INGEST_ERRORS_PREFIX}{m.md5}.json", {
                 "message_id": m.message_id, "reason": str(exc), "body": m.body[:4000],
