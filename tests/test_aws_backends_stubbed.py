@@ -121,10 +121,28 @@ def test_transcribe_passes_a_known_language_and_surfaces_failure():
 def test_transcribe_joins_a_job_that_already_exists():
     store = ObjectStore(bucket="vomage-recordings", endpoint_url=STUB)
     speech = SpeechToText(store=store, endpoint_url=STUB, poll_seconds=0.01)
+    name = job_name(SHA, None)
     with Stubber(speech.transcribe_client) as tr:
         tr.add_client_error("start_transcription_job", "ConflictException",
                             "The requested job name already exists.", 400)
-        speech.start("uploads/u/r.m4a", job_name(SHA, None), None)
+        tr.add_response("get_transcription_job", _job("IN_PROGRESS"), {"TranscriptionJobName": name})
+        assert speech.start("uploads/u/r.m4a", name, None) == name
+        tr.assert_no_pending_responses()
+
+
+def test_a_failed_job_does_not_poison_the_audio_for_later_attempts():
+    """The job of that name FAILED earlier: a numbered job is started instead of joining it."""
+    store = ObjectStore(bucket="vomage-recordings", endpoint_url=STUB)
+    speech = SpeechToText(store=store, endpoint_url=STUB, poll_seconds=0.01)
+    name = job_name(SHA, None)
+    with Stubber(speech.transcribe_client) as tr:
+        tr.add_client_error("start_transcription_job", "ConflictException", "exists", 400)
+        tr.add_response("get_transcription_job", _job("FAILED", FailureReason="Internal failure"),
+                        {"TranscriptionJobName": name})
+        tr.add_response("start_transcription_job", _job("IN_PROGRESS"), {
+            "TranscriptionJobName": f"{name}-r1", "Media": ANY, "OutputBucketName": ANY,
+            "OutputKey": f"transcribe-output/{name}-r1.json", "IdentifyLanguage": True, "LanguageOptions": ANY})
+        assert speech.start("media/r.m4a", name, None) == f"{name}-r1"
         tr.assert_no_pending_responses()
 
 

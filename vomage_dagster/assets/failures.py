@@ -31,8 +31,11 @@ def recording_stage(tracker: ProcessingTracker, recording_id: str) -> Iterator[N
         ) from exc
     except Exception as exc:
         try:
+            # The user and the operator read this: the exception's type only, never its text
+            # (it may hold a server path); the traceback stays in the run's own logs.
             tracker.fail(recording_id, ProcessingError(
-                INTERNAL, f"{type(exc).__name__}: {exc}"[:500], retryable=True))
+                INTERNAL, f"internal error ({type(exc).__name__}); the run's logs have the details",
+                retryable=True))
         except Exception:  # the status store may be what failed; keep the original error
             log.exception("could not mark recording %s failed", recording_id)
         raise

@@ -17,7 +17,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from ..domain import audio, costs, prompts
+from ..domain import audio, client_metadata, costs, prompts
 from ..domain import status as st
 from ..domain.context import (
     RecordingContext,
@@ -28,11 +28,11 @@ from ..domain.context import (
     time_bucket,
     zone,
 )
-from ..domain.errors import NO_SPEECH, ProcessingError
+from ..domain.errors import NO_SPEECH, RECORDING_ID_TAKEN, ProcessingError
 from ..domain.images import png_size, thumbnail
 from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
 from ..domain.mood import mood_from_dict
-from ..domain.transcript import to_transcribe_code, transcript_from_dict
+from ..domain.transcript import transcript_from_dict
 from ..partitions import recordings
 from ..resources.analyzer import MoodAnalyzer
 from ..resources.cache import Cache
@@ -50,11 +50,25 @@ UPLOAD_KEY_TAG = "vomage/upload_key"
 PREVIEW_CHARS = 160
 
 
-def _float(value: str | None) -> float | None:
+def media_copy_key(recording_id: str, extension: str) -> str:
+    """Where the validated upload is copied for transcription (short-lived, see retention)."""
+    return f"media/{recording_id}.{extension or 'bin'}"
+
+
+def _pinned(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """An S3 call on the upload; a vanished or replaced upload is a clear error, not internal."""
+    from botocore.exceptions import ClientError
+
     try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
+        return call(*args, **kwargs)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise ProcessingError("not_found", "the upload no longer exists") from exc
+        if code in ("412", "PreconditionFailed"):
+            raise ProcessingError("upload_changed", "the upload was replaced while it was processed",
+                                  retryable=True) from exc
+        raise
 
 
 def _find_upload_key(context: AssetExecutionContext, store: ObjectStore,
@@ -70,10 +84,12 @@ def _find_upload_key(context: AssetExecutionContext, store: ObjectStore,
     item = tracker.status.get(recording_id)
     if item and item.get("upload_key"):
         return item["upload_key"], True
-    for obj in store.list(UPLOADS_PREFIX):
-        parsed = parse_upload_key(obj.key)
-        if parsed and parsed.recording_id == recording_id:
-            return obj.key, item is not None
+    found = [obj.key for obj in store.list(UPLOADS_PREFIX)
+             if (parsed := parse_upload_key(obj.key)) and parsed.recording_id == recording_id]
+    if len(found) > 1:  # two users' uploads claim the id: neither may take the other's record
+        raise ProcessingError(RECORDING_ID_TAKEN, f"{len(found)} uploads claim recording {recording_id}")
+    if found:
+        return found[0], item is not None
     raise ProcessingError("not_found", f"no upload found for recording {recording_id}")
 
 
@@ -87,28 +103,37 @@ def raw_recording(context: AssetExecutionContext, store: ObjectStore,
         key, registered = _find_upload_key(context, store, tracker, rid)
         if not registered:
             tracker.register(rid, key)
-        head = store.head(key)
+        parsed = parse_upload_key(key)
+        if parsed is None or parsed.recording_id != rid:
+            raise ProcessingError("not_found", "the upload's key does not name this recording")
+        head = _pinned(store.head, key)
         if head["ContentLength"] > audio.MAX_BYTES:
             raise ProcessingError(audio.TOO_LARGE,
                                   f"the file is {head['ContentLength']} bytes, over {audio.MAX_BYTES}")
-        meta = head.get("Metadata", {})
-        decoded = audio.decode_and_validate(store.get_bytes(key))
-        parsed = parse_upload_key(key)
-        recorded_at = meta.get("recorded-at") or head["LastModified"].isoformat()
+        # The bytes validated here are the bytes transcribed: read and copy only this ETag.
+        etag = head["ETag"]
+        decoded = audio.decode_and_validate(_pinned(store.get_bytes, key, if_match=etag))
+        media_key = media_copy_key(rid, parsed.extension)
+        _pinned(store.copy, key, media_key, if_match=etag)
+        meta = client_metadata.read(head.get("Metadata", {}), head["LastModified"])
         out = {
             "recording_id": rid,
             "upload_key": key,
-            "user_id": meta.get("user-id") or (parsed.user_id if parsed else ""),
+            "media_key": media_key,
+            "etag": etag,
+            # The key's user: object metadata is the client's word and cannot move a post.
+            "user_id": parsed.user_id,
             "sha256": decoded.sha256,
             "duration_s": round(decoded.duration_s, 3),
             "format": decoded.source_format,
             "codec": decoded.source_codec,
             "size_bytes": head["ContentLength"],
-            "recorded_at": recorded_at,
-            "time_zone": meta.get("tz") or None,
-            "lat": _float(meta.get("lat")),
-            "lon": _float(meta.get("lon")),
-            "language_hint": to_transcribe_code(meta.get("lang")),
+            "recorded_at": meta.recorded_at.isoformat(),
+            "time_zone": meta.time_zone,
+            "lat": meta.lat,
+            "lon": meta.lon,
+            "language_hint": meta.language_hint,
+            "metadata_corrections": list(meta.corrections),
             "seconds": round(time.perf_counter() - started, 3),
         }
         tracker.advance(rid, st.TRANSCRIBING)
@@ -116,6 +141,7 @@ def raw_recording(context: AssetExecutionContext, store: ObjectStore,
             "duration_s": out["duration_s"],
             "format": f"{out['format']}/{out['codec']}",
             "language_hint": out["language_hint"] or "auto",
+            "metadata_corrected": ", ".join(out["metadata_corrections"]) or "none",
             "seconds": out["seconds"],
         }
 
@@ -134,7 +160,8 @@ def transcript(context: AssetExecutionContext, raw_recording: Any, speech: Speec
         if cached is not None:
             result = transcript_from_dict(cached)
         else:
-            result = speech.transcribe(raw["upload_key"], raw["sha256"], raw["language_hint"])
+            result = speech.transcribe(raw.get("media_key") or raw["upload_key"], raw["sha256"],
+                                       raw["language_hint"])
         if not result.text.strip():
             raise ProcessingError(NO_SPEECH, "no speech was recognised in the recording")
         if cached is None:

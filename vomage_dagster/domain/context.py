@@ -42,7 +42,7 @@ def zone(name: str | None) -> ZoneInfo:
     """The user's zone, or UTC when none or an unknown one was given."""
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder: IsADirectoryError
         return ZoneInfo("UTC")
 
 

@@ -30,6 +30,8 @@ TOO_SHORT = "too_short"
 TOO_LONG = "too_long"
 TOO_LARGE = "too_large"
 NO_SPEECH = "no_speech"
+# An upload whose recording id belongs to another upload (another user's, or another file).
+RECORDING_ID_TAKEN = "recording_id_taken"
 # Backends.
 TRANSCRIPTION_FAILED = "transcription_failed"
 INVALID_ANALYSIS = "invalid_analysis"

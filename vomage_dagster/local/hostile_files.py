@@ -107,7 +107,7 @@ def video_with_audio(seconds: float = 3.0) -> bytes:
         video.width, video.height, video.pix_fmt, video.bit_rate = 1280, 720, "yuv420p", 20_000_000
         audio = c.add_stream("aac", rate=44_100)
         audio.layout = "mono"
-        for i in range(int(seconds * 10)):
+        for _ in range(int(seconds * 10)):
             img = rng.integers(0, 255, (720, 1280, 3), np.uint8)
             for p in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)

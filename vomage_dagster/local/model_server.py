@@ -219,7 +219,8 @@ class Models:
             update = {"TranscriptionJobStatus": "FAILED", "FailureReason": exc.message}
         except Exception as exc:  # a job must end FAILED, never stay IN_PROGRESS
             log.exception("transcription job %s failed", name)
-            update = {"TranscriptionJobStatus": "FAILED", "FailureReason": f"internal error: {exc}"}
+            update = {"TranscriptionJobStatus": "FAILED",
+                      "FailureReason": f"internal error ({type(exc).__name__})"}
         self.count("transcribe", time.perf_counter() - started)
         with self.jobs_lock:
             self.jobs[name].update(update, CompletionTime=time.time())

@@ -18,6 +18,8 @@ from ..settings import LANGUAGE_OPTIONS
 from .aws import client
 from .store import ObjectStore
 
+MAX_RESTARTS = 2
+
 
 def job_name(audio_sha256: str, language: str | None) -> str:
     return f"vomage-{audio_sha256[:32]}-{(language or 'auto').lower()}"
@@ -35,8 +37,22 @@ class SpeechToText(ConfigurableResource):
     def transcribe_client(self) -> Any:
         return client("transcribe", self.region_name, self.endpoint_url)
 
-    def start(self, media_key: str, name: str, language: str | None) -> None:
-        """Start the job; an existing job of that name is joined, not restarted."""
+    def start(self, media_key: str, name: str, language: str | None) -> str:
+        """Start the job; an existing job of that name is joined, not restarted. The name used.
+
+        A job of that name that FAILED is not joined (a transient failure would otherwise
+        fail that audio for good): the next of a few numbered names is tried instead, so
+        concurrent attempts still meet on one job.
+        """
+        for n in range(MAX_RESTARTS + 1):
+            candidate = name if n == 0 else f"{name}-r{n}"
+            if self._start_or_join(media_key, candidate, language):
+                return candidate
+        raise ProcessingError(TRANSCRIPTION_FAILED, f"transcription failed {MAX_RESTARTS + 1} times for this audio",
+                              retryable=False)
+
+    def _start_or_join(self, media_key: str, name: str, language: str | None) -> bool:
+        """True when the job `name` is new or joinable; False when it exists and FAILED."""
         params: dict[str, Any] = {
             "TranscriptionJobName": name,
             "Media": {"MediaFileUri": self.store.uri(media_key)},
@@ -51,7 +67,9 @@ class SpeechToText(ConfigurableResource):
         try:
             self.transcribe_client.start_transcription_job(**params)
         except self.transcribe_client.exceptions.ConflictException:
-            pass
+            job = self.transcribe_client.get_transcription_job(TranscriptionJobName=name)["TranscriptionJob"]
+            return job["TranscriptionJobStatus"] != "FAILED"
+        return True
 
     def wait(self, name: str) -> dict:
         """Poll until the job ends; return the job description."""
@@ -72,8 +90,7 @@ class SpeechToText(ConfigurableResource):
             time.sleep(self.poll_seconds)
 
     def transcribe(self, media_key: str, audio_sha256: str, language: str | None) -> Transcript:
-        name = job_name(audio_sha256, language)
-        self.start(media_key, name, language)
+        name = self.start(media_key, job_name(audio_sha256, language), language)
         job = self.wait(name)
         doc = self.store.get_json(f"{self.output_prefix}{name}.json")
         transcript = parse_transcribe_output(doc)

@@ -31,8 +31,10 @@ class ObjectStore(ConfigurableResource):
     def s3(self) -> Any:
         return client("s3", self.region_name, self.endpoint_url)
 
-    def get_bytes(self, key: str) -> bytes:
-        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+    def get_bytes(self, key: str, if_match: str | None = None) -> bytes:
+        """The object's bytes; with `if_match`, only if its ETag is still that one (else 412)."""
+        extra = {"IfMatch": if_match} if if_match else {}
+        return self.s3.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
 
     def head(self, key: str) -> dict:
         return self.s3.head_object(Bucket=self.bucket, Key=key)
@@ -67,9 +69,11 @@ class ObjectStore(ConfigurableResource):
         except self.s3.exceptions.NoSuchKey:
             return None
 
-    def copy(self, source_key: str, dest_key: str) -> None:
+    def copy(self, source_key: str, dest_key: str, if_match: str | None = None) -> None:
+        """Server-side copy; with `if_match`, only of the source with that ETag (else 412)."""
+        extra = {"CopySourceIfMatch": if_match} if if_match else {}
         self.s3.copy_object(Bucket=self.bucket, Key=dest_key,
-                            CopySource={"Bucket": self.bucket, "Key": source_key})
+                            CopySource={"Bucket": self.bucket, "Key": source_key}, **extra)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self.s3.get_paginator("list_objects_v2")

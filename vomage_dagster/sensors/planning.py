@@ -27,6 +27,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from ..assets.batching import MAX_BATCH
 from ..assets.recording import UPLOAD_KEY_TAG
+from ..domain.errors import RECORDING_ID_TAKEN
 from ..domain.keys import UploadKey
 from ..partitions import recordings
 from ..resources.tracker import ProcessingTracker, is_terminal
@@ -79,6 +80,8 @@ class Plan:
     run_requests: list[RunRequest] = field(default_factory=list)
     decisions: dict[str, str] = field(default_factory=dict)  # recording id → decision
     added_partitions: list[str] = field(default_factory=list)
+    # Upload key → why it is refused: its recording id is registered to another upload.
+    refused: dict[str, str] = field(default_factory=dict)
 
     def partition_requests(self) -> list:
         """Shown on the tick in the UI; the partitions were already added by the plan."""
@@ -88,13 +91,23 @@ class Plan:
 def plan_runs(instance: DagsterInstance, tracker: ProcessingTracker, uploads: list[UploadKey],
               max_batch: int = MAX_BATCH) -> Plan:
     plan = Plan()
-    unique = {u.recording_id: u for u in uploads}
+    unique: dict[str, UploadKey] = {}
+    for u in uploads:
+        unique.setdefault(u.recording_id, u)
     statuses = tracker.status.get_many(list(unique)) if unique else {}
     claims: dict[str, Claim] = {}
     for rid, upload in unique.items():
         item = statuses.get(rid)
         if item is None:
             item = tracker.register(rid, upload.key) or tracker.status.get(rid) or {}
+        owner = item.get("upload_key")
+        # A recording id belongs to the first upload registered with it: another user's
+        # upload (or another file) naming the same id never runs as, or over, that recording.
+        for other in (u for u in uploads if u.recording_id == rid and owner and u.key != owner):
+            plan.refused[other.key] = (f"{RECORDING_ID_TAKEN}: recording id {rid} belongs to another upload")
+        if owner and owner != upload.key:
+            plan.decisions[rid] = FINAL if is_terminal(item) else RUNNING
+            continue
         if is_terminal(item):
             plan.decisions[rid] = FINAL
             continue

@@ -16,6 +16,7 @@ from dagster import (
     sensor,
 )
 
+from ..domain.hashing import sha256_text
 from ..domain.keys import UPLOADS_PREFIX, parse_upload_key
 from ..domain.upload_cursor import UploadCursor, select_new
 from ..jobs import process_recording
@@ -23,6 +24,7 @@ from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..settings import load_settings
 from .planning import plan_runs
+from .sqs_uploads import INGEST_ERRORS_PREFIX
 from .status import EVERY_DAEMON_LOOP_S, default_status
 
 MAX_KEYS_PER_TICK = 100
@@ -54,6 +56,11 @@ def s3_upload_sensor(context: SensorEvaluationContext, store: ObjectStore,
     # up on its own claims); a claim this sensor made in a tick that failed was never
     # stored in the cursor either, so the key comes back.
     plan = plan_runs(context.instance, tracker, uploads, load_settings().max_batch)
+    for key, reason in plan.refused.items():
+        store.put_json(f"{INGEST_ERRORS_PREFIX}s3-{sha256_text(key)[:32]}.json",
+                       {"upload_key": key, "reason": reason, "seen_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                      time.gmtime())})
+        context.log.warning(f"refused an upload: {reason}")
     # S3 lists in key order: an unfinished listing may have skipped older keys, so the
     # cursor only moves after a complete one.
     next_cursor = cursor.advance(taken) if complete else cursor

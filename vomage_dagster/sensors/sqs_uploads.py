@@ -40,6 +40,14 @@ MAX_FOLLOW_UPS = 60  # ~5 minutes for a run to appear before the recording is fa
 INGEST_ERRORS_PREFIX = "ingest-errors/"
 
 
+def refuse(store: ObjectStore, message: Message, reason: str) -> None:
+    """Keep why a message (or an upload it names) was refused, for `vomage dlq list`."""
+    store.put_json(f"{INGEST_ERRORS_PREFIX}{message.md5}.json", {
+        "message_id": message.message_id, "reason": reason, "body": message.body[:4000],
+        "receive_count": message.receive_count,
+        "seen_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+
+
 def _is_follow_up(message: Message) -> bool:
     """A message this sensor sent itself (metadata `follow_up`, see below)."""
     return '"follow_up"' in message.body
@@ -79,10 +87,7 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
             if not isinstance(exc, PoisonMessage):
                 exc = PoisonMessage(f"unreadable message ({type(exc).__name__})")
             poison.append(m)
-            store.put_json(f"{INGEST_ERRORS_PREFIX}{m.md5}.json", {
-                "message_id": m.message_id, "reason": str(exc), "body": m.body[:4000],
-                "receive_count": m.receive_count,
-                "seen_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+            refuse(store, m, str(exc))
             context.log.warning(f"poison message {m.message_id}: {exc}")
             continue
         if not arrivals:  # s3:TestEvent
@@ -99,8 +104,12 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
         arrivals = parsed.get(m.message_id)
         if not arrivals:
             continue
+        for a in arrivals:
+            if a.upload.key in plan.refused:
+                refuse(store, m, plan.refused[a.upload.key])
+                context.log.warning(f"refused upload in message {m.message_id}: {plan.refused[a.upload.key]}")
         pending = [a for a in arrivals if plan.decisions[a.recording_id] not in (RUNNING, FINAL)
-                   and a.recording_id not in followed]
+                   and a.recording_id not in followed and a.upload.key not in plan.refused]
         for a in pending:
             followed.add(a.recording_id)
             n = follow_ups[m.message_id] + 1
