@@ -5,7 +5,7 @@ import datetime as dt
 from vomage_dagster.domain import status as st
 from vomage_dagster.domain.keys import decode_event_key, parse_upload_key, upload_key
 from vomage_dagster.domain.transcript import parse_transcribe_output, to_transcribe_code
-from vomage_dagster.domain.upload_cursor import LOOKBACK, UploadCursor, select_new
+from vomage_dagster.domain.upload_cursor import LOOKBACK, UploadCursor, take_new
 
 
 def test_upload_keys_round_trip_and_reject_strangers():
@@ -45,19 +45,38 @@ def test_stages_only_move_forward():
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 
 
-def test_cursor_takes_oldest_first_and_never_repeats():
+def _tick(objects, cursor, limit=10, now=T0 + dt.timedelta(minutes=1)):
+    """One S3-sensor tick over `objects` (listed in key order from the cursor's position)."""
+    listing = sorted(o for o in objects if cursor.position is None or o[0] > cursor.position)
+    taken, position = take_new(listing, cursor, limit)
+    return taken, UploadCursor.from_json(cursor.advance(taken, position, now).to_json())
+
+
+def test_cursor_never_repeats_and_resumes_a_large_listing_across_ticks():
     listed = [(f"uploads/u/r{i}.m4a", T0 + dt.timedelta(seconds=i)) for i in range(5)]
-    taken, cursor = select_new(listed, UploadCursor(), limit=3)
+    taken, cursor = _tick(listed, UploadCursor(), limit=3)
     assert [k for k, _ in taken] == ["uploads/u/r0.m4a", "uploads/u/r1.m4a", "uploads/u/r2.m4a"]
-    cursor = UploadCursor.from_json(cursor.to_json())
-    taken, cursor = select_new(listed, cursor, limit=3)
-    assert [k for k, _ in taken] == ["uploads/u/r3.m4a", "uploads/u/r4.m4a"]
-    assert select_new(listed, cursor, limit=3)[0] == []
+    assert cursor.position == "uploads/u/r2.m4a"
+    taken, cursor = _tick(listed, cursor, limit=3)
+    assert [k for k, _ in taken] == ["uploads/u/r3.m4a", "uploads/u/r4.m4a"] and cursor.position is None
+    assert _tick(listed, cursor, limit=3)[0] == []
+
+
+def test_an_upload_landing_behind_the_position_mid_pass_is_taken_next_pass():
+    listed = [(f"uploads/u/r{i}.m4a", T0 + dt.timedelta(seconds=i)) for i in range(1, 5)]
+    _, cursor = _tick(listed, UploadCursor(), limit=2, now=T0)
+    # A key sorting before the position lands while the pass goes on, and much later keys too.
+    late = ("uploads/u/a.m4a", T0 + dt.timedelta(seconds=30))
+    later = [(f"uploads/u/z{i}.m4a", T0 + dt.timedelta(minutes=10)) for i in range(2)]
+    taken, cursor = _tick([late, *listed, *later], cursor, limit=10)
+    assert late not in taken and cursor.position is None
+    taken, _ = _tick([late, *listed, *later], cursor, limit=10)
+    assert taken == [late]
 
 
 def test_cursor_catches_a_late_listed_object_within_the_window():
-    _, cursor = select_new([("uploads/u/b.m4a", T0)], UploadCursor(), limit=10)
+    _, cursor = _tick([("uploads/u/b.m4a", T0)], UploadCursor())
     late = ("uploads/u/a.m4a", T0 - dt.timedelta(seconds=30))  # appeared after b was seen
     too_old = ("uploads/u/z.m4a", T0 - LOOKBACK - dt.timedelta(seconds=1))
-    taken, _ = select_new([late, too_old, ("uploads/u/b.m4a", T0)], cursor, limit=10)
+    taken, _ = _tick([late, too_old, ("uploads/u/b.m4a", T0)], cursor)
     assert taken == [late]

@@ -216,9 +216,20 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
               + ": only a failed, retryable recording can be retried", file=sys.stderr)
         return 1
     upload = parse_upload_key(item["upload_key"])
-    queue, _ = _queue_and_store(settings)
-    queue.send({"recording_id": args.id, "s3_key": upload.key, "user_id": upload.user_id,
-                "metadata": {"retry": attempt}})
+    try:
+        queue, _ = _queue_and_store(settings)
+        queue.send({"recording_id": args.id, "s3_key": upload.key, "user_id": upload.user_id,
+                    "attempt": attempt, "metadata": {}})
+    except Exception as exc:
+        # The attempt is reset but not queued: say so in its status, never leave it waiting.
+        # (A retry killed right here is found by stranded_recordings_sensor and queued again.)
+        from .domain.errors import ProcessingError
+
+        status.fail(args.id, ProcessingError("retry_not_queued", f"the retry could not be queued "
+                                             f"({type(exc).__name__}); try again", retryable=True).as_dict())
+        print(f"{args.id}: attempt {attempt} could not be queued ({type(exc).__name__}); "
+              "it is failed again and can be retried", file=sys.stderr)
+        return 1
     print(f"{args.id}: attempt {attempt} queued", file=sys.stderr)
     return 0
 

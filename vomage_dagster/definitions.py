@@ -3,7 +3,8 @@
 - assets/recording.py   the per-recording chain (raw_recording … published_record)
 - sensors/sqs_uploads.py what runs when S3 (or the app) announces a recording on SQS
 - sensors/s3_uploads.py the same by listing the bucket (VOMAGE_INGEST chooses)
-- sensors/run_failures.py a failed run marks its recording failed
+- sensors/run_failures.py a failed or canceled run marks its recordings failed
+- sensors/stranded.py   a recording stuck in progress outside any run is queued again
 - assets/daily.py       the daily Parquet table and mood report
 - assets/model_checks.py  is every Bedrock model still ACTIVE (checks on mood, mood_image)
 - assets/reprocessing.py  batch re-analysis of a day (Bedrock batch) + sensors/batch_jobs.py
@@ -33,9 +34,10 @@ from .resources.tracker import ProcessingTracker
 from .resources.weather import WeatherSource
 from .schedules import SCHEDULES
 from .sensors.batch_jobs import batch_job_sensor
-from .sensors.run_failures import recording_failure_sensor
+from .sensors.run_failures import recording_canceled_sensor, recording_failure_sensor
 from .sensors.s3_uploads import s3_upload_sensor
 from .sensors.sqs_uploads import sqs_upload_sensor
+from .sensors.stranded import stranded_recordings_sensor
 from .settings import Settings, load_settings
 
 
@@ -73,6 +75,7 @@ defs = Definitions(
     asset_checks=model_checks.CHECKS,
     jobs=JOBS,
     schedules=SCHEDULES,
-    sensors=[sqs_upload_sensor, s3_upload_sensor, recording_failure_sensor, batch_job_sensor],
+    sensors=[sqs_upload_sensor, s3_upload_sensor, recording_failure_sensor, recording_canceled_sensor,
+             stranded_recordings_sensor, batch_job_sensor],
     resources=build_resources(load_settings()),
 )

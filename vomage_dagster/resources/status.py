@@ -111,7 +111,7 @@ class StatusTable(ConfigurableResource):
                 UpdateExpression=(
                     "SET stage = :uploaded, stage_rank = :rank, progress = :progress, "
                     "eta_seconds = :eta, #error = :none, updated_at = :now, attempt = attempt + :one "
-                    "REMOVE claimed_attempt, run_claimed_at"
+                    "REMOVE claimed_attempt, run_claimed_at, requeues"
                 ),
                 ConditionExpression="stage = :failed AND #error.retryable = :true",
                 ExpressionAttributeNames={"#error": "error"},
@@ -172,6 +172,45 @@ class StatusTable(ConfigurableResource):
                 return None
             raise
         return plain_numbers(resp["Attributes"])
+
+    def stalled(self, before: dt.datetime, limit: int = 200) -> list[dict]:
+        """Recordings not final whose status has not changed since `before` (a scan: the
+        volume of in-progress items is small; at scale, a GSI on (stage, updated_at))."""
+        from boto3.dynamodb.conditions import Attr
+
+        cond = Attr("stage_rank").lt(st.RANK[st.COMPLETE]) & Attr("updated_at").lt(
+            before.isoformat(timespec="milliseconds"))
+        items, start_key = [], None
+        while len(items) < limit:
+            kwargs = {"FilterExpression": cond, "ConsistentRead": True}
+            if start_key:
+                kwargs["ExclusiveStartKey"] = start_key
+            resp = self.table.scan(**kwargs)
+            items += [plain_numbers(i) for i in resp.get("Items", [])]
+            start_key = resp.get("LastEvaluatedKey")
+            if not start_key:
+                break
+        return items[:limit]
+
+    def note_requeue(self, recording_id: str, attempt: int) -> int | None:
+        """Count one re-queue of a stalled attempt (and touch it); the count, or None if it
+        moved on meanwhile (another attempt, or final)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.table.update_item(
+                Key={"recording_id": recording_id},
+                UpdateExpression="SET requeues = if_not_exists(requeues, :zero) + :one, updated_at = :now "
+                                 "REMOVE claimed_attempt, run_claimed_at",
+                ConditionExpression="attempt = :attempt AND stage_rank < :terminal",
+                ExpressionAttributeValues={":zero": 0, ":one": 1, ":now": _now(), ":attempt": attempt,
+                                           ":terminal": st.RANK[st.COMPLETE]},
+                ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return int(resp["Attributes"]["requeues"])
 
     def get(self, recording_id: str) -> dict | None:
         item = self.table.get_item(Key={"recording_id": recording_id}, ConsistentRead=True)

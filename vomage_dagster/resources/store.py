@@ -75,9 +75,11 @@ class ObjectStore(ConfigurableResource):
         self.s3.copy_object(Bucket=self.bucket, Key=dest_key,
                             CopySource={"Bucket": self.bucket, "Key": source_key}, **extra)
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects under `prefix` in key order (after `start_after`, when given)."""
         paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        extra = {"StartAfter": start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra):
             for obj in page.get("Contents", []):
                 yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])
 

@@ -1,4 +1,5 @@
-"""Run-failure sensor: a run that died for any reason leaves its recordings `failed`.
+"""Run-failure and run-cancel sensors: a run that died or was stopped leaves its
+recordings `failed` (retryable), never forever in progress.
 
 Bad input is already recorded by the asset that found it (and this sensor's write is
 then refused as the status is final); this catches what no asset could: a crashed or
@@ -6,7 +7,13 @@ killed run worker, a timeout, an error raised outside a stage. A run the instanc
 retry is left alone until its last attempt has failed.
 """
 
-from dagster import RunFailureSensorContext, run_failure_sensor
+from dagster import (
+    DagsterRunStatus,
+    RunFailureSensorContext,
+    RunStatusSensorContext,
+    run_failure_sensor,
+    run_status_sensor,
+)
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -31,14 +38,26 @@ def recording_failure_sensor(context: RunFailureSensorContext, tracker: Processi
         # The last attempt carries will_retry=false and lands here.
         context.log.info(f"run {context.dagster_run.run_id} failed and will be retried")
         return
-    rids = _recordings(context)
-    message = (context.failure_event.message or "the run failed")[:500]
-    for rid in rids:
+    # A fixed message: the failure event's text can hold exception details and paths;
+    # the operator finds them on the run, whose id the message names.
+    message = f"the processing run {context.dagster_run.run_id[:8]} failed"
+    for rid in _recordings(context):
         if tracker.fail(rid, ProcessingError("run_failed", message, retryable=True)):
             context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} failed")
 
 
-def _recordings(context: RunFailureSensorContext) -> list[str]:
+@run_status_sensor(run_status=DagsterRunStatus.CANCELED, monitored_jobs=[process_recording],
+                   minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
+                   default_status=default_status(load_settings(), "failures"),
+                   description="A canceled or terminated process_recording run marks its recordings failed.")
+def recording_canceled_sensor(context: RunStatusSensorContext, tracker: ProcessingTracker) -> None:
+    message = f"the processing run {context.dagster_run.run_id[:8]} was canceled; retry it with `vomage retry`"
+    for rid in _recordings(context):
+        if tracker.fail(rid, ProcessingError("run_canceled", message, retryable=True)):
+            context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} was canceled")
+
+
+def _recordings(context: RunStatusSensorContext) -> list[str]:
     """The sensor's runs name their recordings in tags; a run launched from the UI has
     its partition or partition range."""
     tags = context.dagster_run.tags

@@ -1,0 +1,124 @@
+"""Nothing left in progress: canceled runs, a retry that cannot be queued, claims whose
+tick died, recordings stuck outside any run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, build_sensor_context
+
+from vomage_dagster import cli
+from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.local.demo import new_recording_id, upload_file
+from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.sensors import stranded
+from vomage_dagster.sensors.planning import recording_tag
+from vomage_dagster.sensors.run_failures import recording_canceled_sensor
+
+
+@pytest.fixture()
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def test_a_canceled_run_leaves_its_recordings_failed_and_retryable(instance, resources):
+    from vomage_dagster.definitions import defs
+
+    rids = [new_recording_id() for _ in range(2)]
+    for rid in rids:
+        resources["tracker"].register(rid, f"uploads/u/{rid}.m4a")
+        resources["tracker"].advance(rid, "transcribing")
+    job = defs.resolve_job_def("process_recording")
+    run = instance.create_run_for_job(job, tags={recording_tag(r): "1" for r in rids})
+    instance.report_run_canceling(run)
+    instance.report_run_canceled(run)
+    event = next(e.dagster_event for e in instance.all_logs(run.run_id)
+                 if e.dagster_event and e.dagster_event.event_type == DagsterEventType.PIPELINE_CANCELED)
+    with build_run_status_sensor_context(sensor_name=recording_canceled_sensor.name, dagster_event=event,
+                                         dagster_instance=instance, dagster_run=instance.get_run_by_id(run.run_id),
+                                         resources={"tracker": resources["tracker"]}) as ctx:
+        recording_canceled_sensor(ctx)
+    for rid in rids:
+        item = resources["tracker"].status.get(rid)
+        assert item["stage"] == "failed" and item["error"]["code"] == "run_canceled"
+        assert item["error"]["retryable"] is True and run.run_id[:8] in item["error"]["message"]
+
+
+def test_a_retry_that_cannot_be_queued_is_failed_again_not_lost(resources, settings, monkeypatch, capsys):
+    rid = new_recording_id()
+    tracker = resources["tracker"]
+    tracker.register(rid, f"uploads/u/{rid}.m4a")
+    tracker.fail(rid, ProcessingError("transcription_failed", "throttled", retryable=True))
+
+    def refuse(self, body, **_):
+        raise ConnectionError("queue unreachable")
+
+    monkeypatch.setattr(UploadQueue, "send", refuse)
+    assert cli.main(["retry", rid]) == 1
+    item = tracker.status.get(rid)
+    assert item["stage"] == "failed" and item["error"]["code"] == "retry_not_queued"
+    assert item["error"]["retryable"] is True and item["attempt"] == 2
+    monkeypatch.undo()
+    assert cli.main(["retry", rid]) == 0 and tracker.status.get(rid)["attempt"] == 3
+
+
+def _age(resources, rid: str, minutes: int = 30) -> None:
+    status = resources["tracker"].status
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).isoformat(timespec="milliseconds")
+    status.table.update_item(Key={"recording_id": rid}, UpdateExpression="SET updated_at = :t",
+                             ExpressionAttributeValues={":t": old})
+
+
+def _stranded_tick(instance, resources, queues):
+    with build_sensor_context(instance=instance, resources={"tracker": resources["tracker"],
+                                                            "queue": queues}) as ctx:
+        return stranded.stranded_recordings_sensor(ctx)
+
+
+def test_a_claim_whose_tick_died_is_queued_again_then_run(instance, resources, settings, samples, queues, tick):
+    """A tick claimed the recording and died before its run existed: the stranded sensor
+    queues it again, and the next SQS tick requests its run."""
+    rid = upload_file(settings, samples["en_joy"]["path"], "stranded-user")
+    for batch in iter(lambda: queues.receive(10, visibility_s=60), []):
+        queues.delete(batch)  # the notification was taken by the tick that died
+    tracker = resources["tracker"]
+    tracker.register(rid, f"uploads/stranded-user/{rid}.m4a")
+    assert tracker.status.claim_run(rid, 1)
+    _age(resources, rid)
+    _stranded_tick(instance, resources, queues)
+    assert tracker.status.get(rid)["requeues"] == 1
+    requested = [r for _ in range(3) for r in tick().run_requests]
+    assert [r.run_key for r in requested] == [rid]
+
+
+def test_a_recording_stuck_too_often_ends_failed(instance, resources, queues):
+    rid = new_recording_id()
+    tracker = resources["tracker"]
+    tracker.register(rid, f"uploads/u/{rid}.m4a")
+    for _ in range(stranded.MAX_REQUEUES):
+        _age(resources, rid)
+        _stranded_tick(instance, resources, queues)
+    assert tracker.status.get(rid)["requeues"] == stranded.MAX_REQUEUES
+    _age(resources, rid)
+    _stranded_tick(instance, resources, queues)
+    item = tracker.status.get(rid)
+    assert item["stage"] == "failed" and item["error"] == {
+        "code": "stalled", "message": "processing did not start or finish; retry it with `vomage retry`",
+        "retryable": True}
+
+
+def test_a_recording_whose_run_is_in_flight_is_left_alone(instance, resources, queues):
+    from vomage_dagster.definitions import defs
+
+    rid = new_recording_id()
+    tracker = resources["tracker"]
+    tracker.register(rid, f"uploads/u/{rid}.m4a")
+    tracker.advance(rid, "transcribing")
+    # A run of its attempt exists and has not finished (NOT_STARTED: queued in the instance).
+    instance.create_run_for_job(defs.resolve_job_def("process_recording"), tags={recording_tag(rid): "1"})
+    _age(resources, rid)
+    _stranded_tick(instance, resources, queues)
+    item = tracker.status.get(rid)
+    assert item["stage"] == "transcribing" and "requeues" not in item

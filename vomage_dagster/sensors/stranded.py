@@ -1,0 +1,61 @@
+"""Stranded-recordings sensor: nothing stays in progress forever.
+
+A recording can stall outside any run: a sensor tick that died after claiming it, a
+`vomage retry` killed between resetting the status and queueing the message, a message
+lost. Every `INTERVAL_S` this sensor looks for recordings not final whose status has not
+changed for `STALL_AFTER`:
+
+- a run of the current attempt is still in flight: left alone (long, not stranded);
+- no run of that attempt, or only finished ones: the recording is queued again (an app
+  message, so it goes through the normal, deduplicated door), at most `MAX_REQUEUES`
+  times; after that it is failed (retryable) with code `stalled`.
+"""
+
+import datetime as dt
+
+from dagster import DagsterRunStatus, RunsFilter, SensorEvaluationContext, SkipReason, sensor
+
+from ..domain.errors import ProcessingError
+from ..domain.keys import parse_upload_key
+from ..resources.queue import UploadQueue
+from ..resources.tracker import ProcessingTracker
+from ..settings import load_settings
+from .planning import recording_tag
+from .status import default_status
+
+INTERVAL_S = 60
+STALL_AFTER = dt.timedelta(minutes=10)
+MAX_REQUEUES = 3
+IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+             DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+
+
+def run_in_flight(context: SensorEvaluationContext, recording_id: str, attempt: int) -> bool:
+    return bool(context.instance.get_run_records(filters=RunsFilter(
+        tags={recording_tag(recording_id): str(attempt)}, statuses=IN_FLIGHT), limit=1))
+
+
+@sensor(minimum_interval_seconds=INTERVAL_S, default_status=default_status(load_settings(), "failures"),
+        description="Recordings stuck in progress outside any run are queued again, then failed.")
+def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: ProcessingTracker,
+                               queue: UploadQueue) -> SkipReason:
+    now = dt.datetime.now(dt.UTC)
+    requeued = failed = 0
+    for item in tracker.status.stalled(now - STALL_AFTER):
+        rid, attempt = item["recording_id"], int(item.get("attempt", 1))
+        upload = parse_upload_key(str(item.get("upload_key", "")))
+        if run_in_flight(context, rid, attempt):
+            continue
+        if upload is None or int(item.get("requeues", 0)) >= MAX_REQUEUES:
+            if tracker.fail(rid, ProcessingError(
+                    "stalled", "processing did not start or finish; retry it with `vomage retry`",
+                    retryable=True)):
+                failed += 1
+            continue
+        if tracker.status.note_requeue(rid, attempt) is not None:
+            queue.send({"recording_id": rid, "s3_key": upload.key, "user_id": upload.user_id,
+                        "attempt": attempt, "metadata": {}})
+            requeued += 1
+    if requeued or failed:
+        context.log.info(f"stranded recordings: {requeued} queued again, {failed} failed")
+    return SkipReason(f"{requeued} queued again, {failed} failed")
