@@ -61,7 +61,7 @@ def test_raw_recording(chain, resources):
     raw = out["raw_recording"]
     assert raw["recording_id"] == rid and raw["user_id"] == "demo-alice"
     assert 3 < raw["duration_s"] < 10 and len(raw["sha256"]) == 64
-    assert raw["time_zone"] == "America/Los_Angeles" and raw["lat"] == 47.61
+    assert raw["time_zone"] == "America/Los_Angeles" and raw["lat"] == 47.6  # the place cell, not 47.61
     assert resources["store"].exists(f"processed/{rid}/raw_recording.json")
 
 

@@ -11,6 +11,7 @@
     vomage dlq list | redrive        inspect / replay the uploads dead-letter queue
     vomage cache warm [--days N]     rebuild the hot Redis keys from durable outputs
     vomage metrics export [--window] send one five-minute window to CloudWatch (once)
+    vomage user erase USER_ID        delete a user's recordings everywhere the platform writes
     vomage models check [--json]     is every configured Bedrock model ACTIVE? (exit 1 if not)
     vomage models list [--provider]  the models a region serves (to read an exact model id)
 """
@@ -23,6 +24,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .settings import Settings, load_settings
 
@@ -320,6 +322,40 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dagster_instance(settings: Settings) -> Any:
+    """The deployment's Dagster instance: DAGSTER_HOME, or locally the one `vomage ui` uses."""
+    from dagster import DagsterInstance
+
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    home = settings.state_dir.resolve() / "dagster_home"
+    if settings.is_local and (home / "dagster.yaml").exists():
+        os.environ["DAGSTER_HOME"] = str(home)
+        return DagsterInstance.get()
+    return None
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase a user's recordings from every place the platform writes (operations/erasure.py)."""
+    from .operations.erasure import erase_user
+
+    _use_local_stack(settings)
+    settings = load_settings()
+    r = _resources()
+    instance = _dagster_instance(settings)
+    try:
+        done = erase_user(args.user_id, r["store"], r["records"], r["tracker"].status, r["cache"], r["queue"],
+                          instance)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if instance is None:
+        print("no Dagster instance found (set DAGSTER_HOME): its runs and partitions were not erased",
+              file=sys.stderr)
+    print(json.dumps(dict(done), sort_keys=True))
+    return 0 if instance is not None else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vomage", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -369,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["export"])
     p.add_argument("--window", help="ISO time inside the window (default: the last complete one)")
     p.set_defaults(fn=cmd_metrics)
+    p = sub.add_parser("user", help="a user's data")
+    p.add_argument("action", choices=["erase"])
+    p.add_argument("user_id")
+    p.set_defaults(fn=cmd_user)
     p = sub.add_parser("models", help="the Bedrock models: lifecycle check, or what a region serves")
     p.add_argument("action", choices=["check", "list"])
     p.add_argument("--json", action="store_true")

@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from .assets import model_checks
+from .domain import lifetimes
 from .execution import step_executor
 from .operations import cache_warming, metrics, retention
 from .partitions import days, recordings
@@ -117,7 +118,7 @@ def export_metrics():
 
 
 class RetentionConfig(Config):
-    keep_days: int = 30
+    keep_days: int = lifetimes.PARTITION_DAYS
 
 
 @op(out=OPS_OUT, description="Remove recording partitions older than keep_days that are in a daily table.")

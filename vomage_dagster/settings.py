@@ -66,6 +66,9 @@ class Settings:
     # The image model and its region: Stability's models are not served in every region.
     image_model_id: str = models.DEFAULT_IMAGE_MODEL
     image_region: str = models.DEFAULT_IMAGE_REGION
+    # Whether the transcript's first words appear in Dagster's metadata (the event log
+    # keeps them as long as the run): on locally, off on AWS unless asked for.
+    metadata_transcript: bool = True
     state_dir: Path = field(default_factory=lambda: Path(".vomage"))
 
     @property
@@ -133,5 +136,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         bedrock_region=e.get("VOMAGE_BEDROCK_REGION", d.bedrock_region).strip(),
         image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id).strip(),
         image_region=e.get("VOMAGE_IMAGE_REGION", d.image_region).strip(),
+        metadata_transcript=_on_off(e.get("VOMAGE_METADATA_TRANSCRIPT"), default=env == LOCAL,
+                                    name="VOMAGE_METADATA_TRANSCRIPT"),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),
     )
+
+
+def _on_off(value: str | None, default: bool, name: str) -> bool:
+    if value is None or not value.strip():
+        return default
+    if value.strip().lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.strip().lower() in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be 'on' or 'off', not {value!r}")

@@ -43,6 +43,7 @@ from ..resources.speech import SpeechToText
 from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..resources.weather import WeatherSource
+from ..settings import load_settings
 from .batching import BATCH_POLICY, is_batch, run_stage
 
 GROUP = "recording"
@@ -130,8 +131,9 @@ def raw_recording(context: AssetExecutionContext, store: ObjectStore,
             "size_bytes": head["ContentLength"],
             "recorded_at": meta.recorded_at.isoformat(),
             "time_zone": meta.time_zone,
-            "lat": meta.lat,
-            "lon": meta.lon,
+            # Only as precise as the place cell the record keeps (0.1°, about 11 km).
+            "lat": round(meta.lat, 1) if meta.lat is not None else None,
+            "lon": round(meta.lon, 1) if meta.lon is not None else None,
             "language_hint": meta.language_hint,
             "metadata_corrections": list(meta.corrections),
             "seconds": round(time.perf_counter() - started, 3),
@@ -168,8 +170,10 @@ def transcript(context: AssetExecutionContext, raw_recording: Any, speech: Speec
             cache.set_json("transcribe", raw["sha256"], result.as_dict())
         out = {**result.as_dict(), "cache_hit": cached is not None,
                "seconds": round(time.perf_counter() - started, 3)}
+        preview = result.text[:PREVIEW_CHARS] if load_settings().metadata_transcript else \
+            f"({len(result.text)} characters; VOMAGE_METADATA_TRANSCRIPT=off keeps the text out of Dagster)"
         return out, {
-            "preview": MetadataValue.text(result.text[:PREVIEW_CHARS]),
+            "preview": MetadataValue.text(preview),
             "language": result.language,
             "confidence": result.confidence,
             "cache_hit": MetadataValue.bool(out["cache_hit"]),

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..domain import models
+from ..domain import lifetimes, models
 from ..resources.aws import client
 from ..settings import Settings
 from . import served_models
@@ -27,7 +27,7 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "cloudformation" / "
 # The stack name is also the prefix of named resources (the Bedrock batch role
 # `vomage-bedrock-batch`, the `vomage-ops` topic): the same in production.
 STACK_NAME = "vomage"
-TTL_ATTRIBUTE = "expires_at"
+TTL_ATTRIBUTE = lifetimes.TTL_ATTRIBUTE
 UPLOADS_NOTIFICATION_ID = "vomage-uploads"
 
 # What `Local=true` leaves out (the template's `Condition: IsAws` resources), and why,

@@ -13,16 +13,13 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
+from ..domain import lifetimes
+
 log = logging.getLogger(__name__)
 
-# Key patterns and lifetimes from the product plan (DESIGN.md §4).
-TTL_SECONDS = {
-    "transcribe": 24 * 3600,
-    "analysis": 24 * 3600,
-    "image": 7 * 24 * 3600,
-    "context": 30 * 60,
-    "status": 3600,
-}
+# Key patterns and lifetimes from the product plan (DESIGN.md §4), kept with every other
+# lifetime in domain/lifetimes.py.
+TTL_SECONDS = lifetimes.REDIS_TTL_SECONDS
 
 
 _errors = {"count": 0}  # process-wide: Dagster builds a fresh resource for every run
@@ -88,4 +85,15 @@ class Cache(ConfigurableResource):
             return True
         except redis.RedisError as exc:
             self._failed("set", full, exc)
+            return False
+
+    def delete(self, kind: str, key: str) -> bool:
+        """Drop one key (erasure); False if Redis could not be reached."""
+        import redis
+
+        try:
+            self.redis.delete(f"{kind}:{key}")
+            return True
+        except redis.RedisError as exc:
+            self._failed("delete", f"{kind}:{key}", exc)
             return False

@@ -104,6 +104,21 @@ class UploadQueue(ConfigurableResource):
         self.release(messages, dead_letter=True, visibility_s=0)
         return messages
 
+    def delete_matching(self, predicate: Any, dead_letter: bool = False) -> int:
+        """Delete every message whose body `predicate` accepts; the others become visible
+        again at once. The count deleted."""
+        seen: dict[str, Message] = {}
+        doomed: list[Message] = []
+        while batch := [m for m in self.receive(10, dead_letter=dead_letter, visibility_s=30)
+                        if m.message_id not in seen]:
+            for m in batch:
+                seen[m.message_id] = m
+                if predicate(m.body):
+                    doomed.append(m)
+        self.delete(doomed, dead_letter=dead_letter)
+        self.release([m for m in seen.values() if m not in doomed], dead_letter=dead_letter, visibility_s=0)
+        return len(doomed)
+
     def send(self, body: dict | str, dead_letter: bool = False, delay_s: int = 0) -> str:
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
         return self.sqs.send_message(QueueUrl=self.url(dead_letter), MessageBody=text,

@@ -11,6 +11,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
+from ..domain import lifetimes
 from .aws import dynamodb_table
 from .status import plain_numbers
 
@@ -38,8 +39,31 @@ class RecordsTable(ConfigurableResource):
         return dynamodb_table(self.table_name, self.region_name, self.endpoint_url)
 
     def put(self, record: dict) -> None:
-        """Write the record; the same recording written twice stays one row."""
-        self.table.put_item(Item=_to_dynamo(record))
+        """Write the record; the same recording written twice stays one row. It expires
+        `lifetimes.RECORD_DAYS` after the recording was made (DynamoDB TTL)."""
+        import datetime as dt
+
+        recorded = dt.datetime.fromisoformat(record["recorded_at"])
+        item = {**record, lifetimes.TTL_ATTRIBUTE: lifetimes.expires_at(recorded, lifetimes.RECORD_DAYS)}
+        self.table.put_item(Item=_to_dynamo(item))
+
+    def for_user(self, user_id: str) -> list[dict]:
+        """Every record of a user (the table's partition key)."""
+        from boto3.dynamodb.conditions import Key
+
+        items, start = [], None
+        while True:
+            kwargs = {"KeyConditionExpression": Key("user_id").eq(user_id)}
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            resp = self.table.query(**kwargs)
+            items += [plain_numbers(i) for i in resp.get("Items", [])]
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def delete(self, record: dict) -> None:
+        self.table.delete_item(Key={"user_id": record["user_id"], "created_at": record["created_at"]})
 
     def for_day(self, day: str) -> list[dict]:
         """Every record of a UTC day (YYYY-MM-DD), through the day index."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
+from ..domain import lifetimes
 from ..domain import status as st
 from .aws import client, dynamodb_table
 
@@ -57,6 +58,7 @@ class StatusTable(ConfigurableResource):
             "attempt": 1,
             "created_at": now,
             "updated_at": now,
+            lifetimes.TTL_ATTRIBUTE: lifetimes.expires_at(dt.datetime.now(dt.UTC), lifetimes.STATUS_DAYS),
         }
         try:
             self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(recording_id)")
@@ -191,6 +193,24 @@ class StatusTable(ConfigurableResource):
             if not start_key:
                 break
         return items[:limit]
+
+    def for_upload_prefix(self, prefix: str) -> list[dict]:
+        """Items whose upload key starts with `prefix` (a user's uploads: erasure; a scan)."""
+        from boto3.dynamodb.conditions import Attr
+
+        items, start_key = [], None
+        while True:
+            kwargs = {"FilterExpression": Attr("upload_key").begins_with(prefix), "ConsistentRead": True}
+            if start_key:
+                kwargs["ExclusiveStartKey"] = start_key
+            resp = self.table.scan(**kwargs)
+            items += [plain_numbers(i) for i in resp.get("Items", [])]
+            start_key = resp.get("LastEvaluatedKey")
+            if not start_key:
+                return items
+
+    def delete(self, recording_id: str) -> None:
+        self.table.delete_item(Key={"recording_id": recording_id})
 
     def note_requeue(self, recording_id: str, attempt: int) -> int | None:
         """Count one re-queue of a stalled attempt (and touch it); the count, or None if it

@@ -83,5 +83,12 @@ class ObjectStore(ConfigurableResource):
             for obj in page.get("Contents", []):
                 yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])
 
+    def delete_many(self, keys: list[str]) -> int:
+        """Delete objects, 1,000 a call (S3's limit); the count asked for."""
+        for i in range(0, len(keys), 1000):
+            self.s3.delete_objects(Bucket=self.bucket, Delete={
+                "Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+        return len(keys)
+
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

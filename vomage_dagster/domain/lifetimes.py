@@ -1,0 +1,53 @@
+"""How long every stored thing lives: the one table, which the template, the writers
+and the retention job follow (tests hold each of them to it).
+
+| where | what | lifetime | enforced by |
+|---|---|---|---|
+| S3 `uploads/` | the recordings as uploaded (exact client metadata) | 30 days | bucket lifecycle rule |
+| S3 `media/` | the validated copy Transcribe reads | 2 days | bucket lifecycle rule |
+| S3 `transcribe-output/` | Transcribe's JSON | 7 days | bucket lifecycle rule |
+| S3 `processed/` | each stage's output, the image and thumbnail | 90 days | bucket lifecycle rule |
+| S3 `batch/`, `reprocessed/` | batch inference inputs, outputs, results | 30 / 90 days | bucket lifecycle rules |
+| S3 `tables/`, `reports/` | the daily Parquet tables and reports | 400 days | bucket lifecycle rules |
+| S3 `ingest-errors/` | refused messages (as long as SQS keeps the dead letters) | 14 days | bucket lifecycle rule |
+| S3 `metrics/exported/` | export markers | 7 days | bucket lifecycle rule |
+| S3 compute logs | run logs | 30 days | bucket lifecycle rule |
+| DynamoDB status items | stage, progress, error | 30 days after creation | TTL on `expires_at` |
+| DynamoDB VoiceRecords | the published post | 365 days after recording | TTL on `expires_at` |
+| Redis | cache, live status | `transcribe:` `analysis:` 24 h, `image:` 7 d, `context:` 30 min, `status:` 1 h | TTLs |
+| SQS | uploads queue, dead letters | 14 days each | queue retention |
+| Dagster `recordings` partitions | one per recording | 30 days (tabled or failed) | `prune_recording_partitions` |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+DAY = 86_400
+# The attribute DynamoDB expires items by (the template's TimeToLiveSpecification).
+TTL_ATTRIBUTE = "expires_at"
+
+S3_PREFIX_DAYS: dict[str, int] = {
+    "uploads/": 30,
+    "media/": 2,
+    "transcribe-output/": 7,
+    "processed/": 90,
+    "batch/": 30,
+    "reprocessed/": 90,
+    "tables/": 400,
+    "reports/": 400,
+    "ingest-errors/": 14,
+    "metrics/exported/": 7,
+}
+REDIS_TTL_SECONDS = {"transcribe": 24 * 3600, "analysis": 24 * 3600, "image": 7 * 24 * 3600,
+                     "context": 30 * 60, "status": 3600}
+COMPUTE_LOG_DAYS = 30
+STATUS_DAYS = 30
+RECORD_DAYS = 365
+PARTITION_DAYS = 30
+QUEUE_DAYS = 14  # the uploads queue and its dead-letter queue
+
+
+def expires_at(start: dt.datetime, days: int) -> int:
+    """DynamoDB TTL value: epoch seconds `days` after `start`."""
+    return int(start.timestamp()) + days * DAY

@@ -1,0 +1,170 @@
+"""Erase a user: every place the platform writes, emptied of that user's recordings.
+
+Found from three sides, so a recording stuck anywhere in the chain is not missed: the
+user's uploads in S3, their records in VoiceRecords, and status items whose upload key
+is theirs. For each recording: its S3 objects (upload, media copy, stage outputs, image,
+Transcribe output), its rows in daily tables, reprocessing results and batch files, its
+records and status items, its Redis keys, queue and dead-letter messages naming it, the
+refused-message notes, and in Dagster its partitions and the runs (with their event logs
+and the metadata they carry) that processed it.
+
+A batch run that covered this user's recordings and others' is deleted whole, since
+Dagster's open-source storage cannot wipe single partitions' events: the others'
+recordings keep all their data, and only lose that run's history in the Dagster UI.
+Reports (`reports/`) hold aggregates only (counts and means, no ids) and are left.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from ..domain import prompts
+from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
+from ..resources.cache import Cache
+from ..resources.queue import UploadQueue
+from ..resources.records import RecordsTable
+from ..resources.status import StatusTable
+from ..resources.store import ObjectStore
+
+_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _recordings(user_id: str, store: ObjectStore, records: RecordsTable, status: StatusTable) -> dict[str, dict]:
+    """recording id → what is known of it (upload key, sha256, record)."""
+    found: dict[str, dict] = {}
+    for obj in store.list(f"{UPLOADS_PREFIX}{user_id}/"):
+        parsed = parse_upload_key(obj.key)
+        if parsed:
+            found.setdefault(parsed.recording_id, {})["upload_key"] = obj.key
+    for record in records.for_user(user_id):
+        found.setdefault(record["recording_id"], {})["record"] = record
+    for item in status.for_upload_prefix(f"{UPLOADS_PREFIX}{user_id}/"):
+        info = found.setdefault(item["recording_id"], {})
+        info.setdefault("upload_key", item["upload_key"])
+        info["attempts"] = int(item.get("attempt", 1))
+    for rid, info in found.items():
+        raw = store.get_json_or_none(processed_key(rid, "raw_recording.json")) or {}
+        info["sha256"] = raw.get("sha256") or (info.get("record") or {}).get("audio_sha256")
+    return found
+
+
+def _rewrite_jsonl(store: ObjectStore, prefix: str, rids: set[str], fields: tuple[str, ...]) -> int:
+    """Drop the lines naming one of `rids` from every JSONL under `prefix`; lines removed."""
+    removed = 0
+    for obj in list(store.list(prefix)):
+        if not obj.key.endswith((".jsonl", ".jsonl.out")):
+            continue
+        lines = store.get_bytes(obj.key).decode("utf-8").splitlines()
+        kept = [line for line in lines if not line.strip()
+                or not any(json.loads(line).get(f) in rids for f in fields)]
+        if len(kept) != len(lines):
+            removed += len(lines) - len(kept)
+            store.put_bytes(obj.key, ("\n".join(kept) + "\n").encode("utf-8"), "application/x-ndjson")
+    return removed
+
+
+def _rewrite_tables(store: ObjectStore, user_id: str) -> int:
+    """Drop the user's rows from every daily table; rows removed."""
+    import pyarrow.parquet as pq
+
+    from ..domain import tables
+
+    removed = 0
+    for obj in list(store.list("tables/voice_records/")):
+        if not obj.key.endswith(".parquet"):
+            continue
+        table = tables.read_parquet(store.get_bytes(obj.key))
+        mask = [u != user_id for u in table.column("user_id").to_pylist()]
+        if all(mask):
+            continue
+        kept = table.filter(mask)
+        removed += table.num_rows - kept.num_rows
+        out = io.BytesIO()
+        pq.write_table(kept, out, compression="zstd")
+        store.put_bytes(obj.key, out.getvalue(), "application/vnd.apache.parquet")
+    return removed
+
+
+def _erase_dagster(instance: Any, found: dict[str, dict]) -> Counter:
+    from dagster import RunsFilter
+
+    from ..assets.recording import UPLOAD_KEY_TAG
+    from ..partitions import recordings
+    from ..sensors.planning import recording_tag
+
+    done: Counter = Counter()
+    doomed: set[str] = set()
+    for rid, info in found.items():
+        filters = [{recording_tag(rid): str(a)} for a in range(1, info.get("attempts", 1) + 2)]
+        filters.append({"dagster/partition": rid})
+        if info.get("upload_key"):
+            filters.append({UPLOAD_KEY_TAG: info["upload_key"]})
+        for tags in filters:
+            doomed |= {r.dagster_run.run_id for r in instance.get_run_records(filters=RunsFilter(tags=tags))}
+    for run_id in doomed:
+        instance.delete_run(run_id)
+    done["dagster_runs"] = len(doomed)
+    existing = set(instance.get_dynamic_partitions(recordings.name))
+    for rid in set(found) & existing:
+        instance.delete_dynamic_partition(recordings.name, rid)
+        done["dagster_partitions"] += 1
+    return done
+
+
+def erase_user(user_id: str, store: ObjectStore, records: RecordsTable, status: StatusTable, cache: Cache,
+               queue: UploadQueue, instance: Any | None = None) -> Counter:
+    """Erase everything of `user_id`; counts of what was removed, per place."""
+    if not _USER.fullmatch(user_id):
+        raise ValueError("a user id is [A-Za-z0-9_-], at most 64 characters")
+    found = _recordings(user_id, store, records, status)
+    rids = set(found)
+    done: Counter = Counter(recordings=len(rids))
+
+    keys = [o.key for o in store.list(f"{UPLOADS_PREFIX}{user_id}/")]
+    for rid, info in found.items():
+        keys += [o.key for o in store.list(f"processed/{rid}/")]
+        keys += [o.key for o in store.list(f"media/{rid}.")]
+        if info.get("sha256"):
+            keys += [o.key for o in store.list(f"transcribe-output/vomage-{info['sha256'][:32]}")]
+    user_marker = f"{UPLOADS_PREFIX}{user_id}/"
+    for obj in list(store.list("ingest-errors/")):
+        note = store.get_json_or_none(obj.key) or {}
+        if user_marker in str(note.get("body", "")) or str(note.get("upload_key", "")).startswith(user_marker):
+            keys.append(obj.key)
+    # Cache keys first: some are derived from the outputs about to go.
+    for rid, info in found.items():
+        cache.delete("status", rid)
+        if info.get("sha256"):
+            cache.delete("transcribe", info["sha256"])
+        record = info.get("record") or {}
+        if record.get("transcript"):
+            model = (record.get("models") or {}).get("analysis", "")
+            cache.delete("analysis", prompts.analysis_cache_key(record["transcript"], record["language"], model))
+        image = store.get_json_or_none(processed_key(rid, "mood_image.json")) or {}
+        if image.get("prompt_hash"):
+            cache.delete("image", image["prompt_hash"])
+        done["cache_keys"] += 1
+    done["s3_objects"] = store.delete_many(sorted(set(keys)))
+    done["table_rows"] = _rewrite_tables(store, user_id)
+    done["batch_lines"] = _rewrite_jsonl(store, "batch/", rids, ("recordId",))
+    done["reprocessed_lines"] = _rewrite_jsonl(store, "reprocessed/", rids, ("recording_id",))
+    for info in found.values():
+        if info.get("record"):
+            records.delete(info["record"])
+            done["records"] += 1
+    for rid in rids:
+        status.delete(rid)
+    done["status_items"] = len(rids)
+
+    def names_user(body: str) -> bool:
+        return user_marker in body or any(rid in body for rid in rids)
+
+    done["queue_messages"] = queue.delete_matching(names_user)
+    done["dead_letters"] = queue.delete_matching(names_user, dead_letter=True)
+    if instance is not None:
+        done.update(_erase_dagster(instance, found))
+    return done
