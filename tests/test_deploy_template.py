@@ -203,3 +203,17 @@ def test_what_local_leaves_out_is_documented(template):
     """Every resource omitted with Local=true is one provision.py says why of."""
     left_out = {n for n, r in template["Resources"].items() if r.get("Condition") == "IsAws"}
     assert left_out == set(LEFT_OUT_LOCALLY)
+
+
+def test_every_s3_lifetime_is_the_one_in_lifetimes(template):
+    from vomage_dagster.domain import lifetimes
+
+    rules = template["Resources"]["RecordingsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_prefix = {r["Prefix"]: r["ExpirationInDays"] for r in rules
+                 if isinstance(r.get("Prefix"), str) and "ExpirationInDays" in r}
+    assert by_prefix == lifetimes.S3_PREFIX_DAYS
+    logs = next(r for r in rules if r.get("Prefix") == {"Ref": "ComputeLogsPrefix"})
+    assert logs["ExpirationInDays"] == lifetimes.COMPUTE_LOG_DAYS
+    for name in ("UploadsQueue", "DeadLetterQueue"):
+        seconds = template["Resources"][name]["Properties"]["MessageRetentionPeriod"]
+        assert seconds == lifetimes.QUEUE_DAYS * lifetimes.DAY

@@ -104,9 +104,26 @@ def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources
         assert not any(e.partition_key in mine for e in events), asset
         latest = instance.get_latest_materialization_event(AssetKey(asset))
         assert latest is None or latest.dagster_event.partition not in mine
+        assert not holds(str(instance.get_asset_records([AssetKey(asset)]))), asset  # the index rows
 
     # The other user's recording, processed in the same run, keeps its data.
     assert records.get(theirs)["user_id"] == other
     assert store.exists(f"processed/{theirs}/published_record.json")
     table = tables.read_parquet(store.get_bytes(daily.table_key(TODAY))).to_pylist()
     assert any(row["recording_id"] == theirs for row in table)
+
+
+def test_status_items_and_records_carry_their_expiry(settings, resources, samples, instance):
+    import datetime as dt
+
+    from vomage_dagster.domain import lifetimes
+
+    rid = upload_file(settings, samples["en_joy"]["path"], f"ttl-{uuid.uuid4().hex[:6]}")
+    instance.add_dynamic_partitions(recordings.name, [rid])
+    assert materialize(ASSETS, partition_key=rid, instance=instance, resources=resources).success
+    now = dt.datetime.now(dt.UTC).timestamp()
+    item = resources["tracker"].status.get(rid)
+    assert abs(item["expires_at"] - (now + lifetimes.STATUS_DAYS * lifetimes.DAY)) < 600
+    record = resources["records"].get(rid)
+    recorded = dt.datetime.fromisoformat(record["recorded_at"]).timestamp()
+    assert record["expires_at"] == int(recorded) + lifetimes.RECORD_DAYS * lifetimes.DAY

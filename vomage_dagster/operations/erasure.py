@@ -108,11 +108,48 @@ def _erase_dagster(instance: Any, found: dict[str, dict]) -> Counter:
     for run_id in doomed:
         instance.delete_run(run_id)
     done["dagster_runs"] = len(doomed)
+    done["dagster_asset_index_rows"] = _refresh_asset_index(instance, doomed)
     existing = set(instance.get_dynamic_partitions(recordings.name))
     for rid in set(found) & existing:
         instance.delete_dynamic_partition(recordings.name, rid)
         done["dagster_partitions"] += 1
     return done
+
+
+def _refresh_asset_index(instance: Any, deleted_runs: set[str]) -> int:
+    """Point each recording asset's cached "latest materialization" past the deleted runs.
+
+    Deleting a run removes its events, but the SQL event storage (SQLite, Postgres) keeps
+    a copy of each asset's latest materialization, and a partition-status cache, in its
+    `asset_keys` index: both would still name the erased recordings. There is no public
+    API to refresh them, so this reaches into the storage's own table (dagster 1.13): the
+    row gets the latest remaining materialization and its status cache is dropped (Dagster
+    rebuilds it). Returns the rows refreshed."""
+    from dagster import AssetKey
+    from dagster._core.storage.event_log.schema import AssetKeyTable
+    from dagster._serdes import serialize_value
+
+    from ..assets.recording import ASSETS
+
+    storage = instance.event_log_storage
+    if not deleted_runs or not hasattr(storage, "index_connection"):
+        return 0
+    refreshed = 0
+    for asset in ASSETS:
+        key = AssetKey(asset.key.path)
+        remaining = instance.fetch_materializations(key, limit=1).records
+        latest = remaining[0] if remaining else None
+        with storage.index_connection() as conn:
+            row = conn.execute(AssetKeyTable.select().where(
+                AssetKeyTable.c.asset_key == key.to_string())).fetchone()
+            if row is None:
+                continue
+            conn.execute(AssetKeyTable.update().where(AssetKeyTable.c.asset_key == key.to_string()).values(
+                last_materialization=serialize_value(latest) if latest else None,
+                last_run_id=latest.run_id if latest else None,
+                cached_status_data=None))
+            refreshed += 1
+    return refreshed
 
 
 def erase_user(user_id: str, store: ObjectStore, records: RecordsTable, status: StatusTable, cache: Cache,

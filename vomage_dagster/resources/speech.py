@@ -41,8 +41,9 @@ class SpeechToText(ConfigurableResource):
         """Start the job; an existing job of that name is joined, not restarted. The name used.
 
         A job of that name that FAILED is not joined (a transient failure would otherwise
-        fail that audio for good): the next of a few numbered names is tried instead, so
-        concurrent attempts still meet on one job.
+        fail that audio for good), nor one that COMPLETED but whose output is gone (expired
+        or erased): the next of a few numbered names is tried instead, so concurrent
+        attempts still meet on one job.
         """
         for n in range(MAX_RESTARTS + 1):
             candidate = name if n == 0 else f"{name}-r{n}"
@@ -57,7 +58,7 @@ class SpeechToText(ConfigurableResource):
             "TranscriptionJobName": name,
             "Media": {"MediaFileUri": self.store.uri(media_key)},
             "OutputBucketName": self.store.bucket,
-            "OutputKey": f"{self.output_prefix}{name}.json",
+            "OutputKey": self._output_key(name),
         }
         if language:
             params["LanguageCode"] = language
@@ -68,8 +69,14 @@ class SpeechToText(ConfigurableResource):
             self.transcribe_client.start_transcription_job(**params)
         except self.transcribe_client.exceptions.ConflictException:
             job = self.transcribe_client.get_transcription_job(TranscriptionJobName=name)["TranscriptionJob"]
-            return job["TranscriptionJobStatus"] != "FAILED"
+            if job["TranscriptionJobStatus"] == "FAILED":
+                return False
+            # A finished job whose output expired (lifecycle rule) or was erased cannot be reused.
+            return job["TranscriptionJobStatus"] != "COMPLETED" or self.store.exists(self._output_key(name))
         return True
+
+    def _output_key(self, name: str) -> str:
+        return f"{self.output_prefix}{name}.json"
 
     def wait(self, name: str) -> dict:
         """Poll until the job ends; return the job description."""
@@ -92,7 +99,7 @@ class SpeechToText(ConfigurableResource):
     def transcribe(self, media_key: str, audio_sha256: str, language: str | None) -> Transcript:
         name = self.start(media_key, job_name(audio_sha256, language), language)
         job = self.wait(name)
-        doc = self.store.get_json(f"{self.output_prefix}{name}.json")
+        doc = self.store.get_json(self._output_key(name))
         transcript = parse_transcribe_output(doc)
         if not transcript.language:
             transcript = Transcript(transcript.text, job.get("LanguageCode") or language or "",
