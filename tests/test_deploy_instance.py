@@ -24,6 +24,7 @@ ENV = {
     "DAGSTER_PG_PASSWORD": "not-a-secret",
     "DAGSTER_PG_DB": "dagster",
     "DAGSTER_PG_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dagster-pg",
+    "REDIS_PASSWORD_SECRET_REF": "arn:aws:secretsmanager:us-east-1:123456789012:secret:vomage-redis:token::",
     "VOMAGE_RUN_LOG_GROUP": "/vomage/dagster-runs",
     "VOMAGE_RUN_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/vomage-processing",
     "VOMAGE_TASK_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/vomage-execution",
@@ -99,7 +100,8 @@ def test_ecs_run_launcher_config(instance_config):
     assert launcher["task_definition"]["log_group"] == ENV["VOMAGE_RUN_LOG_GROUP"]
     assert launcher["secrets_tag"] is None  # no ListSecrets on "*"
     assert launcher["secrets"][0]["valueFrom"] == ENV["DAGSTER_PG_PASSWORD_SECRET_ARN"]
-    assert "DAGSTER_PG_PASSWORD" not in launcher["env_vars"]
+    assert launcher["secrets"][1] == {"name": "REDIS_PASSWORD", "valueFrom": ENV["REDIS_PASSWORD_SECRET_REF"]}
+    assert "DAGSTER_PG_PASSWORD" not in launcher["env_vars"] and "REDIS_PASSWORD" not in launcher["env_vars"]
 
 
 def test_s3_compute_logs_go_where_the_run_roles_may_write(instance_config):

@@ -217,3 +217,49 @@ def test_every_s3_lifetime_is_the_one_in_lifetimes(template):
     for name in ("UploadsQueue", "DeadLetterQueue"):
         seconds = template["Resources"][name]["Properties"]["MessageRetentionPeriod"]
         assert seconds == lifetimes.QUEUE_DAYS * lifetimes.DAY
+
+
+def test_the_bucket_refuses_every_request_not_over_tls(template):
+    policy = template["Resources"]["RecordingsBucketPolicy"]
+    assert policy["Condition"] == "IsAws" and policy["Properties"]["Bucket"] == {"Ref": "RecordingsBucket"}
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"Fn::GetAtt": ["RecordingsBucket", "Arn"]} in deny["Resource"]
+
+
+def test_objects_are_encrypted_with_the_templates_kms_key(template):
+    rule = template["Resources"]["RecordingsBucket"]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
+                                                      "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]}}
+    key = template["Resources"]["DataKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    use = next(st for st in key["KeyPolicy"]["Statement"] if st["Sid"] == "AccountRolesThroughS3")
+    assert "kms:ViaService" in use["Condition"]["StringEquals"]
+    # Every role that reads or writes the bucket may use the key, through S3 only.
+    touching = {name for name, st in _statements(template)
+                if any(a.startswith("s3:") for a in (st["Action"] if isinstance(st["Action"], list)
+                                                     else [st["Action"]]))}
+    granted = {name for name, st in _statements(template) if st.get("Sid") == "UseDataKey"}
+    assert touching <= granted and "kms:ViaService" in str(
+        next(st for n, st in _statements(template) if st.get("Sid") == "UseDataKey")["Condition"])
+
+
+def test_the_daemon_passes_only_the_run_roles_to_ecs_tasks(template):
+    (passing,) = [st for name, st in _statements(template) if name == "DaemonRole" and "iam:PassRole" in st["Action"]]
+    roles = {r["Fn::GetAtt"][0] for r in passing["Resource"]}
+    assert roles == {"ProcessingRunRole", "BatchJobsRunRole", "MetricExportRunRole", "TaskExecutionRole"}
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    for _name, st in _statements(template):
+        if "iam:PassRole" in st["Action"]:
+            assert st["Resource"] != "*" and "iam:PassedToService" in st["Condition"]["StringEquals"]
+
+
+def test_redis_has_tls_and_an_auth_token_from_secrets_manager(template):
+    redis = template["Resources"]["Redis"]["Properties"]
+    assert redis["TransitEncryptionEnabled"] is True and redis["AtRestEncryptionEnabled"] is True
+    assert redis["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${RedisAuthSecretArn}:SecretString:token}}"}
+    assert template["Outputs"]["RedisUrl"]["Value"]["Fn::Sub"].startswith("rediss://")
+    assertions = template["Rules"]["NetworkRequiredOnAws"]["Assertions"]
+    assert any("RedisAuthSecretArn" in str(a["Assert"]) for a in assertions)

@@ -14,7 +14,7 @@
 - resources/            one module per external system; built here from settings.py
 """
 
-from dagster import Definitions, mem_io_manager
+from dagster import Definitions, EnvVar, mem_io_manager
 
 from .assets import daily, model_checks, recording, reprocessing
 from .jobs import JOBS
@@ -45,7 +45,8 @@ def build_resources(settings: Settings) -> dict:
     """Every resource, configured for `settings.env` (endpoints come from the environment)."""
     region = settings.region
     store = ObjectStore(bucket=settings.bucket, region_name=region)
-    cache = Cache(redis_url=settings.redis_url)
+    cache = Cache(redis_url=settings.redis_url, ca_file=settings.redis_ca_file or None,
+                  password=EnvVar("REDIS_PASSWORD") if settings.redis_password else None)
     events = EventPublisher(event_bus=settings.event_bus, region_name=region)
     status = StatusTable(table_name=settings.status_table, region_name=region)
     return {

@@ -12,9 +12,22 @@ broker and on the delivery settings, so both read them from `celery_config`.
 
 from __future__ import annotations
 
+import ssl
+
 from dagster import ExecutorDefinition, in_process_executor
 
 from .settings import Settings
+
+
+def celery_tls(settings: Settings) -> dict:
+    """Celery refuses a rediss:// broker without explicit certificate settings: verify
+    the server (ElastiCache's certificate is public; a private CA comes from settings)."""
+    if not settings.celery_broker_url.startswith("rediss://"):
+        return {}
+    tls: dict = {"ssl_cert_reqs": int(ssl.CERT_REQUIRED)}  # a plain int: the workers read it from YAML
+    if settings.redis_ca_file:
+        tls["ssl_ca_certs"] = settings.redis_ca_file
+    return {"broker_use_ssl": tls, "redis_backend_use_ssl": dict(tls)}
 
 
 def celery_config(settings: Settings) -> dict:
@@ -36,6 +49,7 @@ def celery_config(settings: Settings) -> dict:
             # within seconds; it need not stay in Redis for Celery's default day.
             "result_expires": 600,
             "broker_connection_retry_on_startup": True,
+            **celery_tls(settings),
             "broker_transport_options": {
                 "visibility_timeout": settings.celery_visibility_timeout_s,
                 # Look for abandoned tasks every few seconds rather than every ~100 s.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .domain import models
 
@@ -43,6 +43,10 @@ class Settings:
     # queue), "s3" (listing the bucket) or "both" (SQS, with the listing as a safety net).
     ingest: str = "both"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # ElastiCache AUTH token (REDIS_PASSWORD) and, for a private CA, its bundle
+    # (VOMAGE_REDIS_CA_FILE); a rediss:// URL verifies the server's certificate.
+    redis_password: str = field(default="", repr=False)
+    redis_ca_file: str = ""
     transcribe_poll_seconds: float = 1.0  # on AWS; locally 0.25 (see load_settings)
     # How long the SQS sensor's first receive of a tick waits for a message (long poll).
     sqs_wait_seconds: int = 4
@@ -91,10 +95,14 @@ class Settings:
 
     @property
     def celery_broker_url(self) -> str:
-        """The Celery broker (and result backend): set, or database 1 of the cache's Redis."""
+        """The Celery broker (and result backend): set, or database 1 of the cache's Redis
+        (with the AUTH token, which Celery only takes inside the URL)."""
         if self.celery_broker:
             return self.celery_broker
-        return urlunsplit(urlsplit(self.redis_url)._replace(path="/1"))
+        parts = urlsplit(self.redis_url)._replace(path="/1")
+        if self.redis_password and "@" not in parts.netloc:
+            parts = parts._replace(netloc=f":{quote(self.redis_password, safe='')}@{parts.netloc}")
+        return urlunsplit(parts)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -121,6 +129,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         event_bus=e.get("VOMAGE_EVENT_BUS", d.event_bus),
         ingest=ingest,
         redis_url=e.get("REDIS_URL", d.redis_url),
+        redis_password=e.get("REDIS_PASSWORD", ""),
+        redis_ca_file=e.get("VOMAGE_REDIS_CA_FILE", ""),
         # GetTranscriptionJob has a request quota on AWS; the local server answers in ms.
         transcribe_poll_seconds=float(e.get(
             "VOMAGE_TRANSCRIBE_POLL_SECONDS",

@@ -25,6 +25,16 @@ TTL_SECONDS = lifetimes.REDIS_TTL_SECONDS
 _errors = {"count": 0}  # process-wide: Dagster builds a fresh resource for every run
 
 
+def redis_tls_options(url: str, password: str | None, ca_file: str | None) -> dict:
+    """redis-py options for the URL: the token, and for rediss:// a verified certificate."""
+    options: dict[str, Any] = {"password": password} if password else {}
+    if url.startswith("rediss://"):
+        options["ssl_cert_reqs"] = "required"
+        if ca_file:
+            options["ssl_ca_certs"] = ca_file
+    return options
+
+
 def cache_errors() -> int:
     """How many cache calls failed in this process (Redis down counts here)."""
     return _errors["count"]
@@ -35,6 +45,9 @@ class Cache(ConfigurableResource):
 
     redis_url: str
     socket_timeout_s: float = 2.0
+    # The AUTH token: pass EnvVar("REDIS_PASSWORD") so the UI shows the name, not the value.
+    password: str | None = None
+    ca_file: str | None = None  # a private CA for rediss:// (ElastiCache's is public)
     _client: Any = PrivateAttr(default=None)
 
     @property
@@ -46,6 +59,7 @@ class Cache(ConfigurableResource):
                 self.redis_url,
                 socket_timeout=self.socket_timeout_s,
                 socket_connect_timeout=self.socket_timeout_s,
+                **redis_tls_options(self.redis_url, self.password, self.ca_file),
             )
         return self._client
 
