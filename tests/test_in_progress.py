@@ -118,7 +118,27 @@ def test_a_recording_whose_run_is_in_flight_is_left_alone(instance, resources, q
     tracker.advance(rid, "transcribing")
     # A run of its attempt exists and has not finished (NOT_STARTED: queued in the instance).
     instance.create_run_for_job(defs.resolve_job_def("process_recording"), tags={recording_tag(rid): "1"})
-    _age(resources, rid)
+    _age(resources, rid, minutes=15)  # stalled by the status, but not yet taken for dead
     _stranded_tick(instance, resources, queues)
     item = tracker.status.get(rid)
     assert item["stage"] == "transcribing" and "requeues" not in item
+
+
+def test_a_run_in_flight_without_progress_for_long_is_taken_for_dead(instance, resources, queues):
+    """A killed run process leaves its run STARTED (or CANCELING) for ever: after
+    DEAD_RUN_AFTER without progress the run is reported failed and the recording failed."""
+    from dagster import DagsterRunStatus
+
+    from vomage_dagster.definitions import defs
+
+    rid = new_recording_id()
+    tracker = resources["tracker"]
+    tracker.register(rid, f"uploads/u/{rid}.m4a")
+    tracker.advance(rid, "analyzing")
+    run = instance.create_run_for_job(defs.resolve_job_def("process_recording"), tags={recording_tag(rid): "1"})
+    instance.report_run_canceling(run)  # a termination that never completed: the worker is gone
+    _age(resources, rid, minutes=int(stranded.DEAD_RUN_AFTER.total_seconds() // 60) + 5)
+    _stranded_tick(instance, resources, queues)
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
+    item = tracker.status.get(rid)
+    assert item["stage"] == "failed" and item["error"]["code"] == "stalled" and item["error"]["retryable"]

@@ -5,7 +5,10 @@ A recording can stall outside any run: a sensor tick that died after claiming it
 lost. Every `INTERVAL_S` this sensor looks for recordings not final whose status has not
 changed for `STALL_AFTER`:
 
-- a run of the current attempt is still in flight: left alone (long, not stranded);
+- a run of the current attempt is still in flight: left alone (long, not stranded),
+  unless the status has not moved for `DEAD_RUN_AFTER`: then the run's worker is taken
+  for dead (the default run launcher cannot tell a killed run process from a slow one),
+  the run is reported failed and the recording failed (retryable) with code `stalled`;
 - no run of that attempt, or only finished ones: the recording is queued again (an app
   message, so it goes through the normal, deduplicated door), at most `MAX_REQUEUES`
   times; after that it is failed (retryable) with code `stalled`.
@@ -30,9 +33,12 @@ IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunSt
              DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
-def run_in_flight(context: SensorEvaluationContext, recording_id: str, attempt: int) -> bool:
-    return bool(context.instance.get_run_records(filters=RunsFilter(
-        tags={recording_tag(recording_id): str(attempt)}, statuses=IN_FLIGHT), limit=1))
+DEAD_RUN_AFTER = dt.timedelta(minutes=30)
+
+
+def runs_in_flight(context: SensorEvaluationContext, recording_id: str, attempt: int) -> list:
+    return list(context.instance.get_run_records(filters=RunsFilter(
+        tags={recording_tag(recording_id): str(attempt)}, statuses=IN_FLIGHT), limit=5))
 
 
 @sensor(minimum_interval_seconds=INTERVAL_S, default_status=default_status(load_settings(), "failures"),
@@ -44,7 +50,16 @@ def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: Proces
     for item in tracker.status.stalled(now - STALL_AFTER):
         rid, attempt = item["recording_id"], int(item.get("attempt", 1))
         upload = parse_upload_key(str(item.get("upload_key", "")))
-        if run_in_flight(context, rid, attempt):
+        in_flight = runs_in_flight(context, rid, attempt)
+        if in_flight:
+            if str(item.get("updated_at", "")) < (now - DEAD_RUN_AFTER).isoformat(timespec="milliseconds"):
+                for record in in_flight:
+                    context.instance.report_run_failed(
+                        record.dagster_run, "no progress for 30 minutes: the run's worker is taken for dead")
+                if tracker.fail(rid, ProcessingError(
+                        "stalled", "processing stopped making progress; retry it with `vomage retry`",
+                        retryable=True)):
+                    failed += 1
             continue
         if upload is None or int(item.get("requeues", 0)) >= MAX_REQUEUES:
             if tracker.fail(rid, ProcessingError(
