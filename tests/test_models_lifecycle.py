@@ -9,7 +9,6 @@ asset check on `mood` fails with ERROR severity.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -19,15 +18,12 @@ from vomage_dagster import cli
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain import batch
 from vomage_dagster.domain.errors import MODEL_UNAVAILABLE, ProcessingError
-from vomage_dagster.local import stack
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
 from vomage_dagster.resources.analyzer import MoodAnalyzer
-from vomage_dagster.resources.aws import clear_clients
 from vomage_dagster.resources.batch import BatchInference
 from vomage_dagster.resources.model_catalog import ModelCatalog
 from vomage_dagster.resources.painter import ImagePainter
-from vomage_dagster.settings import load_settings
 
 HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
@@ -137,19 +133,10 @@ def test_a_batch_job_on_an_unknown_model_is_refused_at_submission(local_stack, r
 
 
 @pytest.fixture()
-def legacy_stack(tmp_path, monkeypatch):
+def legacy_stack(monkeypatch, request):
     """A stack of its own whose model server reports Claude Haiku 4.5 as LEGACY."""
     monkeypatch.setenv("VOMAGE_LOCAL_LEGACY_MODELS", "anthropic.claude-haiku-4-5-20251001-v1:0")
-    env = {**os.environ, "VOMAGE_STATE_DIR": str(tmp_path / "state")}
-    info = stack.up(load_settings(env))
-    for name, value in stack.stack_env(info).items():
-        monkeypatch.setenv(name, value)
-    clear_clients()
-    try:
-        yield info
-    finally:
-        stack.down(load_settings(env))
-        clear_clients()
+    return request.getfixturevalue("private_stack")
 
 
 def test_a_legacy_model_fails_the_cli_and_the_asset_check(legacy_stack, capsys):

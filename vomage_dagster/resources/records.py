@@ -51,16 +51,7 @@ class RecordsTable(ConfigurableResource):
         """Every record of a user (the table's partition key)."""
         from boto3.dynamodb.conditions import Key
 
-        items, start = [], None
-        while True:
-            kwargs = {"KeyConditionExpression": Key("user_id").eq(user_id)}
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            resp = self.table.query(**kwargs)
-            items += [plain_numbers(i) for i in resp.get("Items", [])]
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                return items
+        return self._query(KeyConditionExpression=Key("user_id").eq(user_id))
 
     def delete(self, record: dict) -> None:
         self.table.delete_item(Key={"user_id": record["user_id"], "created_at": record["created_at"]})
@@ -69,12 +60,13 @@ class RecordsTable(ConfigurableResource):
         """Every record of a UTC day (YYYY-MM-DD), through the day index."""
         from boto3.dynamodb.conditions import Key
 
+        return self._query(IndexName=DAY_INDEX, KeyConditionExpression=Key("day").eq(day))
+
+    def _query(self, **kwargs: Any) -> list[dict]:
+        """Every item a query matches, page by page."""
         items, start = [], None
         while True:
-            kwargs = {"IndexName": DAY_INDEX, "KeyConditionExpression": Key("day").eq(day)}
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            resp = self.table.query(**kwargs)
+            resp = self.table.query(**kwargs, **({"ExclusiveStartKey": start} if start else {}))
             items += [plain_numbers(i) for i in resp.get("Items", [])]
             start = resp.get("LastEvaluatedKey")
             if not start:

@@ -182,9 +182,19 @@ class StatusTable(ConfigurableResource):
 
         cond = Attr("stage_rank").lt(st.RANK[st.COMPLETE]) & Attr("updated_at").lt(
             before.isoformat(timespec="milliseconds"))
+        return self._scan(cond, limit)
+
+    def for_upload_prefix(self, prefix: str) -> list[dict]:
+        """Items whose upload key starts with `prefix` (a user's uploads: erasure; a scan)."""
+        from boto3.dynamodb.conditions import Attr
+
+        return self._scan(Attr("upload_key").begins_with(prefix))
+
+    def _scan(self, condition: Any, limit: int | None = None) -> list[dict]:
+        """Every item matching `condition` (at most `limit`), page by page."""
         items, start_key = [], None
-        while len(items) < limit:
-            kwargs = {"FilterExpression": cond, "ConsistentRead": True}
+        while limit is None or len(items) < limit:
+            kwargs = {"FilterExpression": condition, "ConsistentRead": True}
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
             resp = self.table.scan(**kwargs)
@@ -192,22 +202,7 @@ class StatusTable(ConfigurableResource):
             start_key = resp.get("LastEvaluatedKey")
             if not start_key:
                 break
-        return items[:limit]
-
-    def for_upload_prefix(self, prefix: str) -> list[dict]:
-        """Items whose upload key starts with `prefix` (a user's uploads: erasure; a scan)."""
-        from boto3.dynamodb.conditions import Attr
-
-        items, start_key = [], None
-        while True:
-            kwargs = {"FilterExpression": Attr("upload_key").begins_with(prefix), "ConsistentRead": True}
-            if start_key:
-                kwargs["ExclusiveStartKey"] = start_key
-            resp = self.table.scan(**kwargs)
-            items += [plain_numbers(i) for i in resp.get("Items", [])]
-            start_key = resp.get("LastEvaluatedKey")
-            if not start_key:
-                return items
+        return items if limit is None else items[:limit]
 
     def delete(self, recording_id: str) -> None:
         self.table.delete_item(Key={"recording_id": recording_id})
@@ -243,17 +238,7 @@ class StatusTable(ConfigurableResource):
 
         cond = Attr("stage").eq(st.FAILED) & Attr("updated_at").between(
             start.isoformat(timespec="milliseconds"), end.isoformat(timespec="milliseconds"))
-        items, start_key = [], None
-        while True:
-            kwargs = {"FilterExpression": cond, "ConsistentRead": True}
-            if start_key:
-                kwargs["ExclusiveStartKey"] = start_key
-            resp = self.table.scan(**kwargs)
-            items += [plain_numbers(i) for i in resp.get("Items", [])
-                      if i["updated_at"] < end.isoformat(timespec="milliseconds")]
-            start_key = resp.get("LastEvaluatedKey")
-            if not start_key:
-                return items
+        return [i for i in self._scan(cond) if i["updated_at"] < end.isoformat(timespec="milliseconds")]
 
     def get_many(self, recording_ids: list[str]) -> dict[str, dict]:
         """Batch read, 100 keys a call (DynamoDB's limit)."""
