@@ -160,3 +160,18 @@ def test_hostile_messages_before_valid_ones_do_not_stop_the_tick(tick, queues, r
     reasons = [resources["store"].get_json(o.key)["reason"] for o in resources["store"].list("ingest-errors/")]
     for expected in ("no object key", "nested too deeply", "not JSON", "follow_up", "not uploads/"):
         assert any(expected in r for r in reasons), expected
+
+
+def test_an_upload_claiming_another_users_recording_id_is_refused_and_noted(tick, queues, resources, settings,
+                                                                             samples):
+    from vomage_dagster.local.demo import upload_file
+
+    rid = upload_file(settings, samples["en_joy"]["path"], "id-owner")
+    tick()
+    intruder = f"uploads/id-intruder/{rid}.m4a"
+    resources["store"].put_bytes(intruder, samples["en_joy"]["path"].read_bytes(), "audio/mp4", {})
+    for _ in range(3):
+        tick()
+    notes = [resources["store"].get_json(o.key) for o in resources["store"].list("ingest-errors/")]
+    assert any(n.get("upload_key") == intruder and "recording_id_taken" in n["reason"] for n in notes)
+    assert resources["tracker"].status.get(rid)["upload_key"] == f"uploads/id-owner/{rid}.m4a"

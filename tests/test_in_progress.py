@@ -4,6 +4,7 @@ tick died, recordings stuck outside any run."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, build_sensor_context
@@ -124,7 +125,7 @@ def test_a_recording_whose_run_is_in_flight_is_left_alone(instance, resources, q
     assert item["stage"] == "transcribing" and "requeues" not in item
 
 
-def test_a_run_in_flight_without_progress_for_long_is_taken_for_dead(instance, resources, queues):
+def test_a_run_in_flight_without_progress_for_long_is_taken_for_dead(instance, resources, queues, monkeypatch):
     """A killed run process leaves its run STARTED (or CANCELING) for ever: after
     DEAD_RUN_AFTER without progress the run is reported failed and the recording failed."""
     from dagster import DagsterRunStatus
@@ -137,7 +138,10 @@ def test_a_run_in_flight_without_progress_for_long_is_taken_for_dead(instance, r
     tracker.advance(rid, "analyzing")
     run = instance.create_run_for_job(defs.resolve_job_def("process_recording"), tags={recording_tag(rid): "1"})
     instance.report_run_canceling(run)  # a termination that never completed: the worker is gone
-    _age(resources, rid, minutes=int(stranded.DEAD_RUN_AFTER.total_seconds() // 60) + 5)
+    # The run began longer ago than DEAD_RUN_AFTER (here: a minute), and so did the status.
+    monkeypatch.setattr(stranded, "DEAD_RUN_AFTER", dt.timedelta(minutes=1))
+    monkeypatch.setattr(stranded, "_running_since", lambda record: time.time() - 120)
+    _age(resources, rid, minutes=15)
     _stranded_tick(instance, resources, queues)
     assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
     item = tracker.status.get(rid)

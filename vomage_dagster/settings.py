@@ -70,6 +70,13 @@ class Settings:
     # The image model and its region: Stability's models are not served in every region.
     image_model_id: str = models.DEFAULT_IMAGE_MODEL
     image_region: str = models.DEFAULT_IMAGE_REGION
+    # A run in flight whose recordings' status has not moved for this long is taken for
+    # dead (stranded_recordings_sensor): the default launcher cannot see a killed run.
+    dead_run_after_s: int = 1800
+    stall_after_s: int = 600  # a recording not final, outside any run, this long: queued again
+    # Local fault injection (chaos tests): this fraction of DynamoDB calls is throttled
+    # before it leaves the process; ignored unless VOMAGE_ENV=local.
+    chaos_dynamodb_throttle: float = 0.0
     # Whether the transcript's first words appear in Dagster's metadata (the event log
     # keeps them as long as the run): on locally, off on AWS unless asked for.
     metadata_transcript: bool = True
@@ -146,6 +153,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         bedrock_region=e.get("VOMAGE_BEDROCK_REGION", d.bedrock_region).strip(),
         image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id).strip(),
         image_region=e.get("VOMAGE_IMAGE_REGION", d.image_region).strip(),
+        dead_run_after_s=int(e.get("VOMAGE_DEAD_RUN_AFTER_S", d.dead_run_after_s)),
+        stall_after_s=int(e.get("VOMAGE_STALL_AFTER_S", d.stall_after_s)),
+        chaos_dynamodb_throttle=float(e.get("VOMAGE_CHAOS_DYNAMODB_THROTTLE", 0) or 0) if env == LOCAL else 0.0,
         metadata_transcript=_on_off(e.get("VOMAGE_METADATA_TRANSCRIPT"), default=env == LOCAL,
                                     name="VOMAGE_METADATA_TRANSCRIPT"),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),

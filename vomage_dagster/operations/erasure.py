@@ -21,6 +21,7 @@ import json
 import re
 from collections import Counter
 from typing import Any
+from urllib.parse import unquote_plus
 
 from ..domain import prompts
 from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
@@ -168,9 +169,16 @@ def erase_user(user_id: str, store: ObjectStore, records: RecordsTable, status: 
         if info.get("sha256"):
             keys += [o.key for o in store.list(f"transcribe-output/vomage-{info['sha256'][:32]}")]
     user_marker = f"{UPLOADS_PREFIX}{user_id}/"
+
+    def names(body: str) -> bool:
+        """Whether a message body names the user or one of their recordings (S3 events
+        carry keys URL-encoded)."""
+        plain = unquote_plus(body)
+        return user_marker in plain or any(rid in plain for rid in rids)
+
     for obj in list(store.list("ingest-errors/")):
         note = store.get_json_or_none(obj.key) or {}
-        if user_marker in str(note.get("body", "")) or str(note.get("upload_key", "")).startswith(user_marker):
+        if names(str(note.get("body", ""))) or str(note.get("upload_key", "")).startswith(user_marker):
             keys.append(obj.key)
     # Cache keys first: some are derived from the outputs about to go.
     for rid, info in found.items():
@@ -197,11 +205,8 @@ def erase_user(user_id: str, store: ObjectStore, records: RecordsTable, status: 
         status.delete(rid)
     done["status_items"] = len(rids)
 
-    def names_user(body: str) -> bool:
-        return user_marker in body or any(rid in body for rid in rids)
-
-    done["queue_messages"] = queue.delete_matching(names_user)
-    done["dead_letters"] = queue.delete_matching(names_user, dead_letter=True)
+    done["queue_messages"] = queue.delete_matching(names)
+    done["dead_letters"] = queue.delete_matching(names, dead_letter=True)
     if instance is not None:
         done.update(_erase_dagster(instance, found))
     return done

@@ -60,8 +60,36 @@ def _session() -> Any:
     import boto3
 
     if _state["session"] is None:
-        _state["session"] = boto3.session.Session()
+        session = boto3.session.Session()
+        _inject_throttling(session)
+        _state["session"] = session
     return _state["session"]
+
+
+def _inject_throttling(session: Any) -> None:
+    """Chaos tests only (VOMAGE_CHAOS_DYNAMODB_THROTTLE, local): answer a fraction of
+    DynamoDB calls with ThrottlingException before they leave, as a busy table would, so
+    the retry path runs in every process of the stack."""
+    from ..settings import load_settings
+
+    fraction = load_settings().chaos_dynamodb_throttle
+    if fraction <= 0:
+        return
+    import random
+
+    from botocore.awsrequest import AWSResponse
+
+    class _Body:
+        def stream(self, **_: Any) -> Any:
+            yield b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
+
+    def throttle(request: Any, **_: Any) -> Any:
+        if random.random() >= fraction:
+            return None
+        return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "ThrottlingException",
+                                              "Content-Type": "application/x-amz-json-1.0"}, _Body())
+
+    session.events.register("before-send.dynamodb", throttle)
 
 
 def _config() -> Any:

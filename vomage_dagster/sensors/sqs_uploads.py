@@ -40,10 +40,12 @@ MAX_FOLLOW_UPS = 60  # ~5 minutes for a run to appear before the recording is fa
 INGEST_ERRORS_PREFIX = "ingest-errors/"
 
 
-def refuse(store: ObjectStore, message: Message, reason: str) -> None:
-    """Keep why a message (or an upload it names) was refused, for `vomage dlq list`."""
+def refuse(store: ObjectStore, message: Message, reason: str, upload_key: str | None = None) -> None:
+    """Keep why a message (or an upload it names, `upload_key`) was refused, for
+    `vomage dlq list` and for erasure (S3 events carry keys URL-encoded)."""
     store.put_json(f"{INGEST_ERRORS_PREFIX}{message.md5}.json", {
         "message_id": message.message_id, "reason": reason, "body": message.body[:4000],
+        **({"upload_key": upload_key} if upload_key else {}),
         "receive_count": message.receive_count,
         "seen_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
 
@@ -106,7 +108,7 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
             continue
         for a in arrivals:
             if a.upload.key in plan.refused:
-                refuse(store, m, plan.refused[a.upload.key])
+                refuse(store, m, plan.refused[a.upload.key], a.upload.key)
                 context.log.warning(f"refused upload in message {m.message_id}: {plan.refused[a.upload.key]}")
         pending = [a for a in arrivals if plan.decisions[a.recording_id] not in (RUNNING, FINAL)
                    and a.recording_id not in followed and a.upload.key not in plan.refused]

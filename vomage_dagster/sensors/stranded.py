@@ -3,7 +3,8 @@
 A recording can stall outside any run: a sensor tick that died after claiming it, a
 `vomage retry` killed between resetting the status and queueing the message, a message
 lost. Every `INTERVAL_S` this sensor looks for recordings not final whose status has not
-changed for `STALL_AFTER`:
+changed for `STALL_AFTER` (both periods are settings: `VOMAGE_STALL_AFTER_S`, 10 min, and
+`VOMAGE_DEAD_RUN_AFTER_S`, 30 min):
 
 - a run of the current attempt is still in flight: left alone (long, not stranded),
   unless the status has not moved for `DEAD_RUN_AFTER`: then the run's worker is taken
@@ -27,13 +28,22 @@ from .planning import recording_tag
 from .status import default_status
 
 INTERVAL_S = 60
-STALL_AFTER = dt.timedelta(minutes=10)
+STALL_AFTER = dt.timedelta(seconds=load_settings().stall_after_s)
 MAX_REQUEUES = 3
 IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
-DEAD_RUN_AFTER = dt.timedelta(minutes=30)
+DEAD_RUN_AFTER = dt.timedelta(seconds=load_settings().dead_run_after_s)
+
+
+def _running_since(record) -> float:
+    """When a started run began (epoch seconds); +inf for a run still waiting in the queue,
+    which is never taken for dead, however long the queue."""
+    if record.dagster_run.status not in (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
+                                         DagsterRunStatus.CANCELING):
+        return float("inf")
+    return record.start_time or record.create_timestamp.timestamp()
 
 
 def runs_in_flight(context: SensorEvaluationContext, recording_id: str, attempt: int) -> list:
@@ -47,20 +57,24 @@ def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: Proces
                                queue: UploadQueue) -> SkipReason:
     now = dt.datetime.now(dt.UTC)
     requeued = failed = 0
-    for item in tracker.status.stalled(now - STALL_AFTER):
+    for item in tracker.status.stalled(now - min(STALL_AFTER, DEAD_RUN_AFTER)):
         rid, attempt = item["recording_id"], int(item.get("attempt", 1))
         upload = parse_upload_key(str(item.get("upload_key", "")))
         in_flight = runs_in_flight(context, rid, attempt)
         if in_flight:
-            if str(item.get("updated_at", "")) < (now - DEAD_RUN_AFTER).isoformat(timespec="milliseconds"):
-                for record in in_flight:
+            dead = [r for r in in_flight if _running_since(r) < (now - DEAD_RUN_AFTER).timestamp()]
+            if dead and len(dead) == len(in_flight) and str(item.get("updated_at", "")) < (
+                    now - DEAD_RUN_AFTER).isoformat(timespec="milliseconds"):
+                for record in dead:
                     context.instance.report_run_failed(
-                        record.dagster_run, "no progress for 30 minutes: the run's worker is taken for dead")
+                        record.dagster_run, "no progress for too long: the run's worker is taken for dead")
                 if tracker.fail(rid, ProcessingError(
                         "stalled", "processing stopped making progress; retry it with `vomage retry`",
                         retryable=True)):
                     failed += 1
             continue
+        if str(item.get("updated_at", "")) >= (now - STALL_AFTER).isoformat(timespec="milliseconds"):
+            continue  # not stalled long enough to queue again
         if upload is None or int(item.get("requeues", 0)) >= MAX_REQUEUES:
             if tracker.fail(rid, ProcessingError(
                     "stalled", "processing did not start or finish; retry it with `vomage retry`",
