@@ -118,7 +118,7 @@ class Faults(threading.Thread):
 def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
     total = FULL if "chaos" in (request.config.option.keyword or "") else SHORT
     env = {"VOMAGE_INGEST": "sqs", "VOMAGE_CHAOS_DYNAMODB_THROTTLE": "0.03",
-           "VOMAGE_DEAD_RUN_AFTER_S": "100", "VOMAGE_STALL_AFTER_S": "60"}
+           "VOMAGE_DEAD_RUN_AFTER_S": "300", "VOMAGE_STALL_AFTER_S": "120"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     settings = load_settings()
