@@ -63,11 +63,6 @@ def image_cost(model_id: str) -> float:
     return IMAGE_PRICES.get(models.foundation_id(model_id), 0.0)
 
 
-def known_price(model_id: str) -> bool:
-    base = models.foundation_id(model_id)
-    return base in TOKEN_PRICES or base in IMAGE_PRICES
-
-
 def recording_cost(duration_s: float, analysis_model: str, usage: dict | None, image_model: str,
                    cache_hits: dict[str, bool]) -> dict:
     """`cost_usd` of a published record: what was paid per stage and what the cache saved.

@@ -25,7 +25,6 @@ class ModelVerdict:
     model_id: str
     region: str
     status: str  # ACTIVE, LEGACY or UNKNOWN
-    detail: str = ""
     foundation_models: tuple[str, ...] = ()  # for a profile: the models (ARNs) it routes to
     legacy_time: str | None = None
     end_of_life_time: str | None = None
@@ -44,8 +43,7 @@ class ModelVerdict:
         text = f"{mark} {self.role:<8} {self.model_id} ({self.region}): {self.status}"
         if self.end_of_life_time:
             text += f", end of life {self.end_of_life_time}"
-        reasons = list(self.problems) or ([self.detail] if self.detail else [])
-        return text + (f" — {'; '.join(reasons)}" if reasons else "")
+        return text + (f" — {'; '.join(self.problems)}" if self.problems else "")
 
 
 def _iso(value: object) -> str | None:

@@ -72,16 +72,18 @@ def converse_request(model_id: str, transcript: str, language: str, max_tokens: 
 def tool_input_from_converse(response: dict) -> dict:
     """The record_mood call in a Converse response; raise if the model did not make it."""
     content = ((response.get("output") or {}).get("message") or {}).get("content") or []
-    for block in content:
-        use = block.get("toolUse") if isinstance(block, dict) else None
-        if isinstance(use, dict) and use.get("name") == TOOL_NAME:
-            found = use.get("input")
+    calls = [b.get("toolUse") for b in content if isinstance(b, dict)]
+    return _tool_input(calls, f"stopReason={response.get('stopReason')}")
+
+
+def _tool_input(calls: list, stop: str) -> dict:
+    """The input of the first record_mood call among `calls`; raise (retryable) if none."""
+    for call in calls:
+        if isinstance(call, dict) and call.get("name") == TOOL_NAME:
+            found = call.get("input")
             return found if isinstance(found, dict) else {}
-    raise ProcessingError(
-        INVALID_ANALYSIS,
-        f"the model answered without calling {TOOL_NAME} (stopReason={response.get('stopReason')})",
-        retryable=True,
-    )
+    raise ProcessingError(INVALID_ANALYSIS, f"the model answered without calling {TOOL_NAME} ({stop})",
+                          retryable=True)
 
 
 def converse_usage(response: dict) -> dict:
@@ -155,15 +157,8 @@ def transcript_from_request(body: dict) -> tuple[str, str]:
 
 def tool_input_from_response(body: dict) -> dict:
     """The record_mood tool call in a Claude native response; raise if there is none."""
-    for block in body.get("content") or []:
-        if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("name") == TOOL_NAME:
-            found = block.get("input")
-            return found if isinstance(found, dict) else {}
-    raise ProcessingError(
-        INVALID_ANALYSIS,
-        f"the model answered without calling {TOOL_NAME} (stop_reason={body.get('stop_reason')})",
-        retryable=True,
-    )
+    calls = [b for b in body.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
+    return _tool_input(calls, f"stop_reason={body.get('stop_reason')}")
 
 
 def analysis_cache_key(transcript: str, language: str, model_id: str) -> str:
