@@ -213,7 +213,7 @@ def run_phases(home: Path, groups: dict[str, list]) -> dict:
     os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
-    from vomage_dagster.sensors.planning import recordings_of_run
+    from vomage_dagster.run_tags import recordings_of_run
 
     uploaded = {u.recording_id: u.uploaded_at for us in groups.values() for u in us}
     group_of = {u.recording_id: g for g, us in groups.items() for u in us}

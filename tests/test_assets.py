@@ -188,3 +188,37 @@ def test_noise_without_words_fails_as_no_speech(tmp_path, settings, resources, i
 def test_unknown_recording_fails_with_not_found(resources, instance):
     result = run_asset(instance, resources, new_recording_id(), "raw_recording", raise_on_error=False)
     assert not result.success
+
+
+def test_a_run_that_no_longer_owns_its_recording_publishes_nothing(settings, resources, instance, samples):
+    """A run taken for dead (its recording failed `stalled`) or an old attempt still going
+    after a retry: its last stage writes no record and leaves the status alone."""
+    from vomage_dagster.domain.errors import ProcessingError
+    from vomage_dagster.run_tags import recording_tag
+
+    item = samples["en_joy"]
+    rid = upload_file(settings, item["path"], item["user"])
+    instance.add_dynamic_partitions(recordings.name, [rid])
+    assert materialize(ASSETS, selection=ORDER[:5], partition_key=rid, instance=instance,
+                       resources=resources).success
+    tracker = resources["tracker"]
+    tracker.fail(rid, ProcessingError("stalled", "taken for dead", retryable=True), attempt=1)
+
+    def publish(attempt: int):
+        return materialize(ASSETS, selection=["published_record"], partition_key=rid, instance=instance,
+                           resources=resources, tags={recording_tag(rid): str(attempt)}, raise_on_error=False)
+
+    assert not publish(1).success
+    assert resources["records"].get(rid) is None
+    assert tracker.status.get(rid)["error"]["code"] == "stalled"
+
+    assert tracker.status.reset_for_retry(rid) == 2
+    assert not publish(1).success  # the old attempt's run: not its recording any more
+    assert resources["records"].get(rid) is None and tracker.status.get(rid)["stage"] == "uploaded"
+    assert tracker.fail(rid, ProcessingError("run_failed", "late", retryable=True), attempt=1) is False
+
+    assert publish(2).success  # the current attempt publishes
+    assert resources["records"].get(rid)["recording_id"] == rid
+    assert tracker.status.get(rid)["stage"] == "complete"
+    assert publish(2).success  # a duplicate run of the same attempt keeps the one record
+    assert resources["records"].get(rid) is not None

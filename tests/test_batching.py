@@ -8,7 +8,8 @@ from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain.keys import UploadKey, parse_upload_key, processed_key, upload_key
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
-from vomage_dagster.sensors.planning import BATCH_TAG, keys_in_range, plan_runs, recordings_of_run
+from vomage_dagster.run_tags import BATCH_TAG, recordings_of_run
+from vomage_dagster.sensors.planning import keys_in_range, plan_runs
 
 
 @pytest.fixture()

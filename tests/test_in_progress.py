@@ -13,8 +13,8 @@ from vomage_dagster import cli
 from vomage_dagster.domain.errors import ProcessingError
 from vomage_dagster.local.demo import new_recording_id, upload_file
 from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.run_tags import recording_tag, recordings_of_run
 from vomage_dagster.sensors import stranded
-from vomage_dagster.sensors.planning import recording_tag, recordings_of_run
 from vomage_dagster.sensors.run_failures import recording_canceled_sensor
 
 

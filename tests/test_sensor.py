@@ -6,7 +6,8 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 from vomage_dagster.domain.upload_cursor import UploadCursor
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
-from vomage_dagster.sensors.planning import keys_in_range, recording_tag, recordings_of_run
+from vomage_dagster.run_tags import recording_tag, recordings_of_run
+from vomage_dagster.sensors.planning import keys_in_range
 from vomage_dagster.sensors.s3_uploads import s3_upload_sensor
 
 

@@ -16,7 +16,7 @@ from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain.errors import ProcessingError
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
-from vomage_dagster.sensors.planning import ATTEMPT_TAG, RECORDING_TAG
+from vomage_dagster.run_tags import ATTEMPT_TAG, RECORDING_TAG
 
 
 @pytest.fixture()

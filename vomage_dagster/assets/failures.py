@@ -2,7 +2,8 @@
 
 Bad input (`ProcessingError` with retryable=False) ends the run with a Dagster
 `Failure` that forbids retries; anything unexpected marks the recording failed as
-retryable and re-raises, so the run shows the real traceback.
+retryable and re-raises, so the run shows the real traceback. A `Failure` raised by the
+stage itself passes untouched: the stage has decided what the status says.
 """
 
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 def recording_stage(tracker: ProcessingTracker, recording_id: str) -> Iterator[None]:
     try:
         yield
+    except Failure:
+        raise  # raised on purpose by the stage, which has kept the status as it should be
     except ProcessingError as exc:
         tracker.fail(recording_id, exc)
         raise Failure(

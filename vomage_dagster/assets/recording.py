@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MetadataValue, asset
 
 from ..domain import audio, client_metadata, costs, prompts
 from ..domain import status as st
@@ -43,6 +43,7 @@ from ..resources.speech import SpeechToText
 from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..resources.weather import WeatherSource
+from ..run_tags import recordings_of_run
 from ..settings import load_settings
 from .batching import BATCH_POLICY, is_batch, run_stage
 
@@ -310,6 +311,45 @@ def utc_day(iso_time: str) -> str:
 STAGE_INPUTS = ("raw_recording", "transcript", "recording_context", "mood", "mood_image")
 
 
+def publish_once(tracker: ProcessingTracker, records: RecordsTable, record: dict,
+                 attempt: int | None) -> bool:
+    """Write the record and mark the recording complete, only if this run still owns it.
+
+    A run can outlive the decision that it was dead (the stranded sensor failed its
+    recording), and a recording can be retried while an old run of it is still going:
+    such a run must publish nothing. The status is checked before the record is written
+    and the completion is conditional on the attempt; a completion refused after the
+    write removes the record again, unless another run of the same attempt completed it
+    (then the one record stays, and this run announces nothing). True if this run
+    completed the recording; a `Failure` if it no longer owns it.
+    """
+    rid = record["recording_id"]
+
+    def superseded(item: dict | None) -> Failure:
+        now = "unknown" if item is None else (
+            f"{item.get('stage')}" + (f" ({item['error']['code']})" if item.get("error") else "")
+            + f", attempt {item.get('attempt', 1)}")
+        return Failure(description=f"not published: the recording is now {now}, not this run's to end",
+                       metadata={"error_code": "superseded"}, allow_retries=False)
+
+    def ours(item: dict | None) -> bool:
+        return item is not None and (attempt is None or int(item.get("attempt", 1)) == attempt)
+
+    current = tracker.status.get(rid)
+    if ours(current) and current.get("stage") == st.COMPLETE:
+        return False  # a duplicate run of this attempt: the record exists already
+    if not ours(current) or current.get("stage") in st.TERMINAL:
+        raise superseded(current)
+    records.put(record)
+    if tracker.complete(rid, attempt):
+        return True
+    current = tracker.status.get(rid)
+    if ours(current) and current.get("stage") == st.COMPLETE:
+        return False
+    records.delete(record)
+    raise superseded(current)
+
+
 @asset(partitions_def=recordings, group_name=GROUP, kinds={"dynamodb"},
        backfill_policy=BATCH_POLICY,
        description="The app's VoiceRecords row; status complete; a Processing Complete event.")
@@ -317,6 +357,8 @@ def published_record(context: AssetExecutionContext, raw_recording: Any, transcr
                      recording_context: Any, mood: Any, mood_image: Any,
                      records: RecordsTable, events: EventPublisher,
                      tracker: ProcessingTracker) -> Any:
+    attempts = recordings_of_run(context.run.tags)
+
     def one(rid: str, stages: dict) -> tuple[dict, dict]:
         started = time.perf_counter()
         raw, text, where, found, image = (stages[name] for name in STAGE_INPUTS)
@@ -349,10 +391,9 @@ def published_record(context: AssetExecutionContext, raw_recording: Any, transcr
                            if "cache_hit" in out},
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         }
-        records.put(record)
-        tracker.advance(rid, st.COMPLETE)
-        events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
-                                  "primary_emotion": record["mood"]["primary_emotion"]})
+        if publish_once(tracker, records, record, attempts.get(rid)):
+            events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
+                                      "primary_emotion": record["mood"]["primary_emotion"]})
         record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
         return record, {
             "primary_emotion": record["mood"]["primary_emotion"],

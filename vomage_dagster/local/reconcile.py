@@ -16,7 +16,7 @@ from ..assets.recording import ASSETS
 from ..resources.queue import UploadQueue
 from ..resources.records import RecordsTable
 from ..resources.status import StatusTable
-from ..sensors.planning import recording_tag
+from ..run_tags import recording_tag
 from ..settings import Settings
 
 
@@ -32,6 +32,9 @@ class Reconciliation:
     published: int
     dead_letters: int
     extra: dict = field(default_factory=dict)
+    # What made a recording's runs more than one (a few examples: which sensor asked,
+    # with which run key, and how each run ended), so an unbalanced soak says why.
+    multi_run_examples: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -52,6 +55,7 @@ class Reconciliation:
             ("asset partitions written twice", len(self.materializations_twice)),
             ("published records", self.published),
             ("dead-letter messages", self.dead_letters),
+            *(("  e.g.", example) for example in self.multi_run_examples),
             *self.extra.items(),
             ("uploads = complete + failed", "yes" if self.uploads == self.complete + self.failed else "NO"),
         ]
@@ -81,9 +85,13 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
     stages = Counter(item["stage"] for item in items.values())
     codes = Counter(item["error"]["code"] for item in items.values()
                     if item["stage"] == "failed" and item.get("error"))
-    runs = Counter()
+    runs: Counter = Counter()
+    examples: list[str] = []
     for rid in recording_ids:
-        runs[len(instance.get_run_records(RunsFilter(tags={recording_tag(rid): ANY_ATTEMPT})))] += 1
+        found = instance.get_run_records(RunsFilter(tags={recording_tag(rid): ANY_ATTEMPT}))
+        runs[len(found)] += 1
+        if len(found) > 1 and len(examples) < 5:
+            examples.append(f"{rid}: " + "; ".join(_describe(r) for r in found))
     wanted = set(recording_ids)
     twice = []
     for asset in ASSETS:
@@ -103,4 +111,11 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
         materializations_twice=twice,
         published=published,
         dead_letters=len(queue.peek_dead_letters()),
+        multi_run_examples=examples,
     )
+
+
+def _describe(record) -> str:
+    run = record.dagster_run
+    return (f"{run.run_id[:8]} {run.status.value} by {run.tags.get('dagster/sensor_name', 'hand')}"
+            f" key {run.tags.get('dagster/run_key', '-')} at {record.create_timestamp:%H:%M:%S}")

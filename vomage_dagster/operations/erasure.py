@@ -95,7 +95,7 @@ def _erase_dagster(instance: Any, found: dict[str, dict]) -> Counter:
 
     from ..assets.recording import UPLOAD_KEY_TAG
     from ..partitions import recordings
-    from ..sensors.planning import recording_tag
+    from ..run_tags import recording_tag
 
     done: Counter = Counter()
     doomed: set[str] = set()

@@ -131,15 +131,21 @@ class StatusTable(ConfigurableResource):
                 return None
             raise
 
-    def advance(self, recording_id: str, stage: str, extra: dict | None = None) -> dict | None:
-        """Move to `stage` unless that would go backwards: the item after, or None if refused."""
-        return self._update(recording_id, stage, None, extra or {})
+    def advance(self, recording_id: str, stage: str, extra: dict | None = None,
+                attempt: int | None = None) -> dict | None:
+        """Move to `stage` unless that would go backwards (or, with `attempt`, the
+        recording is on another attempt): the item after, or None if refused."""
+        return self._update(recording_id, stage, None, extra or {}, attempt)
 
-    def fail(self, recording_id: str, error: dict) -> dict | None:
-        """Mark failed with `{code, message, retryable}` (refused, None, once terminal)."""
-        return self._update(recording_id, st.FAILED, error, {})
+    def fail(self, recording_id: str, error: dict, attempt: int | None = None) -> dict | None:
+        """Mark failed with `{code, message, retryable}` (refused, None, once terminal).
 
-    def _update(self, recording_id: str, stage: str, error: dict | None, extra: dict) -> dict | None:
+        With `attempt`, only that attempt is failed: a run of an old attempt that dies
+        late must not fail the retry that followed it."""
+        return self._update(recording_id, st.FAILED, error, {}, attempt)
+
+    def _update(self, recording_id: str, stage: str, error: dict | None, extra: dict,
+                attempt: int | None = None) -> dict | None:
         from botocore.exceptions import ClientError
 
         values: dict[str, Any] = {
@@ -157,14 +163,16 @@ class StatusTable(ConfigurableResource):
             sets.append(f"#x{i} = :x{i}")
             values[f":x{i}"] = Decimal(str(value)) if isinstance(value, float) else value
         names = {"#error": "error", **{f"#x{i}": k for i, k in enumerate(extra)}}
+        condition = ("(attribute_not_exists(recording_id) OR stage_rank < :rank"
+                     " OR (#stage = :stage AND stage_rank < :terminal))")
+        if attempt is not None:
+            condition += " AND attempt = :attempt"
+            values[":attempt"] = attempt
         try:
             resp = self.table.update_item(
                 Key={"recording_id": recording_id},
                 UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=(
-                    "attribute_not_exists(recording_id) OR stage_rank < :rank"
-                    " OR (#stage = :stage AND stage_rank < :terminal)"
-                ),
+                ConditionExpression=condition,
                 ExpressionAttributeNames={**names, "#stage": "stage"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",

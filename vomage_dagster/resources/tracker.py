@@ -35,9 +35,18 @@ class ProcessingTracker(ConfigurableResource):
             self._push(recording_id, item)
         return item is not None
 
-    def fail(self, recording_id: str, error: ProcessingError) -> bool:
-        """Mark failed (once) and announce it; False if the recording was already final."""
-        item = self.status.fail(recording_id, error.as_dict())
+    def complete(self, recording_id: str, attempt: int | None = None) -> bool:
+        """Mark complete (once): False if the recording was already final or, with
+        `attempt`, is on another attempt."""
+        item = self.status.advance(recording_id, st.COMPLETE, attempt=attempt)
+        if item is not None:
+            self._push(recording_id, item)
+        return item is not None
+
+    def fail(self, recording_id: str, error: ProcessingError, attempt: int | None = None) -> bool:
+        """Mark failed (once) and announce it; False if the recording was already final
+        (or, with `attempt`, is on another attempt)."""
+        item = self.status.fail(recording_id, error.as_dict(), attempt)
         if item is not None:
             log.info("recording %s failed: %s", recording_id, error.code)
             self._push(recording_id, item)

@@ -31,11 +31,7 @@ from ..domain.errors import RECORDING_ID_TAKEN
 from ..domain.keys import UploadKey
 from ..partitions import recordings
 from ..resources.tracker import ProcessingTracker, is_terminal
-
-RECORDING_TAG = "vomage/recording_id"  # one-recording runs: the recording
-ATTEMPT_TAG = "vomage/attempt"
-RECORDING_TAG_PREFIX = "vomage/recording/"  # every run: one tag per recording → attempt
-BATCH_TAG = "vomage/batch_size"
+from ..run_tags import ATTEMPT_TAG, BATCH_TAG, RECORDING_TAG, recording_tag
 
 REQUESTED = "requested"  # a run is requested in this tick
 RUNNING = "running"  # a run of the current attempt already exists
@@ -45,16 +41,6 @@ CLAIMED = "claimed"  # another sensor or tick claimed it moments ago; look again
 
 def run_key(recording_id: str, attempt: int) -> str:
     return recording_id if attempt == 1 else f"{recording_id}#{attempt}"
-
-
-def recording_tag(recording_id: str) -> str:
-    return f"{RECORDING_TAG_PREFIX}{recording_id}"
-
-
-def recordings_of_run(tags: dict[str, str]) -> dict[str, int]:
-    """Recording id → attempt for every recording a run covers."""
-    return {k[len(RECORDING_TAG_PREFIX):]: int(v) for k, v in tags.items()
-            if k.startswith(RECORDING_TAG_PREFIX)}
 
 
 def keys_in_range(instance: DagsterInstance, start: str, end: str) -> list[str]:

@@ -23,8 +23,9 @@ from dagster._core.storage.tags import (
 from ..domain.errors import ProcessingError
 from ..jobs import process_recording
 from ..resources.tracker import ProcessingTracker
+from ..run_tags import recordings_of_run
 from ..settings import load_settings
-from .planning import keys_in_range, recordings_of_run
+from .planning import keys_in_range
 from .status import EVERY_DAEMON_LOOP_S, default_status
 
 
@@ -41,8 +42,8 @@ def recording_failure_sensor(context: RunFailureSensorContext, tracker: Processi
     # A fixed message: the failure event's text can hold exception details and paths;
     # the operator finds them on the run, whose id the message names.
     message = f"the processing run {context.dagster_run.run_id[:8]} failed"
-    for rid in _recordings(context):
-        if tracker.fail(rid, ProcessingError("run_failed", message, retryable=True)):
+    for rid, attempt in _recordings(context).items():
+        if tracker.fail(rid, ProcessingError("run_failed", message, retryable=True), attempt):
             context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} failed")
 
 
@@ -52,20 +53,21 @@ def recording_failure_sensor(context: RunFailureSensorContext, tracker: Processi
                    description="A canceled or terminated process_recording run marks its recordings failed.")
 def recording_canceled_sensor(context: RunStatusSensorContext, tracker: ProcessingTracker) -> None:
     message = f"the processing run {context.dagster_run.run_id[:8]} was canceled; retry it with `vomage retry`"
-    for rid in _recordings(context):
-        if tracker.fail(rid, ProcessingError("run_canceled", message, retryable=True)):
+    for rid, attempt in _recordings(context).items():
+        if tracker.fail(rid, ProcessingError("run_canceled", message, retryable=True), attempt):
             context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} was canceled")
 
 
-def _recordings(context: RunStatusSensorContext) -> list[str]:
-    """The sensor's runs name their recordings in tags; a run launched from the UI has
-    its partition or partition range."""
+def _recordings(context: RunStatusSensorContext) -> dict[str, int | None]:
+    """Recording id → the attempt the run was for. The sensor's runs name both in tags
+    (so a late failure of an old attempt leaves a newer one alone); a run launched from
+    the UI has only its partition or partition range (attempt None: whatever is current)."""
     tags = context.dagster_run.tags
     if found := recordings_of_run(tags):
-        return list(found)
+        return dict(found)
     if tags.get("dagster/partition"):
-        return [tags["dagster/partition"]]
+        return {tags["dagster/partition"]: None}
     if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
-        return keys_in_range(context.instance, tags[ASSET_PARTITION_RANGE_START_TAG],
-                             tags[ASSET_PARTITION_RANGE_END_TAG])
-    return []
+        return dict.fromkeys(keys_in_range(context.instance, tags[ASSET_PARTITION_RANGE_START_TAG],
+                                           tags[ASSET_PARTITION_RANGE_END_TAG]))
+    return {}

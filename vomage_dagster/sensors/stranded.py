@@ -9,7 +9,8 @@ changed for `STALL_AFTER` (both periods are settings: `VOMAGE_STALL_AFTER_S`, 10
 - a run of the current attempt is still in flight: left alone (long, not stranded),
   unless the status has not moved for `DEAD_RUN_AFTER`: then the run's worker is taken
   for dead (the default run launcher cannot tell a killed run process from a slow one),
-  the run is reported failed and the recording failed (retryable) with code `stalled`;
+  the run is terminated and reported failed, and that attempt of the recording is failed
+  (retryable) with code `stalled`;
 - no run of that attempt, or only finished ones: the recording is queued again (an app
   message, so it goes through the normal, deduplicated door), at most `MAX_REQUEUES`
   times; after that it is failed (retryable) with code `stalled`.
@@ -23,8 +24,8 @@ from ..domain.errors import ProcessingError
 from ..domain.keys import parse_upload_key
 from ..resources.queue import UploadQueue
 from ..resources.tracker import ProcessingTracker
+from ..run_tags import recording_tag
 from ..settings import load_settings
-from .planning import recording_tag
 from .status import default_status
 
 INTERVAL_S = 60
@@ -44,6 +45,24 @@ def _running_since(record) -> float:
                                          DagsterRunStatus.CANCELING):
         return float("inf")
     return record.start_time or record.create_timestamp.timestamp()
+
+
+def stop_dead_run(context: SensorEvaluationContext, record) -> None:
+    """End a run taken for dead so that it cannot write anything after all. Its launcher
+    is asked to terminate it: a process that is merely slow gets the interrupt and ends
+    canceled (run monitoring ends a cancel that hangs). A process that is gone cannot
+    answer: the run is reported failed. Either way the recording's last stage checks the
+    status before it publishes, so even a run that survives writes no record for a
+    recording already failed."""
+    run_id = record.dagster_run.run_id
+    try:
+        terminated = context.instance.run_launcher.terminate(run_id)
+    except Exception as exc:  # the launcher may not reach a worker that is gone
+        context.log.warning(f"could not terminate run {run_id}: {type(exc).__name__}")
+        terminated = False
+    if not terminated:
+        context.instance.report_run_failed(
+            record.dagster_run, "no progress for too long: the run's worker is taken for dead")
 
 
 def runs_in_flight(context: SensorEvaluationContext, recording_id: str, attempt: int) -> list:
@@ -66,11 +85,10 @@ def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: Proces
             if dead and len(dead) == len(in_flight) and str(item.get("updated_at", "")) < (
                     now - DEAD_RUN_AFTER).isoformat(timespec="milliseconds"):
                 for record in dead:
-                    context.instance.report_run_failed(
-                        record.dagster_run, "no progress for too long: the run's worker is taken for dead")
+                    stop_dead_run(context, record)
                 if tracker.fail(rid, ProcessingError(
                         "stalled", "processing stopped making progress; retry it with `vomage retry`",
-                        retryable=True)):
+                        retryable=True), attempt):
                     failed += 1
             continue
         if str(item.get("updated_at", "")) >= (now - STALL_AFTER).isoformat(timespec="milliseconds"):
