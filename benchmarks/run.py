@@ -9,7 +9,13 @@ process over the burst's clips), a cached repeat (same audio again: model calls 
 
 The levers are options, so each can be measured against the defaults, e.g.
 `./scripts/bench.sh --max-batch 1` (every recording its own run), `--sqs-wait 0`
-(no long poll), `--launch immediate` (no run queue), `--max-runs 1`.
+(no long poll), `--launch immediate` (no run queue), `--max-runs 1`, `--compute-logs local`
+(Dagster's per-run compute-log capture back on).
+
+Scale: `--preload-partitions 0,10000,100000` adds that many `recordings` partitions to the
+instance, level by level, and measures single arrivals and a burst again at each level
+(`--scale-singles`, `--scale-burst`), so a per-recording cost that grows with the
+partition count shows as a ratio to level 0.
 """
 
 from __future__ import annotations
@@ -31,6 +37,33 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL_STAGES = ("transcript", "mood", "mood_image")
+
+
+def stage_seconds(record: dict) -> float:
+    """The seconds a recording spent in its stages' own work on the critical path: decode,
+    then transcript beside context (the longer counts), mood, image. Upload→complete minus
+    this is the platform's share: sensor, queue, run start, Dagster's bookkeeping, status
+    and record writes."""
+    sec = record["seconds"]
+    return (sec.get("raw_recording", 0) + max(sec.get("transcript", 0), sec.get("recording_context", 0))
+            + sec.get("mood", 0) + sec.get("mood_image", 0))
+
+
+def preload_partitions(home: Path, total: int) -> int:
+    """Bring the instance's `recordings` partitions to at least `total` (fake ids that no
+    upload names), in chunks; the number there is afterwards."""
+    os.environ["DAGSTER_HOME"] = str(home)
+    from dagster import DagsterInstance
+
+    from vomage_dagster.partitions import recordings
+
+    with DagsterInstance.get() as instance:
+        have = len(instance.get_dynamic_partitions(recordings.name))
+        while have < total:
+            chunk = [f"rec-preload-{i:07d}" for i in range(have, min(total, have + 10_000))]
+            instance.add_dynamic_partitions(recordings.name, chunk)
+            have += len(chunk)
+        return len(instance.get_dynamic_partitions(recordings.name))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -254,7 +287,7 @@ def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]
     if not args.cluster:
         from vomage_dagster.local.daemon import running_daemon
 
-        with running_daemon(state, env, args.max_runs, args.launch) as daemon:
+        with running_daemon(state, env, args.max_runs, args.launch, args.compute_logs) as daemon:
             yield daemon.home, {"daemon": daemon.proc.pid, "runs": daemon.proc.pid}
         return
     from vomage_dagster.local.cluster import running_cluster
@@ -278,8 +311,15 @@ def main() -> int:
     parser.add_argument("--cluster", type=int, default=0, metavar="WORKERS",
                         help="run through `vomage cluster` (Postgres, code server, daemon, this many "
                              "Celery workers) instead of the single-process daemon")
+    parser.add_argument("--compute-logs", choices=("none", "local"), default="none",
+                        help="Dagster compute-log capture for runs (local: 4 helper processes per run)")
+    parser.add_argument("--preload-partitions", default="", metavar="N,N,...",
+                        help="partition counts to measure at, e.g. 0,10000,100000")
+    parser.add_argument("--scale-singles", type=int, default=10)
+    parser.add_argument("--scale-burst", type=int, default=20)
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args()
+    levels = [int(n) for n in args.preload_partitions.split(",") if n.strip()]
     levers = {"VOMAGE_MAX_BATCH": args.max_batch, "VOMAGE_SQS_WAIT_SECONDS": args.sqs_wait,
               "VOMAGE_TRANSCRIBE_POLL_SECONDS": args.transcribe_poll}
     levers = {k: str(v) for k, v in levers.items() if v is not None}
@@ -291,8 +331,11 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="vomage-bench-"))
     os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", "VOMAGE_INGEST": "sqs",
                        **levers})
-    clips = make_clips(args.singles + args.burst)
-    singles, burst = clips[: args.singles], clips[args.singles:]
+    per_level = args.scale_singles + args.scale_burst
+    clips = make_clips(args.singles + args.burst + per_level * len(levels))
+    singles, burst = clips[: args.singles], clips[args.singles: args.singles + args.burst]
+    level_clips = clips[args.singles + args.burst:]
+    scale: list[dict] = []
     info = stack.up(load_settings())
     os.environ.update(stack.stack_env(info))
     clear_clients()
@@ -332,6 +375,23 @@ def main() -> int:
             if "code-server" in pids:
                 stack_mb["code-server"] = round(_status_kb(pids["code-server"], "VmHWM") / 1024, 1)
             phases = run_phases(home, {"single": single, "burst": burst_uploads, "cached": cached})
+            for i, level in enumerate(levels):
+                mine = level_clips[i * per_level:(i + 1) * per_level]
+                started = time.perf_counter()
+                present = preload_partitions(home, level)
+                preload_s = time.perf_counter() - started
+                ones = []
+                for clip in mine[: args.scale_singles]:
+                    ones += upload_and_wait(settings, [clip], 300, status_watch)
+                t1 = time.time()
+                many = upload_and_wait(settings, mine[args.scale_singles:], 1800, status_watch)
+                scale.append({
+                    "preloaded": level, "partitions": present, "preload_s": round(preload_s, 1),
+                    "single_p50_s": pct([u.wall_s for u in ones if u.wall_s is not None], 50),
+                    "burst_n": len(many),
+                    "burst_wall_s": round(max(u.finished_at for u in many if u.finished_at) - t1, 2),
+                    "complete": sum(1 for u in ones + many if (u.status or {}).get("stage") == "complete"),
+                })
     finally:
         watch.stop.set()
         stack.down(load_settings())
@@ -343,10 +403,15 @@ def main() -> int:
                            "published_record")}
     model_share = [sum(u.record["seconds"].get(s, 0) for s in MODEL_STAGES) / u.wall_s
                    for u in single if u.record and u.wall_s]
+    share = [u.wall_s - stage_seconds(u.record) for u in single if u.record and u.wall_s]
+    for row in scale:
+        row["single_ratio"] = round(row["single_p50_s"] / scale[0]["single_p50_s"], 2)
+        row["burst_ratio"] = round(row["burst_wall_s"] / scale[0]["burst_wall_s"], 2)
     out = {
         "single_n": len(lat), "single_p50_s": pct(lat, 50), "single_p95_s": pct(lat, 95),
         "single_stage_p50_s": stage_p50,
         "orchestration_share_p50": round(1 - statistics.median(model_share), 3) if model_share else None,
+        "dagster_share_p50_s": pct(share, 50), "dagster_share_p95_s": pct(share, 95),
         "burst_n": len(burst), "burst_wall_s": round(burst_wall, 2),
         "burst_complete": sum(1 for u in burst_uploads if (u.status or {}).get("stage") == "complete"),
         "recordings_per_minute": round(60 * len(burst) / burst_wall, 1),
@@ -358,7 +423,9 @@ def main() -> int:
         "peak_rss_run_mb": round(watch.peak_run_mb, 1), "peak_rss_daemon_mb": round(daemon_mb, 1),
         "peak_rss_stack_mb": stack_mb,
         "phases_p50_s": phases,
-        "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs, **levers},
+        "scale": scale,
+        "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs,
+                   "compute_logs": args.compute_logs, **levers},
         "setup": f"cluster, {args.cluster} Celery workers" if args.cluster else "single process",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
@@ -368,6 +435,7 @@ def main() -> int:
     rows = [("single arrivals p50 / p95 (s)", f"{out['single_p50_s']} / {out['single_p95_s']}"),
             ("  stage p50 (s)", ", ".join(f"{k} {v}" for k, v in stage_p50.items())),
             ("  orchestration share p50", out["orchestration_share_p50"]),
+            ("  Dagster's share p50 / p95 (s)", f"{out['dagster_share_p50_s']} / {out['dagster_share_p95_s']}"),
             (f"burst of {len(burst)}: wall (s)", out["burst_wall_s"]),
             ("  recordings per minute", out["recordings_per_minute"]),
             ("  CPU seconds by process", ", ".join(f"{k} {v}" for k, v in burst_cpu.items())),
@@ -375,6 +443,9 @@ def main() -> int:
             ("cached repeat: model calls", out["cached_model_calls"]), ("cached p50 (s)", out["cached_p50_s"]),
             *((f"  {g} runs: p50 phases (s)", ", ".join(f"{k} {v}" for k, v in p.items()))
               for g, p in phases.items()),
+            *((f"at {row['partitions']} partitions: single p50, burst of {row['burst_n']} (s)",
+               f"{row['single_p50_s']} ({row['single_ratio']}x), {row['burst_wall_s']} ({row['burst_ratio']}x)")
+              for row in scale),
             ("peak RSS (MB): run / daemon", f"{out['peak_rss_run_mb']} / {out['peak_rss_daemon_mb']}"),
             ("peak RSS (MB): stack", ", ".join(f"{k} {v}" for k, v in stack_mb.items()))]
     width = max(len(k) for k, _ in rows)

@@ -9,14 +9,12 @@ import json
 import pytest
 from dagster import DagsterInstance, materialize
 
-from vomage_dagster.assets.recording import ASSETS
+from vomage_dagster.assets.recording import ASSETS, ORDER
 from vomage_dagster.domain.images import png_size
 from vomage_dagster.local.audio_files import encode, silence, tone
 from vomage_dagster.local.demo import new_recording_id, upload_file
 from vomage_dagster.partitions import recordings
 from vomage_dagster.resources.aws import client
-
-ORDER = ["raw_recording", "transcript", "recording_context", "mood", "mood_image", "published_record"]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +29,9 @@ def run_asset(instance, resources, rid, name, raise_on_error=True):
                        resources=resources, raise_on_error=raise_on_error)
 
 
-def output(result, name):
-    return result.output_for_node(name)
+def output(resources, rid, name):
+    """What a stage produced: its JSON output in S3."""
+    return resources["store"].get_json(f"processed/{rid}/{name}.json")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,7 @@ def chain(settings, resources, instance, samples, events_queue):
     rid = upload_file(settings, item["path"], item["user"], lat=item["lat"], lon=item["lon"],
                       tz=item["tz"])
     results = {name: run_asset(instance, resources, rid, name) for name in ORDER}
-    return rid, {name: output(r, name) for name, r in results.items()}, results
+    return rid, {name: output(resources, rid, name) for name in results}, results
 
 
 def test_raw_recording(chain, resources):
@@ -70,7 +69,7 @@ def test_transcript(chain):
     t = out["transcript"]
     assert t["language"] == "en-US" and "happy" in t["text"].lower()
     assert t["segments"] and 0 < t["confidence"] <= 1 and t["cache_hit"] is False
-    meta = results["transcript"].asset_materializations_for_node("transcript")[0].metadata
+    meta = results["transcript"].asset_materializations_for_node("recording_chain")[0].metadata
     assert "happy" in meta["preview"].value.lower()
 
 
@@ -87,7 +86,7 @@ def test_mood(chain):
     m = out["mood"]
     assert m["primary_emotion"] == "joy" and m["valence"] > 0
     assert "joy" in m["image_prompt"] and "happy" not in m["image_prompt"]
-    meta = results["mood"].asset_materializations_for_node("mood")[0].metadata
+    meta = results["mood"].asset_materializations_for_node("recording_chain")[0].metadata
     assert meta["primary_emotion"].value == "joy"
 
 
@@ -98,7 +97,7 @@ def test_mood_image(chain, resources):
     assert png_size(store.get_bytes(img["image_key"])) == (1024, 1024)
     assert png_size(store.get_bytes(img["thumbnail_key"])) == (256, 256)
     assert img["image_key"] == f"processed/{rid}/image.png"
-    meta = results["mood_image"].asset_materializations_for_node("mood_image")[0].metadata
+    meta = results["mood_image"].asset_materializations_for_node("recording_chain")[0].metadata
     assert meta["preview"].value.startswith("![mood image](data:image/png;base64,")
 
 
@@ -137,8 +136,8 @@ def test_same_audio_again_calls_no_model(chain, settings, resources, instance, s
     results = {name: run_asset(instance, resources, rid, name) for name in ORDER}
     assert model_calls() == before
     for name in ("transcript", "mood", "mood_image"):
-        assert output(results[name], name)["cache_hit"] is True
-        meta = results[name].asset_materializations_for_node(name)[0].metadata
+        assert output(resources, rid, name)["cache_hit"] is True
+        meta = results[name].asset_materializations_for_node("recording_chain")[0].metadata
         assert meta["cache_hit"].value is True
     record = resources["records"].get(rid)
     assert record["image_key"] == f"processed/{rid}/image.png"

@@ -2,9 +2,10 @@
 bad recording in a batch fails alone."""
 
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, materialize
+from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
-from vomage_dagster.assets.recording import ASSETS
+from vomage_dagster.assets.recording import ASSETS, ORDER
 from vomage_dagster.domain.keys import UploadKey, parse_upload_key, processed_key, upload_key
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
@@ -73,8 +74,9 @@ def test_a_batch_run_completes_the_good_and_fails_the_bad_alone(instance, resour
                 for rid, ext in zip(rids, ("m4a", "m4a", "mp3"), strict=True)]
     plan = plan_runs(instance, resources["tracker"], arrivals)
     (request,) = plan.run_requests
-    result = materialize(ASSETS, instance=instance, resources=resources, tags=request.tags)
-    assert result.success
+    result = materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
+                         raise_on_error=False)
+    assert not result.success  # one recording of it failed: the run says so
     status = resources["tracker"].status
     good = [rids[0], rids[2]]
     assert [status.get(r)["stage"] for r in good] == ["complete", "complete"]
@@ -83,13 +85,19 @@ def test_a_batch_run_completes_the_good_and_fails_the_bad_alone(instance, resour
     store = resources["store"]
     assert not store.exists(processed_key(rids[1], "raw_recording.json"))
     assert all(store.exists(processed_key(r, "published_record.json")) for r in good)
-    # One materialization per recording and asset; the bad one's says why it is empty.
-    by_partition = {m.partition: m for m in result.asset_materializations_for_node("raw_recording")}
-    assert sorted(by_partition) == sorted(rids)
-    assert by_partition[rids[1]].metadata["outcome"].value.startswith("failed: undecodable")
-    assert by_partition[rids[0]].metadata["outcome"].value == "ok"
-    published = {m.partition: m for m in result.asset_materializations_for_node("published_record")}
-    assert published[rids[1]].metadata["outcome"].value.startswith("skipped")
+    # Materialized: each asset of each good recording, once; nothing for the bad one,
+    # whose failed asset carries an observation saying why.
+    events = result.asset_materializations_for_node("recording_chain")
+    assert sorted((e.asset_key.path[-1], e.partition) for e in events) == sorted(
+        (name, r) for name in ORDER for r in good)
+    (why,) = result.asset_observations_for_node("recording_chain")
+    assert (why.asset_key.path[-1], why.partition) == ("raw_recording", rids[1])
+    assert why.metadata["outcome"].value.startswith("failed: undecodable")
+    # The catalog agrees with the status table, through the instance's own partition status.
+    for name in ORDER:
+        by_partition = instance.get_status_by_partition(AssetKey(name), rids, recordings)
+        assert by_partition == {rids[0]: AssetPartitionStatus.MATERIALIZED, rids[1]: AssetPartitionStatus.FAILED,
+                                rids[2]: AssetPartitionStatus.MATERIALIZED}, (name, by_partition)
 
 
 def test_a_batch_where_every_recording_fails_fails_the_run(instance, resources, settings, tmp_path):

@@ -11,7 +11,8 @@ from dagster import DagsterInstance, materialize
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vomage_dagster.assets.recording import ASSETS, media_copy_key
+from vomage_dagster.assets.recording import ASSETS
+from vomage_dagster.assets.stages import media_copy_key
 from vomage_dagster.domain import client_metadata
 from vomage_dagster.domain.keys import parse_upload_key, upload_key
 from vomage_dagster.local.demo import new_recording_id
@@ -102,9 +103,9 @@ def test_the_transcribed_object_is_the_validated_one(settings, resources, sample
     key = _put(settings, resources, "pin-user", rid, samples["en_joy"]["path"].read_bytes(), {})
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(recordings.name, [rid])
-        result = materialize(ASSETS, selection=["raw_recording"], partition_key=rid, instance=instance,
-                             resources=resources)
-        raw = result.output_for_node("raw_recording")
+        assert materialize(ASSETS, selection=["raw_recording"], partition_key=rid, instance=instance,
+                           resources=resources).success
+        raw = resources["store"].get_json(f"processed/{rid}/raw_recording.json")
         assert raw["media_key"] == media_copy_key(rid, "m4a")
         store = resources["store"]
         assert store.get_bytes(raw["media_key"]) == store.get_bytes(key)

@@ -1,5 +1,6 @@
 """The multi-process cluster (`vomage cluster up`): Postgres, the code location as a
-gRPC server, webserver, daemon and dagster-celery workers executing the steps.
+gRPC server, webserver, daemon and warm run workers (dagster-celery workers executing
+whole runs, the production run launcher).
 
     ./scripts/test.sh -k cluster -s
 """
@@ -16,7 +17,7 @@ import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from vomage_dagster import cli
-from vomage_dagster.execution import celery_config
+from vomage_dagster.execution import celery_config, run_worker_config
 from vomage_dagster.local import cluster, stack
 from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, upload_file, wait_until_final
 from vomage_dagster.local.stack import _alive
@@ -29,7 +30,8 @@ def test_cluster_instance_is_the_production_one_without_its_aws_parts(tmp_path, 
     from dagster._core.instance.config import dagster_instance_config
 
     config = cluster.instance_config(PRODUCTION, max_concurrent_runs=3)
-    assert "run_launcher" not in config and "compute_logs" not in config
+    assert config["run_launcher"] == PRODUCTION["run_launcher"]  # the warm launcher, as in production
+    assert config["compute_logs"]["class"] == "NoOpComputeLogManager"
     db = config["storage"]["postgres"]["postgres_db"]
     assert db == {k: v for k, v in PRODUCTION["storage"]["postgres"]["postgres_db"].items() if k != "params"}
     assert config["run_retries"] == PRODUCTION["run_retries"]
@@ -53,6 +55,18 @@ def test_celery_config_is_valid_for_the_executor_and_acks_late():
     source = config["config_source"]
     assert source["task_acks_late"] and source["worker_prefetch_multiplier"] == 1
     assert source["broker_transport_options"]["visibility_timeout"] == 45
+
+
+def test_run_worker_config_is_valid_for_the_launcher_and_acks_on_receipt():
+    from vomage_dagster.run_launcher import WarmRunLauncher
+
+    settings = load_settings({"REDIS_URL": "redis://127.0.0.1:6390/0"})
+    config = run_worker_config(settings)
+    assert config["broker"] == config["backend"] == "redis://127.0.0.1:6390/1"
+    assert config["default_queue"] == "vomage-runs"
+    assert config["config_source"]["task_acks_late"] is False  # a run is never handed to a second worker
+    launcher = WarmRunLauncher.from_config_value(None, {"default_queue": "elsewhere"})
+    assert launcher.default_queue == "elsewhere" and launcher.broker == load_settings().celery_broker_url
 
 
 def _samples(n: int) -> list[Path]:
@@ -81,21 +95,47 @@ def _finished_runs(instance: DagsterInstance, timeout_s: float = 60) -> list:
         time.sleep(0.5)
 
 
-def _celery_steps(instance: DagsterInstance, run_id: str) -> list[tuple[str, str]]:
-    """(step key, worker name) of every 'Executing steps … in celery worker' event."""
-    found = []
-    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        metadata = entry.dagster_event.engine_event_data.metadata
-        if "Celery worker" in metadata:
-            found.append((entry.step_key, metadata["Celery worker"].value))
-    return found
+def _run_pids(instance: DagsterInstance, run_id: str) -> list[int]:
+    """The process(es) a run executed in, from its "Started process for run" events."""
+    return [int(e.dagster_event.engine_event_data.metadata["pid"].value)
+            for e in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)
+            if "pid" in e.dagster_event.engine_event_data.metadata
+            and (e.message or "").startswith("Started process for run")]
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    except OSError:
+        return None
+
+
+def _worker_of(info: dict, pid: int) -> str | None:
+    """Which run worker (`worker-<i>`) a process belongs to: its process group."""
+    leaders = {v: k for k, v in info["pids"].items() if k.startswith("worker-")}
+    return leaders.get(_group(pid))
+
+
+def _run_in_progress_on(instance: DagsterInstance, info: dict, worker: str | None,
+                        timeout_s: float = 180) -> tuple[str, int]:
+    """(run id, pid) of a run `worker` (None: any run worker) is executing."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for run in instance.get_runs(RunsFilter(job_name="process_recording", statuses=[DagsterRunStatus.STARTED])):
+            for pid in _run_pids(instance, run.run_id):
+                if (found := _worker_of(info, pid)) and (worker is None or found == worker):
+                    return run.run_id, pid
+        time.sleep(0.2)
+    raise AssertionError(f"{worker} never ran a run")
 
 
 @pytest.mark.slow
-def test_cluster_runs_steps_on_celery_workers_with_postgres(private_stack, monkeypatch):
-    """`vomage cluster up` on the running stack, four uploads, `vomage cluster down`."""
+def test_cluster_runs_recordings_in_warm_run_workers_with_postgres(private_stack, monkeypatch):
+    """`vomage cluster up` on the running stack, four uploads (one run each), `vomage
+    cluster down`. Every run executed inside a run worker's long-lived process."""
     settings = load_settings()
     state = Path(private_stack["state_dir"])
+    monkeypatch.setenv("VOMAGE_MAX_BATCH", "1")
     assert cli.main(["cluster", "up", "--workers", "2", "--ingest", "sqs"]) == 0
     try:
         info = cluster.read_info(state)
@@ -108,14 +148,16 @@ def test_cluster_runs_steps_on_celery_workers_with_postgres(private_stack, monke
         assert all(u.status["stage"] == "complete" for u in uploads), [u.status for u in uploads]
         with _instance(info, monkeypatch) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+            assert type(instance.run_launcher).__name__ == "WarmRunLauncher"
             runs = _finished_runs(instance)
-            assert runs and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
-            steps = [s for r in runs for s in _celery_steps(instance, r.run_id)]
-        # Every step of every run went through a worker; the parallel branches
-        # (transcript, recording_context) let both workers take part.
-        assert len(steps) == 6 * len(runs)
-        assert {w.split("@")[0] for _, w in steps} == {"vomage-0", "vomage-1"}
+            assert len(runs) == 4 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+            where = {r.run_id: [_worker_of(info, pid) for pid in _run_pids(instance, r.run_id)] for r in runs}
+        print(f"\nruns by worker: {where}")
+        assert all(r.tags.get("dagster-celery/task_id") for r in runs)
+        assert all(len(w) == 1 and w[0] in ("worker-0", "worker-1") for w in where.values()), where
+        # Warm: the processes outlive their runs (the same pid executes several).
+        pids = [pid for r in runs for pid in _run_pids(instance, r.run_id)]
+        assert len(set(pids)) < len(pids) and all(_alive(pid) for pid in set(pids))
     finally:
         assert cli.main(["cluster", "down"]) == 0
     assert not any(_alive(pid) for pid in info["pids"].values())
@@ -124,57 +166,38 @@ def test_cluster_runs_steps_on_celery_workers_with_postgres(private_stack, monke
     assert stack.healthy(private_stack)  # it was running before: `down` leaves it running
 
 
-def _step_in_progress_on(instance: DagsterInstance, worker: str) -> tuple[str, str] | None:
-    """(run id, step key) of a step `worker` has started and not finished, if any."""
-    for run in instance.get_runs(RunsFilter(job_name="process_recording", statuses=[DagsterRunStatus.STARTED])):
-        finished = {e.step_key for e in instance.all_logs(run.run_id, of_type={
-            DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE})}
-        for step, who in _celery_steps(instance, run.run_id):
-            if who.startswith(worker + "@") and step not in finished:
-                return run.run_id, step
-    return None
-
-
-def _wait_for_step_on(instance: DagsterInstance, worker: str, timeout_s: float = 180) -> tuple[str, str]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if found := _step_in_progress_on(instance, worker):
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{worker} never ran a step")
-
-
 @pytest.mark.slow
-def test_a_worker_killed_mid_burst_loses_no_recording(private_stack, monkeypatch):
-    """SIGKILL a worker (and its pool process) while it executes a step: the step's task
-    was not acknowledged, so once the visibility timeout has passed the broker hands it to
-    the other worker; the run carries on and every recording completes."""
+def test_a_run_worker_lost_mid_run_loses_no_recording(private_stack, monkeypatch):
+    """SIGKILL a whole run worker (its parent and its process) while it executes a run,
+    as a lost machine would: its task stays STARTED in the result backend, but the worker
+    does not answer a ping, so run monitoring fails the run; the instance retries it (run
+    retries, 2) on the other worker and every recording completes."""
     settings = load_settings()
     state = Path(private_stack["state_dir"])
-    env = {"VOMAGE_INGEST": "sqs", "VOMAGE_MAX_BATCH": "3", "VOMAGE_CELERY_VISIBILITY_TIMEOUT": "40"}
+    env = {"VOMAGE_INGEST": "sqs", "VOMAGE_MAX_BATCH": "3"}
     with cluster.running_cluster(state, workers=2, extra_env=env) as info:
         uploads = _upload(settings, _samples(8), "killed")
         with _instance(info, monkeypatch) as instance:
-            victim = _wait_for_step_on(instance, "vomage-0")
+            run_id, _ = _run_in_progress_on(instance, info, "worker-0")
             cluster.kill_worker(state, 0)
             killed_at = time.monotonic()
             assert wait_until_final(settings, uploads, timeout_s=600)
             recovered_after = time.monotonic() - killed_at
-            _finished_runs(instance)
-            run_id, step = victim
-            again = [w for s, w in _celery_steps(instance, run_id) if s == step]
-            run = instance.get_run_by_id(run_id)
-        print(f"\nkilled worker 0 in {step} of run {run_id[:8]}; all {len(uploads)} final "
-              f"{recovered_after:.0f} s later; {step} executed by {again}")
+            runs = _finished_runs(instance, timeout_s=120)
+            failed = instance.get_run_by_id(run_id)
+            retries = [r for r in runs if r.tags.get("dagster/parent_run_id") == run_id]
+            retried_on = [_worker_of(info, pid) for r in retries for pid in _run_pids(instance, r.run_id)]
+        print(f"\nkilled worker 0 in run {run_id[:8]}; all {len(uploads)} final {recovered_after:.0f} s "
+              f"later; retried on {retried_on}")
     assert all(u.status["stage"] == "complete" for u in uploads), [u.status for u in uploads]
-    assert again[0].startswith("vomage-0@") and any(w.startswith("vomage-1@") for w in again[1:])
-    assert run.status == DagsterRunStatus.SUCCESS
+    assert failed.status == DagsterRunStatus.FAILURE and failed.tags.get("dagster/will_retry") == "true"
+    assert len(retries) == 1 and retries[0].status == DagsterRunStatus.SUCCESS and retried_on == ["worker-1"]
 
 
 def _pool_process(state: Path, index: int) -> int:
-    """The pid of worker `index`'s pool process, the one that executes the steps: the
+    """The pid of worker `index`'s pool process, the one that executes the runs: the
     worker's process group holds the launcher, its child the Celery worker, the worker's
-    child the pool process (and that one's own children, Dagster's log capture)."""
+    child the pool process."""
     leader = cluster.read_info(state)["pids"][f"worker-{index}"]
     group = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -191,22 +214,26 @@ def _pool_process(state: Path, index: int) -> int:
 
 
 @pytest.mark.slow
-def test_a_pool_process_killed_mid_step_fails_the_run_and_its_retry_completes(private_stack, monkeypatch):
-    """SIGKILL only the pool process executing a step: Celery fails the task (late acks,
-    no requeue), so the run fails; the instance retries it (run retries, 2) and the
-    failure sensor leaves its recordings alone until then. Every recording completes."""
+def test_a_run_process_killed_mid_run_fails_the_run_and_its_retry_completes(private_stack, monkeypatch):
+    """SIGKILL only the process executing a run: Celery fails its task (WorkerLostError)
+    and starts a new process, forked warm; run monitoring fails the run, the instance
+    retries it, and the failure sensor leaves its recordings alone until then."""
     settings = load_settings()
     state = Path(private_stack["state_dir"])
     env = {"VOMAGE_INGEST": "sqs", "VOMAGE_MAX_BATCH": "3"}
     with cluster.running_cluster(state, workers=2, extra_env=env) as info:
         uploads = _upload(settings, _samples(6), "pool")
         with _instance(info, monkeypatch) as instance:
-            victim = _wait_for_step_on(instance, "vomage-0")
-            os.kill(_pool_process(state, 0), signal.SIGKILL)
+            run_id, pid = _run_in_progress_on(instance, info, None)
+            index = int(_worker_of(info, pid).split("-")[1])
+            assert pid == _pool_process(state, index)
+            os.kill(pid, signal.SIGKILL)
             assert wait_until_final(settings, uploads, timeout_s=600)
             runs = _finished_runs(instance, timeout_s=120)
-            failed = instance.get_run_by_id(victim[0])
-            retries = [r for r in runs if r.tags.get("dagster/parent_run_id") == victim[0]]
+            failed = instance.get_run_by_id(run_id)
+            retries = [r for r in runs if r.tags.get("dagster/parent_run_id") == run_id]
+        replaced = _pool_process(state, index)
     assert all(u.status["stage"] == "complete" for u in uploads), [u.status for u in uploads]
     assert failed.status == DagsterRunStatus.FAILURE and failed.tags.get("dagster/will_retry") == "true"
     assert len(retries) == 1 and retries[0].status == DagsterRunStatus.SUCCESS
+    assert replaced != pid  # a new process, forked from the warm parent

@@ -93,26 +93,24 @@ def test_queue_limits_count_the_tags_the_jobs_set(instance_config):
     assert limits[(QUOTA_TAG, BEDROCK_BATCH)] == 1
 
 
-def test_ecs_run_launcher_config(instance_config):
-    launcher = _validated(instance_config["run_launcher"])
-    assert instance_config["run_launcher"]["module"] == "dagster_aws.ecs"
-    assert launcher["task_definition"]["task_role_arn"] == ENV["VOMAGE_RUN_TASK_ROLE_ARN"]
-    assert launcher["task_definition"]["log_group"] == ENV["VOMAGE_RUN_LOG_GROUP"]
-    assert launcher["secrets_tag"] is None  # no ListSecrets on "*"
-    assert launcher["secrets"][0]["valueFrom"] == ENV["DAGSTER_PG_PASSWORD_SECRET_ARN"]
-    assert launcher["secrets"][1] == {"name": "REDIS_PASSWORD", "valueFrom": ENV["REDIS_PASSWORD_SECRET_REF"]}
-    assert "DAGSTER_PG_PASSWORD" not in launcher["env_vars"] and "REDIS_PASSWORD" not in launcher["env_vars"]
+def test_the_warm_run_launcher_takes_its_broker_from_the_settings(instance_config, monkeypatch):
+    """Runs go to the run workers over ElastiCache (TLS, the AUTH token from the
+    environment's secret), with the settings the workers read too."""
+    from dagster._serdes.config_class import ConfigurableClassData
+
+    section = instance_config["run_launcher"]
+    assert (section["module"], section["class"]) == ("vomage_dagster.run_launcher", "WarmRunLauncher")
+    assert not section.get("config")  # nothing to disagree with the workers' configuration
+    monkeypatch.setenv("REDIS_URL", "rediss://cache.example.internal:6379/0")
+    monkeypatch.setenv("REDIS_PASSWORD", "s3cret token")
+    launcher = ConfigurableClassData(section["module"], section["class"], "{}\n").rehydrate()
+    assert launcher.broker == "rediss://:s3cret%20token@cache.example.internal:6379/1" == launcher.backend
+    assert launcher.default_queue == "vomage-runs"
+    assert launcher.config_source["broker_use_ssl"]["ssl_cert_reqs"] == 2  # CERT_REQUIRED
 
 
-def test_s3_compute_logs_go_where_the_run_roles_may_write(instance_config):
-    from cfnlint.decode import decode
-
-    from vomage_dagster.local.provision import TEMPLATE
-
-    logs = _validated(instance_config["compute_logs"])
-    assert logs["bucket"] == ENV["VOMAGE_BUCKET"]
-    template, _ = decode(str(TEMPLATE))
-    assert template["Parameters"]["ComputeLogsPrefix"]["Default"] == logs["prefix"].rstrip("/") + "/"
+def test_no_compute_log_capture_on_the_hot_path(instance_config):
+    assert instance_config["compute_logs"]["class"] == "NoOpComputeLogManager"
 
 
 def test_run_retries_and_monitoring(instance_config):
@@ -136,5 +134,5 @@ def test_each_configured_class_constructs_offline(instance_config, monkeypatch):
         section = instance_config[key]
         data = ConfigurableClassData(section["module"], section["class"], yaml.dump(section.get("config") or {}))
         built[key] = type(data.rehydrate()).__name__
-    assert built == {"run_coordinator": "QueuedRunCoordinator", "run_launcher": "EcsRunLauncher",
-                     "compute_logs": "S3ComputeLogManager"}
+    assert built == {"run_coordinator": "QueuedRunCoordinator", "run_launcher": "WarmRunLauncher",
+                     "compute_logs": "NoOpComputeLogManager"}

@@ -130,3 +130,39 @@ def test_status_changes_are_published_on_the_recording_channel(resources):
         stages.append(json.loads(msg["data"])["stage"])
     assert stages == ["uploaded", "transcribing"]
     pubsub.close()
+
+
+def test_a_retry_after_an_image_failure_does_not_transcribe_again(instance, resources, settings, samples,
+                                                                  model_calls):
+    """The chain is one step, so a retry runs every stage again: the stages before the one
+    that failed answer from the cache (keyed by audio hash, transcript, prompt), and the
+    speech and mood models are not called a second time."""
+    from vomage_dagster.domain.audio import SAMPLE_RATE, decode
+    from vomage_dagster.local.audio_files import encode
+    from vomage_dagster.resources.painter import ImagePainter
+    from vomage_dagster.run_tags import recording_tag
+
+    path = settings.state_dir / "retry-granularity.wav"
+    pcm = decode(samples["ja_tired"]["path"].read_bytes()).samples
+    path.write_bytes(encode(pcm * 0.93, SAMPLE_RATE, "wav"))  # audio no other test has sent
+    rid = upload_file(settings, path, "retry-user")
+    instance.add_dynamic_partitions(recordings.name, [rid])
+    unreachable = ImagePainter(model_id="stability.stable-image-core-v1:9", endpoint_url="http://127.0.0.1:9")
+    first = materialize(ASSETS, partition_key=rid, instance=instance, raise_on_error=False,
+                        resources={**resources, "painter": unreachable}, tags={recording_tag(rid): "1"})
+    assert not first.success
+    status = resources["tracker"].status
+    assert status.get(rid)["stage"] == "failed" and status.get(rid)["error"]["retryable"] is True
+    made = {e.asset_key.path[-1] for e in first.asset_materializations_for_node("recording_chain")}
+    assert made == {"raw_recording", "transcript", "recording_context", "mood"}
+
+    before = model_calls()
+    assert status.reset_for_retry(rid) == 2
+    again = materialize(ASSETS, partition_key=rid, instance=instance, resources=resources,
+                        tags={recording_tag(rid): "2"})
+    assert again.success and status.get(rid)["stage"] == "complete"
+    after = model_calls()
+    assert after["transcribe"] == before["transcribe"] and after["analysis"] == before["analysis"]
+    hits = {e.asset_key.path[-1]: e.metadata["cache_hit"].value
+            for e in again.asset_materializations_for_node("recording_chain") if "cache_hit" in e.metadata}
+    assert hits["transcript"] is True and hits["mood"] is True

@@ -70,3 +70,36 @@ def test_daemon_killed_and_restarted_mid_stream(private_stack, samples):
         daemon.start()
         assert wait_until_final(settings, first + during, timeout_s=400)
         check(daemon, first + during)
+
+
+def test_a_run_canceled_from_the_ui_leaves_its_recordings_failed_and_retryable(private_stack, samples):
+    """Canceled as the UI's Terminate does it (run marked canceling, then the run
+    coordinator asks the launcher to stop it): the warm run's process is stopped, the run
+    ends canceled at once, its recordings end `failed` / `run_canceled`, retryable, and a
+    retry completes them."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from vomage_dagster import cli
+
+    settings = load_settings()
+    with running_daemon(Path(private_stack["state_dir"]), {"VOMAGE_MAX_BATCH": "1"}) as daemon:
+        first = upload(samples, ["ja_tired"], "cancel-me")
+        with DagsterInstance.from_config(str(daemon.home)) as instance:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                started = instance.get_runs(RunsFilter(job_name="process_recording",
+                                                       statuses=[DagsterRunStatus.STARTED]))
+                if started:
+                    break
+                time.sleep(0.1)
+            (run,) = started
+            instance.report_run_canceling(run)
+            assert instance.run_coordinator.cancel_run(run.run_id)
+            assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
+        assert wait_until_final(settings, first, timeout_s=120)
+        item = first[0].status
+        assert item["stage"] == "failed" and item["error"]["code"] == "run_canceled", item
+        assert item["error"]["retryable"] is True
+        assert cli.main(["retry", first[0].recording_id]) == 0  # attempt 2, status back to uploaded
+        assert wait_until_final(settings, first, timeout_s=180)
+        assert first[0].status["stage"] == "complete" and first[0].status["attempt"] == 2, first[0].status

@@ -99,7 +99,9 @@ def test_a_hostile_file_in_a_batch_fails_alone(resources, settings, samples, tmp
                 for rid, ext in zip(rids, ("m4a", "mkv"), strict=True)]
     with DagsterInstance.ephemeral() as instance:
         (request,) = plan_runs(instance, resources["tracker"], arrivals).run_requests
-        assert materialize(ASSETS, instance=instance, resources=resources, tags=request.tags).success
+        # The run fails (one recording of it did); the other recording completes.
+        assert not materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
+                               raise_on_error=False).success
     status = resources["tracker"].status
     assert status.get(rids[0])["stage"] == "complete"
     failed = status.get(rids[1])

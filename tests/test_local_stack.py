@@ -76,7 +76,7 @@ def test_down_stops_every_process(tmp_path):
     info = stack.up(settings)
     pids = list(info["pids"].values())
     assert stack.healthy(info)
-    assert sorted(stack.down(settings)) == ["models", "moto", "redis"]
+    assert sorted(stack.down(settings)) == ["broker", "models", "moto", "redis"]
     assert not any(stack._alive(p) for p in pids)
     assert stack.read_info(settings) is None
     assert stack.down(settings) == []

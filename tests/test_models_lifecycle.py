@@ -15,7 +15,7 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from vomage_dagster import cli
-from vomage_dagster.assets.recording import ASSETS
+from vomage_dagster.assets.recording import ASSETS, ORDER
 from vomage_dagster.domain import batch
 from vomage_dagster.domain.errors import MODEL_UNAVAILABLE, ProcessingError
 from vomage_dagster.local.demo import upload_file
@@ -181,7 +181,7 @@ def test_a_content_filter_refusal_fails_the_recording_final(settings, resources,
                           "images": [base64.b64encode(b"").decode()]}).encode()
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(recordings.name, [rid])
-        before = materialize(ASSETS[:4], partition_key=rid, instance=instance, resources=resources)
+        before = materialize(ASSETS, selection=ORDER[:4], partition_key=rid, instance=instance, resources=resources)
         assert before.success
         with Stubber(painter.bedrock) as br:
             br.add_response("invoke_model", {"body": StreamingBody(io.BytesIO(refusal), len(refusal)),

@@ -1,6 +1,8 @@
 """vomage-dagster: everything Dagster loads, as a table of contents.
 
-- assets/recording.py   the per-recording chain (raw_recording … published_record)
+- assets/recording.py   the per-recording assets (raw_recording … published_record), one step
+- assets/stages.py      what each of them does for one recording (plain functions)
+- assets/batching.py    running them for a recording or a batch; failed means failed in the catalog
 - sensors/sqs_uploads.py what runs when S3 (or the app) announces a recording on SQS
 - sensors/s3_uploads.py the same by listing the bucket (VOMAGE_INGEST chooses)
 - sensors/run_failures.py a failed or canceled run marks its recordings failed

@@ -1,4 +1,9 @@
-"""Where the steps of a process_recording run execute.
+"""Where runs and the steps of a process_recording run execute.
+
+Runs execute in warm processes: dagster-celery's `CeleryRunLauncher` hands each run to a
+long-lived Celery worker that imported the code location once (`run_worker_config`,
+`local/run_workers.py`, docs/deploy.md), instead of a process spawned and importing
+everything for every run (≈ 1.7 s a run on two cores, DESIGN.md §5).
 
 In-process is the default: on one machine a run's steps cost ~1–2 s of orchestration
 that way (DESIGN.md §5), and the models already run in their own services. With
@@ -60,6 +65,35 @@ def celery_config(settings: Settings) -> dict:
                 "interval_step": 0.2,
                 "interval_max": 0.5,
             },
+        },
+    }
+
+
+RUN_QUEUE = "vomage-runs"  # the run workers' queue; steps (when on Celery) use "dagster"
+
+
+def run_worker_config(settings: Settings) -> dict:
+    """The Celery settings of the run launcher and of the run workers (both read them).
+
+    A run task is acknowledged when a worker takes it (Celery's default, unlike steps): a
+    run is never handed to a second worker, which would find it started and refuse it. A
+    worker process that dies mid-run fails its task; run monitoring reads that state from
+    the result backend and fails the run, and the failure sensor fails its recordings
+    (retryable). The state is kept a day: run monitoring reads it while the run lives.
+    """
+    return {
+        "broker": settings.celery_broker_url,
+        "backend": settings.celery_broker_url,
+        "default_queue": RUN_QUEUE,
+        "config_source": {
+            "task_acks_late": False,
+            "worker_prefetch_multiplier": 1,
+            "result_expires": 86_400,
+            "broker_connection_retry_on_startup": True,
+            # A worker process is replaced after a run that left it above 1.5 GB: one
+            # recording's stages never need that, a leak would.
+            "worker_max_memory_per_child": 1_500_000,
+            **celery_tls(settings),
         },
     }
 

@@ -9,6 +9,7 @@ RECORDING_TAG = "vomage/recording_id"  # one-recording runs: the recording
 ATTEMPT_TAG = "vomage/attempt"
 RECORDING_TAG_PREFIX = "vomage/recording/"  # every run: one tag per recording → attempt
 BATCH_TAG = "vomage/batch_size"
+UPLOAD_KEY_TAG = "vomage/upload_key"  # one-recording runs from a sensor: the upload
 
 
 def recording_tag(recording_id: str) -> str:

@@ -1,97 +1,149 @@
-"""Several recordings in one run, one partition each (micro-batching).
+"""Running the stages for the recordings of a run: one recording or a batch, in one step.
 
 A run launched for a range of `recordings` partitions (the sensor groups recordings
-that arrive together, up to `MAX_BATCH`) materializes each asset once for all of them:
-one run process and one set of step events instead of one per recording, and within a
-stage every recording of the batch is in flight at once, so the speech model always has
-the next Transcribe job waiting (DESIGN §5: 50 partitions in one run ≈ 6.6 s,
-50 runs ≈ 30 s).
+that arrive together, up to `MAX_BATCH`) computes every recording of it in one step: one
+run process and one set of step events instead of one per recording (DESIGN §5:
+50 partitions in one run ≈ 6.6 s, 50 runs ≈ 30 s). Every recording of the batch is in
+flight at once, and within a recording `transcript` and `recording_context` run side by
+side: on AWS the stages wait on remote services, so a batch of 10 costs about one
+recording's latency.
 
-Recordings stay independent inside a batch. A recording whose stage fails is marked
-`failed` in the status table with its reason and leaves the batch: the stages after it
-skip it and its partitions carry `outcome: failed …` metadata instead of an output in
-S3. Dagster materializes a partition range as a whole, so those partitions still show
-a materialization in the catalog: the status table and that metadata say what happened.
-A run of one recording keeps the plain semantics: a failing stage fails the run.
-
-Values between stages: a one-recording run passes the stage output itself; a batch
-passes `{recording_id: output}` (see `resources.io_manager`).
+Each stage that succeeds is materialized at once, for its partition only (the UI sees
+the transcript before the image exists). Recordings stay independent: a recording whose
+stage fails is marked `failed` with its reason (see `failures`), gets an observation
+saying so on the asset that failed, and stops there; the others go on. At the end the
+step fails if any recording did, so Dagster reports the partitions it planned and did
+not get as failed.
 """
 
+import queue
 import warnings
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from dagster import AssetExecutionContext, BackfillPolicy, BetaWarning, Failure, MetadataValue
+from dagster import (
+    AssetMaterialization,
+    AssetObservation,
+    BackfillPolicy,
+    BetaWarning,
+    DagsterLogManager,
+    Failure,
+    MetadataValue,
+)
 
-from ..resources.tracker import ProcessingTracker
+from ..domain.keys import processed_key
 from ..settings import Settings
 from .failures import recording_stage
+from .stages import INPUTS, STAGES, StageEnv
 
 # The product plan: batch up to 10 requests. The sensors use `VOMAGE_MAX_BATCH`, which
-# can lower it (1 turns batching off); UI backfills and stage threads use the default.
+# can lower it (1 turns batching off); UI backfills and the thread pools use the default.
 MAX_BATCH = Settings.max_batch
-# Every recording of a batch is in flight at once within a stage: on AWS the stages
-# wait on remote services (a Transcribe job takes seconds), so a batch of 10 then costs
-# one recording's latency per stage, not ten; locally the model server queues the jobs.
-STAGE_WORKERS = MAX_BATCH
 # A backfill launched from the UI runs in batches of the same size as the sensor's.
 # (`backfill_policy` is marked beta in Dagster 1.13; said once here, not at every import.)
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 BATCH_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_BATCH)
 
-# One pool for the life of the run process: its threads keep their DynamoDB Table
-# resources (see resources.aws) from stage to stage.
-_pool = ThreadPoolExecutor(max_workers=STAGE_WORKERS, thread_name_prefix="stage")
-
-# A stage for one recording: (recording id, its inputs) → (output, metadata).
-Stage = Callable[[str, dict[str, Any]], tuple[dict, dict]]
-
-
-def is_batch(keys: list[str] | tuple[str, ...]) -> bool:
-    return len(keys) > 1
+# Pools for the life of the run process (their threads keep their DynamoDB Table
+# resources, see resources.aws): one thread per recording of a batch, and one more per
+# recording for `recording_context`, which runs beside `transcript`.
+_recordings_pool = ThreadPoolExecutor(max_workers=MAX_BATCH, thread_name_prefix="recording")
+_side_pool = ThreadPoolExecutor(max_workers=MAX_BATCH, thread_name_prefix="context")
+_DONE = object()
 
 
-def run_stage(context: AssetExecutionContext, tracker: ProcessingTracker, stage: Stage,
-              **inputs: Any) -> Any:
-    """Run `stage` for every recording of the run and return the asset's value."""
-    keys = list(context.partition_keys)
-    if not is_batch(keys):
-        rid = keys[0]
-        with recording_stage(tracker, rid):
-            out, metadata = stage(rid, inputs)
-        context.add_output_metadata(metadata)
-        return out
+class MissingInput(Failure):
+    """A stage was asked for without its input: a subset run before the stage it reads."""
 
-    ready = [rid for rid in keys if all(rid in value for value in inputs.values())]
-    for rid in keys:
-        if rid not in ready:
-            context.add_asset_metadata({"outcome": "skipped: failed in an earlier stage"},
-                                       partition_key=rid)
 
-    def one(rid: str) -> tuple[dict, dict] | Exception:
+def run_chain(env: StageEnv, keys: list[str], wanted: list[str],
+              log: DagsterLogManager) -> Iterator[AssetMaterialization | AssetObservation]:
+    """Run the `wanted` stages (in order) for every recording in `keys`, yielding each
+    asset event as it happens; raise at the end if any recording failed."""
+    if len(keys) == 1:  # in this thread: no hand-over, and the run's own thread state
+        yield from _chain(env, keys[0], wanted)
+        return
+    events: queue.Queue = queue.Queue()
+    failures: dict[str, BaseException] = {}
+
+    def one(rid: str) -> None:
         try:
-            with recording_stage(tracker, rid):
-                return stage(rid, {name: value[rid] for name, value in inputs.items()})
-        except Exception as exc:  # recorded as failed by recording_stage; the batch goes on
-            return exc
+            for event in _chain(env, rid, wanted):
+                events.put(event)
+        except BaseException as exc:  # recorded by recording_stage; the batch goes on
+            failures[rid] = exc
+        finally:
+            events.put(_DONE)
 
-    results = dict(zip(ready, _pool.map(one, ready), strict=True))
-
-    outputs: dict[str, dict] = {}
-    for rid, result in results.items():
-        if isinstance(result, Exception):
-            reason = result.description if isinstance(result, Failure) else repr(result)
-            context.log.warning(f"recording {rid} failed in this stage: {reason}")
-            context.add_asset_metadata({"outcome": MetadataValue.text(f"failed: {reason}")},
-                                       partition_key=rid)
+    for rid in keys:
+        _recordings_pool.submit(one, rid)
+    running = len(keys)
+    while running:
+        event = events.get()
+        if event is _DONE:
+            running -= 1
         else:
-            out, metadata = result
-            outputs[rid] = out
-            context.add_asset_metadata({"outcome": "ok", **metadata}, partition_key=rid)
-    context.add_output_metadata({"batch_size": len(keys), "succeeded": len(outputs)})
-    if not outputs:
-        raise Failure(description=f"every recording of this batch of {len(keys)} failed",
+            yield event
+    if failures:
+        reasons = "; ".join(f"{rid}: {_reason(exc)}" for rid, exc in list(failures.items())[:5])
+        log.warning(f"{len(failures)} of {len(keys)} recordings failed: {reasons}")
+        raise Failure(description=f"{len(failures)} of {len(keys)} recordings failed ({reasons})",
+                      metadata={"failed": len(failures), "succeeded": len(keys) - len(failures)},
                       allow_retries=False)
-    return outputs
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, Failure):
+        return exc.description or "failed"
+    return f"internal error ({type(exc).__name__})"
+
+
+def _chain(env: StageEnv, rid: str, wanted: list[str]) -> Iterator[AssetMaterialization | AssetObservation]:
+    """One recording's stages in order; raises (after its observation) at the first that fails."""
+    outputs: dict[str, dict] = {}
+
+    def load(name: str) -> dict:
+        if name not in outputs:
+            found = env.store.get_json_or_none(processed_key(rid, f"{name}.json"))
+            if found is None:
+                raise MissingInput(description=f"{name} of {rid} does not exist yet: materialize it first",
+                                   allow_retries=False)
+            outputs[name] = found
+        return outputs[name]
+
+    def run(name: str) -> AssetMaterialization:
+        inputs = {upstream: load(upstream) for upstream in INPUTS[name]}
+        with recording_stage(env.tracker, rid):
+            out, metadata = STAGES[name](env, rid, inputs)
+        key = processed_key(rid, f"{name}.json")
+        env.store.put_json(key, out)
+        outputs[name] = out
+        return AssetMaterialization(asset_key=name, partition=rid,
+                                    metadata={**metadata, "output": MetadataValue.path(env.store.uri(key))})
+
+    def failed(name: str, exc: BaseException) -> AssetObservation:
+        return AssetObservation(asset_key=name, partition=rid,
+                                metadata={"outcome": MetadataValue.text(f"failed: {_reason(exc)}")})
+
+    steps = list(wanted)
+    while steps:
+        name = steps.pop(0)
+        beside = None
+        if name == "transcript" and "recording_context" in steps:
+            steps.remove("recording_context")
+            beside = _side_pool.submit(run, "recording_context")
+        try:
+            event = run(name)
+        except BaseException as exc:
+            yield failed(name, exc)
+            if beside is not None and beside.exception() is None:
+                yield beside.result()  # it finished; what it produced stays produced
+            raise
+        yield event
+        if beside is not None:
+            try:
+                event = beside.result()
+            except BaseException as exc:
+                yield failed("recording_context", exc)
+                raise
+            yield event

@@ -5,14 +5,13 @@ the catalog shows a red check on the asset while the model is LEGACY, before its
 life breaks recordings. `vomage models check` runs the same verdicts from a terminal.
 """
 
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
 from ..domain.lifecycle import ModelVerdict
 from ..domain.models import ConfiguredModel
 from ..resources.analyzer import MoodAnalyzer
 from ..resources.model_catalog import ModelCatalog
 from ..resources.painter import ImagePainter
-from .recording import mood, mood_image
 
 
 def _result(verdict: ModelVerdict) -> AssetCheckResult:
@@ -27,13 +26,14 @@ def _result(verdict: ModelVerdict) -> AssetCheckResult:
         })
 
 
-@asset_check(asset=mood, blocking=False,
+@asset_check(asset=AssetKey("mood"), blocking=False,
              description="The mood model (or every model its inference profile routes to) is ACTIVE on Bedrock.")
 def mood_model_active(analyzer: MoodAnalyzer, model_catalog: ModelCatalog) -> AssetCheckResult:
     return _result(model_catalog.verdict(ConfiguredModel("analysis", analyzer.model_id, analyzer.region_name)))
 
 
-@asset_check(asset=mood_image, blocking=False, description="The image model is ACTIVE on Bedrock in its region.")
+@asset_check(asset=AssetKey("mood_image"), blocking=False,
+             description="The image model is ACTIVE on Bedrock in its region.")
 def image_model_active(painter: ImagePainter, model_catalog: ModelCatalog) -> AssetCheckResult:
     return _result(model_catalog.verdict(ConfiguredModel("image", painter.model_id, painter.region_name)))
 

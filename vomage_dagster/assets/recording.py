@@ -1,42 +1,28 @@
-"""The per-recording chain: one dynamic partition per recording, six assets.
+"""The per-recording assets: six assets in the catalog, one Dagster step per run.
 
-    raw_recording ──┬── transcript ──────────┐
-                    └── recording_context ───┴── mood ── mood_image ── published_record
+    raw_recording ─┬── transcript ─────────┬── mood ── mood_image ── published_record
+                   └── recording_context ──┘
 
-`transcript` and `recording_context` do not depend on each other. Every asset's output
-is JSON in S3 under `processed/<recording_id>/` (see `resources.io_manager`), carries the
-seconds it took, and says whether it came from the cache. A run covers one recording or
-a batch of them (`batching`): each asset below says what it does for one recording.
+Each asset is a stage of `stages` (what it does for one recording is said there). They
+are one `multi_asset` so that a run costs one step's bookkeeping, not six: every step
+writes its start, inputs, outputs and success as events, and on two cores those events,
+not the work, were most of Dagster's share of a recording. The catalog still shows six
+assets, each partition materialized when its stage produced it; a subset (one asset, from
+the UI) runs alone, its inputs read from S3.
+
+A run covers one recording or a batch (`batching`). A recording that fails leaves its
+remaining assets unmaterialized and the run failed, so the catalog shows those partitions
+failed, as the status table does; the other recordings of the batch go on.
 """
 
+from collections.abc import Iterator
 
-import base64
-import datetime as dt
-import time
-from typing import Any
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, multi_asset
 
-from dagster import AssetExecutionContext, Failure, MetadataValue, asset
-
-from ..domain import audio, client_metadata, costs, prompts
-from ..domain import status as st
-from ..domain.context import (
-    RecordingContext,
-    Weather,
-    build_context,
-    place_cell,
-    season,
-    time_bucket,
-    zone,
-)
-from ..domain.errors import NO_SPEECH, RECORDING_ID_TAKEN, ProcessingError
-from ..domain.images import png_size, thumbnail
-from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
-from ..domain.mood import mood_from_dict
-from ..domain.transcript import transcript_from_dict
 from ..partitions import recordings
 from ..resources.analyzer import MoodAnalyzer
 from ..resources.cache import Cache
-from ..resources.events import COMPLETE, EventPublisher
+from ..resources.events import EventPublisher
 from ..resources.painter import ImagePainter
 from ..resources.records import RecordsTable
 from ..resources.speech import SpeechToText
@@ -44,367 +30,40 @@ from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..resources.weather import WeatherSource
 from ..run_tags import recordings_of_run
-from ..settings import load_settings
-from .batching import BATCH_POLICY, is_batch, run_stage
+from .batching import BATCH_POLICY, run_chain
+from .stages import INPUTS, STAGES, StageEnv
 
 GROUP = "recording"
-UPLOAD_KEY_TAG = "vomage/upload_key"
-PREVIEW_CHARS = 160
+ORDER = list(STAGES)
+KEYS = [AssetKey(name) for name in ORDER]
+
+_ABOUT = {  # asset → (kinds, description)
+    "raw_recording": ({"s3", "python"}, "The uploaded recording, decoded and validated (1–300 s, not silent)."),
+    "transcript": ({"python"}, "What was said: Transcribe (IdentifyLanguage zh-CN/en-US/ja-JP), cached by audio hash."),
+    "recording_context": ({"python"}, "When and where: time of day, season, weekday, place cell and weather."),
+    "mood": ({"bedrock"}, "The mood: emotion, intensity, valence, arousal, keywords, summary, image prompt."),
+    "mood_image": ({"bedrock", "s3"},
+                   "A 1024×1024 PNG matching the mood (Stable Image Core by default), plus a 256 px thumbnail."),
+    "published_record": ({"dynamodb"}, "The app's VoiceRecords row; status complete; a Processing Complete event."),
+}
+
+SPECS = [AssetSpec(name, deps=INPUTS[name], group_name=GROUP, kinds=_ABOUT[name][0],
+                   description=_ABOUT[name][1], skippable=True) for name in ORDER]
 
 
-def media_copy_key(recording_id: str, extension: str) -> str:
-    """Where the validated upload is copied for transcription (short-lived, see retention)."""
-    return f"media/{recording_id}.{extension or 'bin'}"
+@multi_asset(specs=SPECS, partitions_def=recordings, can_subset=True, backfill_policy=BATCH_POLICY,
+             name="recording_chain",
+             description="The six stages of a recording (or a batch of them) in one step.")
+def recording_chain(context: AssetExecutionContext, store: ObjectStore, tracker: ProcessingTracker,
+                    cache: Cache, speech: SpeechToText, weather: WeatherSource, analyzer: MoodAnalyzer,
+                    painter: ImagePainter, records: RecordsTable, events: EventPublisher) -> Iterator:
+    keys = list(context.partition_keys)
+    env = StageEnv(store=store, tracker=tracker, cache=cache, speech=speech, weather=weather,
+                   analyzer=analyzer, painter=painter, records=records, events=events,
+                   run_tags=dict(context.run.tags), batch=len(keys) > 1,
+                   attempts=recordings_of_run(context.run.tags))
+    wanted = [name for name, key in zip(ORDER, KEYS, strict=True) if key in context.selected_asset_keys]
+    yield from run_chain(env, keys, wanted, context.log)
 
 
-def _pinned(call: Any, *args: Any, **kwargs: Any) -> Any:
-    """An S3 call on the upload; a vanished or replaced upload is a clear error, not internal."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return call(*args, **kwargs)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NotFound"):
-            raise ProcessingError("not_found", "the upload no longer exists") from exc
-        if code in ("412", "PreconditionFailed"):
-            raise ProcessingError("upload_changed", "the upload was replaced while it was processed",
-                                  retryable=True) from exc
-        raise
-
-
-def _find_upload_key(context: AssetExecutionContext, store: ObjectStore,
-                     tracker: ProcessingTracker, recording_id: str) -> tuple[str, bool]:
-    """The upload's key, and whether the status table knows the recording already.
-
-    A one-recording run from a sensor carries the key in a tag; a batch or a run
-    started by hand looks it up in the status table (registered by the sensor) and,
-    failing that, in the bucket."""
-    key = context.run.tags.get(UPLOAD_KEY_TAG)
-    if key and not is_batch(context.partition_keys):
-        return key, True
-    item = tracker.status.get(recording_id)
-    if item and item.get("upload_key"):
-        return item["upload_key"], True
-    found = [obj.key for obj in store.list(UPLOADS_PREFIX)
-             if (parsed := parse_upload_key(obj.key)) and parsed.recording_id == recording_id]
-    if len(found) > 1:  # two users' uploads claim the id: neither may take the other's record
-        raise ProcessingError(RECORDING_ID_TAKEN, f"{len(found)} uploads claim recording {recording_id}")
-    if found:
-        return found[0], item is not None
-    raise ProcessingError("not_found", f"no upload found for recording {recording_id}")
-
-
-@asset(partitions_def=recordings, group_name=GROUP, kinds={"s3", "python"},
-       backfill_policy=BATCH_POLICY,
-       description="The uploaded recording, decoded and validated (1–300 s, not silent).")
-def raw_recording(context: AssetExecutionContext, store: ObjectStore,
-                  tracker: ProcessingTracker) -> Any:
-    def one(rid: str, _: dict) -> tuple[dict, dict]:
-        started = time.perf_counter()
-        key, registered = _find_upload_key(context, store, tracker, rid)
-        if not registered:
-            tracker.register(rid, key)
-        parsed = parse_upload_key(key)
-        if parsed is None or parsed.recording_id != rid:
-            raise ProcessingError("not_found", "the upload's key does not name this recording")
-        head = _pinned(store.head, key)
-        if head["ContentLength"] > audio.MAX_BYTES:
-            raise ProcessingError(audio.TOO_LARGE,
-                                  f"the file is {head['ContentLength']} bytes, over {audio.MAX_BYTES}")
-        # The bytes validated here are the bytes transcribed: read and copy only this ETag.
-        etag = head["ETag"]
-        decoded = audio.decode_and_validate(_pinned(store.get_bytes, key, if_match=etag))
-        media_key = media_copy_key(rid, parsed.extension)
-        _pinned(store.copy, key, media_key, if_match=etag)
-        meta = client_metadata.read(head.get("Metadata", {}), head["LastModified"])
-        out = {
-            "recording_id": rid,
-            "upload_key": key,
-            "media_key": media_key,
-            "etag": etag,
-            # The key's user: object metadata is the client's word and cannot move a post.
-            "user_id": parsed.user_id,
-            "sha256": decoded.sha256,
-            "duration_s": round(decoded.duration_s, 3),
-            "format": decoded.source_format,
-            "codec": decoded.source_codec,
-            "size_bytes": head["ContentLength"],
-            "recorded_at": meta.recorded_at.isoformat(),
-            "time_zone": meta.time_zone,
-            # Only as precise as the place cell the record keeps (0.1°, about 11 km).
-            "lat": round(meta.lat, 1) if meta.lat is not None else None,
-            "lon": round(meta.lon, 1) if meta.lon is not None else None,
-            "language_hint": meta.language_hint,
-            "metadata_corrections": list(meta.corrections),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        tracker.advance(rid, st.TRANSCRIBING)
-        return out, {
-            "duration_s": out["duration_s"],
-            "format": f"{out['format']}/{out['codec']}",
-            "language_hint": out["language_hint"] or "auto",
-            "metadata_corrected": ", ".join(out["metadata_corrections"]) or "none",
-            "seconds": out["seconds"],
-        }
-
-    return run_stage(context, tracker, one)
-
-
-@asset(partitions_def=recordings, group_name=GROUP, kinds={"python"},
-       backfill_policy=BATCH_POLICY,
-       description="What was said: Transcribe (IdentifyLanguage zh-CN/en-US/ja-JP), cached by audio hash.")
-def transcript(context: AssetExecutionContext, raw_recording: Any, speech: SpeechToText,
-               cache: Cache, tracker: ProcessingTracker) -> Any:
-    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
-        raw = inputs["raw_recording"]
-        started = time.perf_counter()
-        cached = cache.get_json("transcribe", raw["sha256"])
-        if cached is not None:
-            result = transcript_from_dict(cached)
-        else:
-            result = speech.transcribe(raw.get("media_key") or raw["upload_key"], raw["sha256"],
-                                       raw["language_hint"])
-        if not result.text.strip():
-            raise ProcessingError(NO_SPEECH, "no speech was recognised in the recording")
-        if cached is None:
-            cache.set_json("transcribe", raw["sha256"], result.as_dict())
-        out = {**result.as_dict(), "cache_hit": cached is not None,
-               "seconds": round(time.perf_counter() - started, 3)}
-        preview = result.text[:PREVIEW_CHARS] if load_settings().metadata_transcript else \
-            f"({len(result.text)} characters; VOMAGE_METADATA_TRANSCRIPT=off keeps the text out of Dagster)"
-        return out, {
-            "preview": MetadataValue.text(preview),
-            "language": result.language,
-            "confidence": result.confidence,
-            "cache_hit": MetadataValue.bool(out["cache_hit"]),
-            "seconds": out["seconds"],
-        }
-
-    return run_stage(context, tracker, one, raw_recording=raw_recording)
-
-
-@asset(partitions_def=recordings, group_name=GROUP, kinds={"python"},
-       backfill_policy=BATCH_POLICY,
-       description="When and where: time of day, season, weekday, place cell and weather.")
-def recording_context(context: AssetExecutionContext, raw_recording: Any,
-                      weather: WeatherSource, cache: Cache, tracker: ProcessingTracker) -> Any:
-    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
-        raw = inputs["raw_recording"]
-        started = time.perf_counter()
-        when = dt.datetime.fromisoformat(raw["recorded_at"]).astimezone(dt.UTC)
-        lat, lon = raw["lat"], raw["lon"]
-        place = place_cell(lat, lon)
-        found = None
-        cache_hit = False
-        if place is not None:
-            key = f"{place}:{time_bucket(when)}"
-            cached = cache.get_json("context", key)
-            cache_hit = cached is not None
-            if cached is not None:
-                found = Weather(**cached)
-            else:
-                local = when.astimezone(zone(raw["time_zone"]))
-                found = weather.weather_at(place, when, season(local.month, lat))
-                cache.set_json("context", key, found.__dict__)
-        ctx = build_context(when, raw["time_zone"], lat, lon, found)
-        out = {**ctx.as_dict(), "cache_hit": cache_hit,
-               "seconds": round(time.perf_counter() - started, 3)}
-        return out, {
-            "time_of_day": ctx.time_of_day,
-            "season": ctx.season,
-            "weather": ctx.weather.condition if ctx.weather else "unknown",
-            "seconds": out["seconds"],
-        }
-
-    return run_stage(context, tracker, one, raw_recording=raw_recording)
-
-
-@asset(partitions_def=recordings, group_name=GROUP, kinds={"bedrock"},
-       backfill_policy=BATCH_POLICY,
-       description="The mood: emotion, intensity, valence, arousal, keywords, summary, image prompt.")
-def mood(context: AssetExecutionContext, transcript: Any, recording_context: Any,
-         analyzer: MoodAnalyzer, cache: Cache, tracker: ProcessingTracker) -> Any:
-    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
-        text, where = inputs["transcript"], inputs["recording_context"]
-        started = time.perf_counter()
-        tracker.advance(rid, st.ANALYZING)
-        key = prompts.analysis_cache_key(text["text"], text["language"], analyzer.model_id)
-        cached = cache.get_json("analysis", key)
-        usage: dict = {}
-        saved_usage: dict = {}
-        if cached is not None:
-            # The cached entry keeps the tokens of the call it stands for: what a hit saves.
-            saved_usage = cached.pop("usage", None) or {}
-            result = mood_from_dict(cached)
-        else:
-            result, usage = analyzer.analyze(text["text"], text["language"])
-            cache.set_json("analysis", key, {**result.as_dict(), "usage": usage})
-        ctx_fields = {k: v for k, v in where.items() if k not in ("cache_hit", "seconds")}
-        weather = Weather(**ctx_fields["weather"]) if ctx_fields.get("weather") else None
-        ctx = RecordingContext(**{**ctx_fields, "weather": weather})
-        image_prompt = prompts.image_prompt(result, ctx)
-        out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": analyzer.model_id,
-               "prompt_version": prompts.PROMPT_VERSION, "usage": usage, "saved_usage": saved_usage,
-               "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
-        return out, {
-            "primary_emotion": result.primary_emotion,
-            "confidence": result.confidence,
-            "valence": result.valence,
-            "intensity": result.intensity,
-            "image_prompt": MetadataValue.text(image_prompt),
-            "cache_hit": MetadataValue.bool(out["cache_hit"]),
-            "seconds": out["seconds"],
-        }
-
-    return run_stage(context, tracker, one, transcript=transcript,
-                     recording_context=recording_context)
-
-
-@asset(partitions_def=recordings, group_name=GROUP, kinds={"bedrock", "s3"},
-       backfill_policy=BATCH_POLICY,
-       description="A 1024×1024 PNG matching the mood (Stable Image Core by default), plus a 256 px thumbnail.")
-def mood_image(context: AssetExecutionContext, mood: Any, painter: ImagePainter,
-               store: ObjectStore, cache: Cache, tracker: ProcessingTracker) -> Any:
-    def one(rid: str, inputs: dict) -> tuple[dict, dict]:
-        found = inputs["mood"]
-        started = time.perf_counter()
-        image_key = processed_key(rid, "image.png")
-        thumb_key = processed_key(rid, "thumbnail.png")
-        tracker.advance(rid, st.GENERATING)
-        prompt_hash = prompts.image_cache_key(found["image_prompt"], painter.model_id)
-        cached = cache.get_json("image", prompt_hash)
-        cache_hit = cached is not None and store.exists(cached["image_key"])
-        if cache_hit:
-            if cached["image_key"] != image_key:
-                store.copy(cached["image_key"], image_key)
-                store.copy(cached["thumbnail_key"], thumb_key)
-            small = store.get_bytes(thumb_key)
-            size = tuple(cached["size"])
-        else:
-            png = painter.paint(found["image_prompt"])
-            size = png_size(png)
-            small = thumbnail(png)
-            store.put_bytes(image_key, png, "image/png")
-            store.put_bytes(thumb_key, small, "image/png")
-            cache.set_json("image", prompt_hash, {"image_key": image_key,
-                                                  "thumbnail_key": thumb_key, "size": size})
-        out = {"image_key": image_key, "thumbnail_key": thumb_key, "width": size[0],
-               "height": size[1], "prompt_hash": prompt_hash, "model_id": painter.model_id,
-               "cache_hit": cache_hit, "seconds": round(time.perf_counter() - started, 3)}
-        preview = base64.b64encode(small).decode()
-        return out, {
-            "preview": MetadataValue.md(f"![mood image](data:image/png;base64,{preview})"),
-            "image": MetadataValue.path(store.uri(image_key)),
-            "cache_hit": MetadataValue.bool(cache_hit),
-            "seconds": out["seconds"],
-        }
-
-    return run_stage(context, tracker, one, mood=mood)
-
-
-def utc_day(iso_time: str) -> str:
-    """The UTC date a record belongs to in the daily tables."""
-    return dt.datetime.fromisoformat(iso_time).astimezone(dt.UTC).date().isoformat()
-
-
-STAGE_INPUTS = ("raw_recording", "transcript", "recording_context", "mood", "mood_image")
-
-
-def publish_once(tracker: ProcessingTracker, records: RecordsTable, record: dict,
-                 attempt: int | None) -> bool:
-    """Write the record and mark the recording complete, only if this run still owns it.
-
-    A run can outlive the decision that it was dead (the stranded sensor failed its
-    recording), and a recording can be retried while an old run of it is still going:
-    such a run must publish nothing. The status is checked before the record is written
-    and the completion is conditional on the attempt; a completion refused after the
-    write removes the record again, unless another run of the same attempt completed it
-    (then the one record stays, and this run announces nothing). True if this run
-    completed the recording; a `Failure` if it no longer owns it.
-    """
-    rid = record["recording_id"]
-
-    def superseded(item: dict | None) -> Failure:
-        now = "unknown" if item is None else (
-            f"{item.get('stage')}" + (f" ({item['error']['code']})" if item.get("error") else "")
-            + f", attempt {item.get('attempt', 1)}")
-        return Failure(description=f"not published: the recording is now {now}, not this run's to end",
-                       metadata={"error_code": "superseded"}, allow_retries=False)
-
-    def ours(item: dict | None) -> bool:
-        return item is not None and (attempt is None or int(item.get("attempt", 1)) == attempt)
-
-    current = tracker.status.get(rid)
-    if ours(current) and current.get("stage") == st.COMPLETE:
-        return False  # a duplicate run of this attempt: the record exists already
-    if not ours(current) or current.get("stage") in st.TERMINAL:
-        raise superseded(current)
-    records.put(record)
-    if tracker.complete(rid, attempt):
-        return True
-    current = tracker.status.get(rid)
-    if ours(current) and current.get("stage") == st.COMPLETE:
-        return False
-    records.delete(record)
-    raise superseded(current)
-
-
-@asset(partitions_def=recordings, group_name=GROUP, kinds={"dynamodb"},
-       backfill_policy=BATCH_POLICY,
-       description="The app's VoiceRecords row; status complete; a Processing Complete event.")
-def published_record(context: AssetExecutionContext, raw_recording: Any, transcript: Any,
-                     recording_context: Any, mood: Any, mood_image: Any,
-                     records: RecordsTable, events: EventPublisher,
-                     tracker: ProcessingTracker) -> Any:
-    attempts = recordings_of_run(context.run.tags)
-
-    def one(rid: str, stages: dict) -> tuple[dict, dict]:
-        started = time.perf_counter()
-        raw, text, where, found, image = (stages[name] for name in STAGE_INPUTS)
-        record = {
-            "recording_id": rid,
-            "user_id": raw["user_id"],
-            "created_at": f"{raw['recorded_at']}#{rid}",
-            "recorded_at": raw["recorded_at"],
-            "day": utc_day(raw["recorded_at"]),
-            "upload_key": raw["upload_key"],
-            "duration_s": raw["duration_s"],
-            "audio_sha256": raw["sha256"],
-            "language": text["language"],
-            "transcript": text["text"],
-            "transcript_confidence": text["confidence"],
-            "context": {k: v for k, v in where.items() if k not in ("cache_hit", "seconds")},
-            "mood": {k: found[k] for k in ("primary_emotion", "confidence", "secondary_emotions",
-                                           "intensity", "valence", "arousal", "keywords",
-                                           "summary", "image_prompt")},
-            "image_key": image["image_key"],
-            "thumbnail_key": image["thumbnail_key"],
-            "models": {"analysis": found["model_id"], "image": image["model_id"],
-                       "prompt_version": found["prompt_version"]},
-            "usage": found.get("usage") or {},
-            "cost_usd": costs.recording_cost(
-                raw["duration_s"], found["model_id"], found.get("usage") or found.get("saved_usage") or None,
-                image["model_id"], {name: bool(out.get("cache_hit")) for name, out in stages.items()}),
-            "seconds": {name: out["seconds"] for name, out in stages.items()},
-            "cache_hits": {name: out["cache_hit"] for name, out in stages.items()
-                           if "cache_hit" in out},
-            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        }
-        if publish_once(tracker, records, record, attempts.get(rid)):
-            events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
-                                      "primary_emotion": record["mood"]["primary_emotion"]})
-        record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
-        return record, {
-            "primary_emotion": record["mood"]["primary_emotion"],
-            "language": record["language"],
-            "seconds_total": round(sum(record["seconds"].values()), 3),
-            "cost_usd": record["cost_usd"]["total"],
-            "saved_usd": record["cost_usd"]["saved"],
-        }
-
-    return run_stage(context, tracker, one, raw_recording=raw_recording, transcript=transcript,
-                     recording_context=recording_context, mood=mood, mood_image=mood_image)
-
-
-ASSETS = [raw_recording, transcript, recording_context, mood, mood_image, published_record]
+ASSETS = [recording_chain]

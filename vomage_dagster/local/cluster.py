@@ -2,15 +2,14 @@
 
 `up` starts, on top of a running local stack and each on its own loopback port:
 - Postgres (local/postgres.py) holding runs, event logs and schedules;
-- the code location as its own gRPC server (`dagster api grpc`), which also starts
-  the run processes (the default run launcher);
+- the code location as its own gRPC server (`dagster api grpc`);
 - the webserver and the daemon, both reading the workspace from that gRPC server;
-- N dagster-celery workers on the Redis broker that execute process_recording's steps
-  (`VOMAGE_EXECUTOR=celery` in every process, execution.py).
+- N run workers: dagster-celery workers on the stack's broker Redis that execute whole
+  runs, warm (the production run launcher, run_launcher.py, local/run_workers.py).
 
-The instance is deploy/dagster.yaml with its AWS-only parts swapped for local ones
-(`instance_config`), so the production storage, queue limits and run retries are the
-ones exercised here. `cluster.json` in the cluster folder records every process, so
+The instance is deploy/dagster.yaml with its TLS parameter dropped (`instance_config`),
+so the production storage, launcher, queue limits and run retries are the ones exercised
+here. `cluster.json` in the cluster folder records every process, so
 `down` works from another shell; it stops them all and deletes the database.
 """
 
@@ -28,9 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from ..execution import celery_config
 from ..settings import load_settings
-from . import postgres
+from . import postgres, run_workers
 from .daemon import PROJECT_ROOT
 from .stack import (
     STATE_FILE,
@@ -51,9 +49,9 @@ PRODUCTION_INSTANCE = PROJECT_ROOT / "deploy" / "dagster.yaml"
 
 def instance_config(production: dict, max_concurrent_runs: int) -> dict:
     """deploy/dagster.yaml for one machine: same Postgres storage (without TLS on
-    loopback), queue with its quota limits, run retries and retention; runs launched as
-    processes of the code server instead of ECS tasks; compute logs on local disk."""
-    config = {k: v for k, v in production.items() if k not in ("run_launcher", "compute_logs")}
+    loopback), queue with its quota limits, run retries and retention, the same warm run
+    launcher (its broker is the stack's, from the settings) and no compute logs."""
+    config = dict(production)
     db = config["storage"]["postgres"]["postgres_db"]
     db.pop("params", None)
     queue = config["run_coordinator"]["config"]
@@ -154,7 +152,7 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         postgres.create_database(ports["postgres"], password, starter.procs["postgres"])
 
         env = {**base_env, **postgres.env_vars(ports["postgres"], password),
-               "DAGSTER_HOME": str(home), "VOMAGE_EXECUTOR": "celery",
+               "DAGSTER_HOME": str(home),
                # dagster-celery runs `celery` from PATH: this environment's.
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), base_env.get("PATH", "")])}
         starter.env = env
@@ -165,12 +163,11 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         workspace = root / "workspace.yaml"
         workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
             "host": "127.0.0.1", "port": ports["grpc"], "location_name": LOCATION}}]}))
-        celery_yaml = root / "celery.yaml"
-        celery_yaml.write_text(yaml.safe_dump({"execution": {"config": celery_config(settings)}}))
+        celery_yaml = run_workers.write_worker_yaml(home, settings)
 
         # Workers first: their start (~3 s) overlaps the code server's.
         for i in range(workers):
-            starter.start(f"worker-{i}", worker_command(celery_yaml, i))
+            starter.start(f"worker-{i}", run_workers.worker_command(celery_yaml, 1, f"vomage-{i}"))
         starter.start("code-server", [_bin("dagster"), "api", "grpc", "-m",
                                       "vomage_dagster.definitions", "-h", "127.0.0.1",
                                       "-p", str(ports["grpc"]), "--location-name", LOCATION])
@@ -190,8 +187,7 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         raise
     # What a client of this instance needs (tests, the benchmark): the instance file
     # reads the database from DAGSTER_PG_*. The password is this start's, loopback only.
-    info["env"] = {k: env[k] for k in ("DAGSTER_HOME", "VOMAGE_EXECUTOR",
-                                       *postgres.env_vars(0, "").keys())}
+    info["env"] = {k: env[k] for k in ("DAGSTER_HOME", *postgres.env_vars(0, "").keys())}
     write_info(root, info)
     return info
 
@@ -200,16 +196,6 @@ def write_info(root: Path, info: dict) -> None:
     path = root / INFO_FILE
     path.touch(mode=0o600, exist_ok=True)
     path.write_text(json.dumps(info, indent=1))
-
-
-def worker_command(config_yaml: Path, index: int) -> list[str]:
-    """A dagster-celery worker: one step at a time (`--concurrency 1`; a batch step
-    already runs its recordings in threads), no gossip/mingle/heartbeat chatter. Log
-    level WARNING: at INFO Celery logs every task's return value, and a step's events
-    carry the transcript preview."""
-    return [_bin("dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-            "-y", str(config_yaml), "-n", f"vomage-{index}", "-l", "WARNING", "--",
-            "--concurrency", "1", "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
 # Signalled in this order (nothing new is launched while the rest goes down), all at

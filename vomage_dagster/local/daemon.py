@@ -1,7 +1,8 @@
 """A Dagster instance and daemon for the local stack (SQLite storage under the state folder).
 
-The daemon is what evaluates sensors and launches runs; `running_daemon` starts it for
-the demo and the end-to-end tests and always stops it afterwards.
+The daemon is what evaluates sensors and launches runs; `running_daemon` starts it, and
+the warm run worker that executes the runs (`run_workers`), for the demo, the benchmark
+and the end-to-end tests, and always stops both afterwards.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..settings import load_settings
+from . import run_workers
 from .stack import stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +38,19 @@ run_coordinator:
   module: dagster.core.run_coordinator
   class: DefaultRunCoordinator
 """
+# Compute logs (a run's raw stdout/stderr in the UI) cost four helper processes per run
+# with the local manager; the structured event log, which the UI shows step by step,
+# does not need them. `compute_logs="local"` brings them back (a lever the benchmark
+# measures); a run's stderr is also in the daemon's log file either way.
+NO_COMPUTE_LOGS = """\
+compute_logs:
+  module: dagster.core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+"""
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
-{coordinator}sensors:
+{coordinator}{compute_logs}sensors:
   use_threads: true
   num_workers: 2
 run_monitoring:
@@ -48,11 +60,19 @@ run_monitoring:
 """
 
 
-def prepare_home(state_dir: Path, max_concurrent_runs: int = 2, launch: str = "queued") -> Path:
+def prepare_home(state_dir: Path, max_concurrent_runs: int = 2, launch: str = "queued",
+                 compute_logs: str = "none", runs: str = "warm") -> Path:
+    """The instance's home and dagster.yaml. `runs="warm"`: runs go to the run worker
+    (`run_workers`, which whoever starts the daemon or `dagster dev` must start too);
+    `"spawn"`: Dagster's default, a new process per run."""
     home = state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     coordinator = IMMEDIATE if launch == "immediate" else QUEUED.format(max_runs=max_concurrent_runs)
-    (home / "dagster.yaml").write_text(DAGSTER_YAML.format(coordinator=coordinator))
+    text = DAGSTER_YAML.format(coordinator=coordinator,
+                               compute_logs=NO_COMPUTE_LOGS if compute_logs == "none" else "")
+    if runs == "warm":
+        text += run_workers.LAUNCHER_SECTION  # configured from the settings of its process
+    (home / "dagster.yaml").write_text(text)
     return home
 
 
@@ -60,19 +80,41 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def _create_storage(home: Path) -> None:
+    """Create (or migrate) the instance's SQLite databases here, once: the daemon's code
+    server and the run worker would otherwise both create them at their start, and two
+    concurrent schema migrations leave the storage unusable."""
+    from dagster import AssetKey, DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.get_latest_materialization_event(AssetKey("raw_recording"))
+        instance.get_dynamic_partitions("recordings")
+
+
 class Daemon:
     """`dagster-daemon run` on the project's workspace, in its own process group."""
 
     def __init__(self, state_dir: Path, env: dict[str, str], max_concurrent_runs: int = 2,
-                 launch: str = "queued"):
-        self.home = prepare_home(state_dir, max_concurrent_runs, launch)
+                 launch: str = "queued", compute_logs: str = "none", runs: str = "warm"):
+        self.home = prepare_home(state_dir, max_concurrent_runs, launch, compute_logs, runs)
+        self.runs = runs
+        self.max_concurrent_runs = max_concurrent_runs
+        self.run_worker: subprocess.Popen | None = None
         self.logs = state_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home)}
+        self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home),
+                    # dagster-celery starts `celery` from PATH: this environment's.
+                    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
         self.proc: subprocess.Popen | None = None
         self.groups: list[int] = []
 
     def start(self) -> None:
+        _create_storage(self.home)
+        if self.runs == "warm":  # its start (imports, ~3 s) overlaps the daemon's
+            self.run_worker = run_workers.start(self.home, load_settings(self.env), self.max_concurrent_runs,
+                                                self.env, PROJECT_ROOT, self.logs / "run-workers.log")
+            self.groups.append(self.run_worker.pid)
         with (self.logs / "daemon.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 [_bin("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
@@ -83,6 +125,8 @@ class Daemon:
         time.sleep(0.5)
         if self.proc.poll() is not None:
             raise RuntimeError(f"dagster-daemon exited at once; see {self.logs / 'daemon.log'}")
+        if self.run_worker is not None:
+            run_workers.wait_ready(load_settings(self.env).celery_broker_url, self.run_worker)
 
     def crash(self) -> None:
         """SIGKILL the daemon alone, as a crash would; runs it launched carry on."""
@@ -100,10 +144,15 @@ class Daemon:
 
 @contextmanager
 def running_daemon(state_dir: Path, env: dict[str, str], max_concurrent_runs: int = 2,
-                   launch: str = "queued") -> Iterator[Daemon]:
-    """Run the daemon for the duration of the block; always stopped afterwards."""
-    daemon = Daemon(state_dir, env, max_concurrent_runs, launch)
-    daemon.start()
+                   launch: str = "queued", compute_logs: str = "none", runs: str = "warm") -> Iterator[Daemon]:
+    """Run the daemon (and its run worker) for the duration of the block; always stopped
+    afterwards."""
+    daemon = Daemon(state_dir, env, max_concurrent_runs, launch, compute_logs, runs)
+    try:
+        daemon.start()
+    except BaseException:
+        daemon.stop()
+        raise
     try:
         yield daemon
     finally:

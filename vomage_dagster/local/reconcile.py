@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterInstance, RunsFilter
 
-from ..assets.recording import ASSETS
+from ..assets.recording import KEYS
 from ..resources.queue import UploadQueue
 from ..resources.records import RecordsTable
 from ..resources.status import StatusTable
@@ -92,10 +92,15 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
         runs[len(found)] += 1
         if len(found) > 1 and len(examples) < 5:
             examples.append(f"{rid}: " + "; ".join(_describe(r) for r in found))
+        elif not found and len(examples) < 5:
+            item = status.get(rid) or {}
+            examples.append(f"{rid}: no run; " + ", ".join(
+                f"{k} {item.get(k)}" for k in ("stage", "attempt", "requeues", "claimed_attempt",
+                                              "run_claimed_at", "updated_at"))
+                + f", error {(item.get('error') or {}).get('code')}")
     wanted = set(recording_ids)
     twice = []
-    for asset in ASSETS:
-        key = asset.key if isinstance(asset.key, AssetKey) else AssetKey(asset.key)
+    for key in KEYS:
         per_partition = Counter(e.partition_key for e in _materializations(instance, key)
                                 if e.partition_key in wanted)
         twice += [f"{key.to_user_string()}[{p}]" for p, n in per_partition.items() if n > 1]

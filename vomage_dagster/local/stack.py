@@ -1,6 +1,7 @@
-"""The embedded local stack: moto server, a real redis-server and the local model server.
+"""The embedded local stack: moto server, real redis-servers (the cache, and the runs' Celery
+broker) and the local model server.
 
-`up` finds free loopback ports, starts the three processes in their own sessions,
+`up` finds free loopback ports, starts the four processes in their own sessions,
 waits until each answers, provisions the AWS resources and writes `stack.json` in the
 state folder; `env` turns that file into `export` lines; `down` stops every process it
 started. `up` on a running, healthy stack does nothing.
@@ -87,6 +88,10 @@ def stack_env(info: dict) -> dict[str, str]:
         "AWS_ENDPOINT_URL_BEDROCK": models,
         "VOMAGE_MODEL_SERVER_URL": models,
         "REDIS_URL": f"redis://127.0.0.1:{info['ports']['redis']}/0",
+        # The runs' Celery broker is a Redis of its own: the cache may go away (the fault
+        # tests stop it) without stopping runs from being launched.
+        **({"VOMAGE_CELERY_BROKER": f"redis://127.0.0.1:{info['ports']['broker']}/0"}
+           if "broker" in info["ports"] else {}),
         "VOMAGE_BUCKET": s["bucket"],
         "VOMAGE_UPLOADS_QUEUE": s["uploads_queue"],
         "VOMAGE_DEAD_LETTER_QUEUE": s["dead_letter_queue"],
@@ -107,6 +112,7 @@ def healthy(info: dict) -> bool:
         all(_alive(pid) for pid in info["pids"].values())
         and http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/")
         and _redis_ok(ports["redis"])
+        and ("broker" not in ports or _redis_ok(ports["broker"]))
         and http_ok(f"http://127.0.0.1:{ports['models']}/health")
     )
 
@@ -149,7 +155,8 @@ def up(settings: Settings | None = None) -> dict:
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (root / "redis").mkdir(exist_ok=True)
-    ports = {"moto": free_port(), "redis": free_port(), "models": free_port()}
+    (root / "broker").mkdir(exist_ok=True)
+    ports = {"moto": free_port(), "redis": free_port(), "broker": free_port(), "models": free_port()}
     info = {
         "state_dir": str(root),
         "ports": ports,
@@ -165,6 +172,8 @@ def up(settings: Settings | None = None) -> dict:
         "moto": [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["moto"])],
         "redis": [redis_server, "--bind", "127.0.0.1", "--port", str(ports["redis"]), "--save", "",
                   "--appendonly", "no", "--dir", str(root / "redis")],
+        "broker": [redis_server, "--bind", "127.0.0.1", "--port", str(ports["broker"]), "--save", "",
+                   "--appendonly", "no", "--dir", str(root / "broker")],
         "models": [sys.executable, "-m", "vomage_dagster.local.model_server",
                    "--port", str(ports["models"])],
     }
@@ -175,6 +184,7 @@ def up(settings: Settings | None = None) -> dict:
         wait_healthy("moto", lambda: http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/"),
               procs["moto"], 30, logs)
         wait_healthy("redis", lambda: _redis_ok(ports["redis"]), procs["redis"], 10, logs)
+        wait_healthy("broker", lambda: _redis_ok(ports["broker"]), procs["broker"], 10, logs)
         from .provision import provision
 
         # Explicit endpoint (so no shared client is pointed elsewhere) and the stack's
@@ -230,8 +240,8 @@ def start_service(settings: Settings, name: str) -> None:
     proc = _start(name, info["commands"][name], {**os.environ, **stack_env(info)}, root / "logs")
     info["pids"][name] = proc.pid
     (root / STATE_FILE).write_text(json.dumps(info, indent=1))
-    if name == "redis":
-        wait_healthy("redis", lambda: _redis_ok(info["ports"]["redis"]), proc, 10, root / "logs")
+    if name in ("redis", "broker"):
+        wait_healthy(name, lambda: _redis_ok(info["ports"][name]), proc, 10, root / "logs")
 
 
 def stop_process(pid: int, grace: float = 5.0) -> bool:

@@ -93,9 +93,8 @@ def _rewrite_tables(store: ObjectStore, user_id: str) -> int:
 def _erase_dagster(instance: Any, found: dict[str, dict]) -> Counter:
     from dagster import RunsFilter
 
-    from ..assets.recording import UPLOAD_KEY_TAG
     from ..partitions import recordings
-    from ..run_tags import recording_tag
+    from ..run_tags import UPLOAD_KEY_TAG, recording_tag
 
     done: Counter = Counter()
     doomed: set[str] = set()
@@ -126,18 +125,16 @@ def _refresh_asset_index(instance: Any, deleted_runs: set[str]) -> int:
     API to refresh them, so this reaches into the storage's own table (dagster 1.13): the
     row gets the latest remaining materialization and its status cache is dropped (Dagster
     rebuilds it). Returns the rows refreshed."""
-    from dagster import AssetKey
     from dagster._core.storage.event_log.schema import AssetKeyTable
     from dagster._serdes import serialize_value
 
-    from ..assets.recording import ASSETS
+    from ..assets.recording import KEYS
 
     storage = instance.event_log_storage
     if not deleted_runs or not hasattr(storage, "index_connection"):
         return 0
     refreshed = 0
-    for asset in ASSETS:
-        key = AssetKey(asset.key.path)
+    for key in KEYS:
         remaining = instance.fetch_materializations(key, limit=1).records
         latest = remaining[0] if remaining else None
         with storage.index_connection() as conn:

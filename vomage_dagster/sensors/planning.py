@@ -26,12 +26,11 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from ..assets.batching import MAX_BATCH
-from ..assets.recording import UPLOAD_KEY_TAG
 from ..domain.errors import RECORDING_ID_TAKEN
 from ..domain.keys import UploadKey
 from ..partitions import recordings
 from ..resources.tracker import ProcessingTracker, is_terminal
-from ..run_tags import ATTEMPT_TAG, BATCH_TAG, RECORDING_TAG, recording_tag
+from ..run_tags import ATTEMPT_TAG, BATCH_TAG, RECORDING_TAG, UPLOAD_KEY_TAG, recording_tag
 
 REQUESTED = "requested"  # a run is requested in this tick
 RUNNING = "running"  # a run of the current attempt already exists
