@@ -10,7 +10,8 @@ process over the burst's clips), a cached repeat (same audio again: model calls 
 The levers are options, so each can be measured against the defaults, e.g.
 `./scripts/bench.sh --max-batch 1` (every recording its own run), `--sqs-wait 0`
 (no long poll), `--launch immediate` (no run queue), `--max-runs 1`, `--compute-logs local`
-(Dagster's per-run compute-log capture back on).
+(Dagster's per-run compute-log capture back on), `--runs spawn` (a process per run instead
+of the warm run worker).
 
 Scale: `--preload-partitions 0,10000,100000` adds that many `recordings` partitions to the
 instance, level by level, and measures single arrivals and a burst again at each level
@@ -287,8 +288,11 @@ def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]
     if not args.cluster:
         from vomage_dagster.local.daemon import running_daemon
 
-        with running_daemon(state, env, args.max_runs, args.launch, args.compute_logs) as daemon:
-            yield daemon.home, {"daemon": daemon.proc.pid, "runs": daemon.proc.pid}
+        with running_daemon(state, env, args.max_runs, args.launch, args.compute_logs, args.runs) as daemon:
+            pids = {"daemon": daemon.proc.pid, "runs": daemon.proc.pid}
+            if daemon.run_worker is not None:  # the runs execute in its process group
+                pids |= {"run-worker": daemon.run_worker.pid, "runs": daemon.run_worker.pid}
+            yield daemon.home, pids
         return
     from vomage_dagster.local.cluster import running_cluster
 
@@ -311,6 +315,8 @@ def main() -> int:
     parser.add_argument("--cluster", type=int, default=0, metavar="WORKERS",
                         help="run through `vomage cluster` (Postgres, code server, daemon, this many "
                              "Celery workers) instead of the single-process daemon")
+    parser.add_argument("--runs", choices=("warm", "spawn"), default="warm",
+                        help="runs in the warm run worker, or a process spawned per run (Dagster's default)")
     parser.add_argument("--compute-logs", choices=("none", "local"), default="none",
                         help="Dagster compute-log capture for runs (local: 4 helper processes per run)")
     parser.add_argument("--preload-partitions", default="", metavar="N,N,...",
@@ -425,7 +431,7 @@ def main() -> int:
         "phases_p50_s": phases,
         "scale": scale,
         "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs,
-                   "compute_logs": args.compute_logs, **levers},
+                   "compute_logs": args.compute_logs, "runs": args.runs, **levers},
         "setup": f"cluster, {args.cluster} Celery workers" if args.cluster else "single process",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform(), "processor": platform.processor() or platform.machine(),

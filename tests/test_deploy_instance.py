@@ -101,6 +101,7 @@ def test_the_warm_run_launcher_takes_its_broker_from_the_settings(instance_confi
     section = instance_config["run_launcher"]
     assert (section["module"], section["class"]) == ("vomage_dagster.run_launcher", "WarmRunLauncher")
     assert not section.get("config")  # nothing to disagree with the workers' configuration
+    monkeypatch.delenv("VOMAGE_CELERY_BROKER", raising=False)  # the local stack sets one
     monkeypatch.setenv("REDIS_URL", "rediss://cache.example.internal:6379/0")
     monkeypatch.setenv("REDIS_PASSWORD", "s3cret token")
     launcher = ConfigurableClassData(section["module"], section["class"], "{}\n").rehydrate()
@@ -136,3 +137,17 @@ def test_each_configured_class_constructs_offline(instance_config, monkeypatch):
         built[key] = type(data.rehydrate()).__name__
     assert built == {"run_coordinator": "QueuedRunCoordinator", "run_launcher": "WarmRunLauncher",
                      "compute_logs": "NoOpComputeLogManager"}
+
+
+def test_every_job_names_the_run_queue_of_its_role():
+    """Runs go to the run workers of their job's IAM role (docs/deploy.md): every job
+    carries a queue tag, and the recordings' queue is the launcher's default."""
+    from vomage_dagster.execution import RUN_QUEUE, RUN_QUEUES
+    from vomage_dagster.jobs import JOBS, QUEUE_TAG
+
+    queues = {job.name: (job.tags or {}).get(QUEUE_TAG) for job in JOBS}
+    assert set(queues.values()) == set(RUN_QUEUES), queues
+    assert queues["process_recording"] == queues["check_models"] == RUN_QUEUE
+    assert queues["export_metrics"] == "vomage-metrics"
+    assert {queues[j] for j in ("daily_tables", "reprocess_day", "warm_cache", "prune_recording_partitions")} == {
+        "vomage-batch"}

@@ -69,7 +69,9 @@ def celery_config(settings: Settings) -> dict:
     }
 
 
-RUN_QUEUE = "vomage-runs"  # the run workers' queue; steps (when on Celery) use "dagster"
+RUN_QUEUE = "vomage-runs"  # the run workers' default queue; steps (when on Celery) use "dagster"
+# Every run queue: recordings (the default), batch jobs, metrics (jobs.py tags each job).
+RUN_QUEUES = (RUN_QUEUE, "vomage-batch", "vomage-metrics")
 
 
 def run_worker_config(settings: Settings) -> dict:

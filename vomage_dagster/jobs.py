@@ -16,7 +16,7 @@ from dagster import (
 
 from .assets import model_checks
 from .domain import lifetimes
-from .execution import step_executor
+from .execution import RUN_QUEUES, step_executor
 from .operations import cache_warming, metrics, retention
 from .partitions import days, recordings
 from .resources.cache import Cache
@@ -33,6 +33,12 @@ QUOTA_TAG = "vomage/aws-quota"
 TRANSCRIBE_BEDROCK = "transcribe-bedrock"
 BEDROCK_BATCH = "bedrock-batch"
 
+# The run workers' queue a job's runs go to (run_launcher.py): one queue per IAM role,
+# each served by workers running with that role (docs/deploy.md); locally one worker
+# serves all three.
+QUEUE_TAG = "dagster-celery/queue"
+RECORDINGS_QUEUE, BATCH_QUEUE, METRICS_QUEUE = RUN_QUEUES
+
 # In-process by default: a 6-asset chain costs ~1–2 s of orchestration this way against
 # ~9–10 s with a subprocess per step (measured, DESIGN.md §5); the model calls are the
 # slow part and already run in the model services. VOMAGE_EXECUTOR=celery sends the steps
@@ -43,7 +49,7 @@ process_recording = define_asset_job(
     selection=AssetSelection.groups("recording").without_checks(),
     partitions_def=recordings,
     executor_def=step_executor(load_settings()),
-    tags={QUOTA_TAG: TRANSCRIBE_BEDROCK},
+    tags={QUOTA_TAG: TRANSCRIBE_BEDROCK, QUEUE_TAG: RECORDINGS_QUEUE},
     description="Decode, transcribe, add context, analyse the mood, paint, publish: one recording.",
 )
 
@@ -52,6 +58,7 @@ daily_tables = define_asset_job(
     selection=AssetSelection.assets("voice_records_daily", "mood_daily_report"),
     partitions_def=days,
     executor_def=in_process_executor,
+    tags={QUEUE_TAG: BATCH_QUEUE},
     description="The day's Parquet table of records and its mood report.",
 )
 
@@ -61,7 +68,7 @@ reprocess_day = define_asset_job(
     selection=AssetSelection.assets("mood_reprocessed"),
     partitions_def=days,
     executor_def=in_process_executor,
-    tags={QUOTA_TAG: BEDROCK_BATCH},
+    tags={QUOTA_TAG: BEDROCK_BATCH, QUEUE_TAG: BATCH_QUEUE},
     description="Re-analyse a day's transcripts with a named prompt/model version (Bedrock batch).",
 )
 
@@ -70,6 +77,7 @@ check_models = define_asset_job(
     "check_models",
     selection=AssetSelection.checks(*model_checks.CHECKS),
     executor_def=in_process_executor,
+    tags={QUEUE_TAG: RECORDINGS_QUEUE},
     description="Is every Bedrock model the recordings call still ACTIVE? (asset checks on mood, mood_image)",
 )
 
@@ -93,7 +101,8 @@ def warm_cache_op(context: OpExecutionContext, config: WarmConfig, records: Reco
     return dict(warmed)
 
 
-@job(executor_def=in_process_executor, description="Warm the Redis cache after a cache loss.")
+@job(executor_def=in_process_executor, tags={QUEUE_TAG: BATCH_QUEUE},
+     description="Warm the Redis cache after a cache loss.")
 def warm_cache():
     warm_cache_op()
 
@@ -112,7 +121,7 @@ def export_metrics_op(context: OpExecutionContext, config: MetricsConfig, record
     return result
 
 
-@job(executor_def=in_process_executor, description="CloudWatch metric export.")
+@job(executor_def=in_process_executor, tags={QUEUE_TAG: METRICS_QUEUE}, description="CloudWatch metric export.")
 def export_metrics():
     export_metrics_op()
 
@@ -132,7 +141,8 @@ def prune_partitions_op(context: OpExecutionContext, config: RetentionConfig, tr
     return len(doomed)
 
 
-@job(executor_def=in_process_executor, description="Keep the recordings partition count bounded.")
+@job(executor_def=in_process_executor, tags={QUEUE_TAG: BATCH_QUEUE},
+     description="Keep the recordings partition count bounded.")
 def prune_recording_partitions():
     prune_partitions_op()
 

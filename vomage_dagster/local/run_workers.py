@@ -1,7 +1,8 @@
 """Warm run workers for the local instance: Celery workers that execute whole runs.
 
 The daemon (or `dagster dev`) queues a run as before; `CeleryRunLauncher` sends it to the
-`vomage-runs` queue on the stack's Redis, and a worker process that imported the code
+`vomage-runs` queue (batch and metric jobs: `vomage-batch`, `vomage-metrics`) on the
+stack's broker Redis, and a worker process that imported the code
 location at its start executes it with the in-process executor. One worker with one
 process per concurrent run (`--concurrency`): its processes are forked from a parent that
 has imported `vomage_dagster.definitions`, so even a replaced process starts warm.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from ..execution import RUN_QUEUE, run_worker_config
+from ..execution import RUN_QUEUES, run_worker_config
 from ..settings import Settings
 
 WORKER_NAME = "vomage-runs"
@@ -35,10 +36,12 @@ run_launcher:
 
 
 def worker_command(config_yaml: Path, concurrency: int, name: str = WORKER_NAME) -> list[str]:
-    """A dagster-celery worker on the run queue. Log level WARNING: at INFO Celery logs
-    every task's return value."""
+    """A dagster-celery worker on every run queue (in production each queue has workers
+    of its own, with its jobs' IAM role). Log level WARNING: at INFO Celery logs every
+    task's return value."""
+    queues = [arg for queue in RUN_QUEUES for arg in ("-q", queue)]
     return [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start",
-            "-A", "dagster_celery.app", "-y", str(config_yaml), "-q", RUN_QUEUE, "-n", name,
+            "-A", "dagster_celery.app", "-y", str(config_yaml), *queues, "-n", name,
             "-i", "vomage_dagster.definitions", "-l", "WARNING", "--",
             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
             "--without-heartbeat"]
