@@ -50,6 +50,20 @@ def stage_seconds(record: dict) -> float:
             + sec.get("mood", 0) + sec.get("mood_image", 0))
 
 
+def pg_sessions() -> int | None:
+    """Connections Postgres has accepted so far (pg_stat_database.sessions, PG 14+), on the
+    cluster; None without one."""
+    if "DAGSTER_PG_PORT" not in os.environ:
+        return None
+    import psycopg2
+
+    with psycopg2.connect(host=os.environ["DAGSTER_PG_HOST"], port=os.environ["DAGSTER_PG_PORT"],
+                          user=os.environ["DAGSTER_PG_USER"], password=os.environ["DAGSTER_PG_PASSWORD"],
+                          dbname=os.environ["DAGSTER_PG_DB"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return int(cur.fetchone()[0])
+
+
 def preload_partitions(home: Path, total: int) -> int:
     """Bring the instance's `recordings` partitions to at least `total` (fake ids that no
     upload names), in chunks; the number there is afterwards."""
@@ -317,6 +331,8 @@ def main() -> int:
                              "Celery workers) instead of the single-process daemon")
     parser.add_argument("--runs", choices=("warm", "spawn"), default="warm",
                         help="runs in the warm run worker, or a process spawned per run (Dagster's default)")
+    parser.add_argument("--pg-pool", choices=("on", "off"), default=None,
+                        help="cluster only: pooled Postgres connections (default on) or one per storage call")
     parser.add_argument("--compute-logs", choices=("none", "local"), default="none",
                         help="Dagster compute-log capture for runs (local: 4 helper processes per run)")
     parser.add_argument("--preload-partitions", default="", metavar="N,N,...",
@@ -327,7 +343,7 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(n) for n in args.preload_partitions.split(",") if n.strip()]
     levers = {"VOMAGE_MAX_BATCH": args.max_batch, "VOMAGE_SQS_WAIT_SECONDS": args.sqs_wait,
-              "VOMAGE_TRANSCRIBE_POLL_SECONDS": args.transcribe_poll}
+              "VOMAGE_TRANSCRIBE_POLL_SECONDS": args.transcribe_poll, "VOMAGE_PG_POOL": args.pg_pool}
     levers = {k: str(v) for k, v in levers.items() if v is not None}
 
     from vomage_dagster.local import stack
@@ -362,8 +378,10 @@ def main() -> int:
             cpu_before = {n: cpu_seconds(p) for n, p in info["pids"].items()}
             cpu_before |= {n: group_cpu_seconds(p) for n, p in dagster.items()}
             busy_before = machine_busy_seconds()
+            sessions_before = pg_sessions()
             t0 = time.time()
             burst_uploads = upload_and_wait(settings, burst, 1800, status_watch)
+            sessions_after = pg_sessions()
             burst_cpu = {n: round(cpu_seconds(p) - cpu_before[n], 1) for n, p in info["pids"].items()}
             burst_cpu |= {n: round(group_cpu_seconds(p) - cpu_before[n], 1) for n, p in dagster.items()}
             burst_cpu["everything else (this harness, other work)"] = round(
@@ -423,6 +441,8 @@ def main() -> int:
         "recordings_per_minute": round(60 * len(burst) / burst_wall, 1),
         "burst_cpu_s": burst_cpu,
         "floor_s": round(floor, 2), "burst_over_floor": round(burst_wall / floor, 2),
+        "pg_connections_per_recording": (round((sessions_after - sessions_before) / len(burst), 1)
+                                         if sessions_before is not None else None),
         "cached_n": len(cached), "cached_model_calls": cached_calls,
         "cached_p50_s": pct([u.wall_s for u in cached if u.wall_s is not None], 50),
         "peak_rss_mb": round(max(watch.peak_run_mb, daemon_mb, *stack_mb.values()), 1),
@@ -446,6 +466,8 @@ def main() -> int:
             ("  recordings per minute", out["recordings_per_minute"]),
             ("  CPU seconds by process", ", ".join(f"{k} {v}" for k, v in burst_cpu.items())),
             ("compute floor (s)", out["floor_s"]), ("burst / floor", out["burst_over_floor"]),
+            *((("  Postgres connections per recording (burst)", out["pg_connections_per_recording"]),)
+              if out["pg_connections_per_recording"] is not None else ()),
             ("cached repeat: model calls", out["cached_model_calls"]), ("cached p50 (s)", out["cached_p50_s"]),
             *((f"  {g} runs: p50 phases (s)", ", ".join(f"{k} {v}" for k, v in p.items()))
               for g, p in phases.items()),

@@ -32,8 +32,9 @@ def test_cluster_instance_is_the_production_one_without_its_aws_parts(tmp_path, 
     config = cluster.instance_config(PRODUCTION, max_concurrent_runs=3)
     assert config["run_launcher"] == PRODUCTION["run_launcher"]  # the warm launcher, as in production
     assert config["compute_logs"]["class"] == "NoOpComputeLogManager"
-    db = config["storage"]["postgres"]["postgres_db"]
-    assert db == {k: v for k, v in PRODUCTION["storage"]["postgres"]["postgres_db"].items() if k != "params"}
+    db = cluster.storage_config(config)["postgres_db"]
+    assert config["storage"]["custom"]["class"] == "PooledPostgresStorage"
+    assert db == {k: v for k, v in cluster.storage_config(PRODUCTION)["postgres_db"].items() if k != "params"}
     assert config["run_retries"] == PRODUCTION["run_retries"]
     queue = config["run_coordinator"]["config"]
     assert queue["max_concurrent_runs"] == 3

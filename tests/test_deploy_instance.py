@@ -74,9 +74,11 @@ def test_postgres_storage_reads_the_environment(instance_config):
     from dagster._core.storage.config import pg_config
 
     importlib.import_module("dagster_postgres")
-    db = instance_config["storage"]["postgres"]["postgres_db"]
+    storage = instance_config["storage"]["custom"]
+    assert (storage["module"], storage["class"]) == ("vomage_dagster.storage", "PooledPostgresStorage")
+    db = storage["config"]["postgres_db"]
     assert db["password"] == {"env": "DAGSTER_PG_PASSWORD"}  # never a literal secret
-    resolved = process_config(resolve_to_config_type(pg_config()), instance_config["storage"]["postgres"])
+    resolved = process_config(resolve_to_config_type(pg_config()), storage["config"])
     assert resolved.success, [e.message for e in resolved.errors]
     assert resolved.value["postgres_db"]["hostname"] == ENV["DAGSTER_PG_HOST"]
     assert resolved.value["postgres_db"]["port"] == 5432

@@ -15,6 +15,7 @@ here. `cluster.json` in the cluster folder records every process, so
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -47,13 +48,21 @@ LOCATION = "vomage_dagster"
 PRODUCTION_INSTANCE = PROJECT_ROOT / "deploy" / "dagster.yaml"
 
 
-def instance_config(production: dict, max_concurrent_runs: int) -> dict:
+def storage_config(config: dict) -> dict:
+    """The Postgres settings of an instance config (pooled, `custom`, or plain `postgres`)."""
+    storage = config["storage"]
+    return storage["custom"]["config"] if "custom" in storage else storage["postgres"]
+
+
+def instance_config(production: dict, max_concurrent_runs: int, pooled: bool = True) -> dict:
     """deploy/dagster.yaml for one machine: same Postgres storage (without TLS on
     loopback), queue with its quota limits, run retries and retention, the same warm run
     launcher (its broker is the stack's, from the settings) and no compute logs."""
-    config = dict(production)
-    db = config["storage"]["postgres"]["postgres_db"]
+    config = copy.deepcopy(production)
+    db = storage_config(config)["postgres_db"]
     db.pop("params", None)
+    if not pooled:  # dagster-postgres's own storage: a connection per call (the benchmark's lever)
+        config["storage"] = {"postgres": storage_config(config)}
     queue = config["run_coordinator"]["config"]
     queue["max_concurrent_runs"] = max_concurrent_runs
     queue.pop("dequeue_use_threads", None)
@@ -159,7 +168,8 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         settings = load_settings(env)
         production = yaml.safe_load(PRODUCTION_INSTANCE.read_text())
         (home / "dagster.yaml").write_text(
-            yaml.safe_dump(instance_config(production, max_concurrent_runs), sort_keys=False))
+            yaml.safe_dump(instance_config(production, max_concurrent_runs,
+                                           pooled=env.get("VOMAGE_PG_POOL", "on") != "off"), sort_keys=False))
         workspace = root / "workspace.yaml"
         workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
             "host": "127.0.0.1", "port": ports["grpc"], "location_name": LOCATION}}]}))

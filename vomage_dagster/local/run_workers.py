@@ -13,6 +13,7 @@ benchmark compares.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -39,7 +40,7 @@ def worker_command(config_yaml: Path, concurrency: int, name: str = WORKER_NAME)
     """A dagster-celery worker on every run queue (in production each queue has workers
     of its own, with its jobs' IAM role). Log level WARNING: at INFO Celery logs every
     task's return value."""
-    queues = [arg for queue in RUN_QUEUES for arg in ("-q", queue)]
+    queues = ["-q", ",".join(RUN_QUEUES)]  # one argument: Celery keeps only the last of several -Q
     return [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start",
             "-A", "dagster_celery.app", "-y", str(config_yaml), *queues, "-n", name,
             "-i", "vomage_dagster.definitions", "-l", "WARNING", "--",
@@ -60,6 +61,8 @@ def start(home: Path, settings: Settings, concurrency: int, env: dict[str, str],
           log: Path) -> subprocess.Popen:
     """Start the run worker in its own session (stopped with its process group)."""
     config_yaml = write_worker_yaml(home, settings)
+    # dagster-celery starts `celery` from PATH: this environment's.
+    env = {**env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])}
     with log.open("ab") as out:
         return subprocess.Popen(worker_command(config_yaml, concurrency), cwd=cwd, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
