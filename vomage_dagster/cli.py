@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -178,16 +180,38 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
-    """Replace this process with `dagster dev`, pointed at the stack and a persistent home."""
-    from .local.daemon import PROJECT_ROOT, prepare_home
+    """`dagster dev` pointed at the stack and a persistent home, with the warm run worker
+    that executes its runs; both stop when it does."""
+    from .local import run_workers
+    from .local.daemon import PROJECT_ROOT, create_storage, prepare_home
+    from .local.stack import stop_process
 
     _use_local_stack(settings)
-    home = prepare_home(load_settings().state_dir.resolve())
-    os.environ["DAGSTER_HOME"] = str(home)
+    local = load_settings()
+    home = prepare_home(local.state_dir.resolve())
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    create_storage(home)
+    worker = run_workers.start(home, local, 2, env, PROJECT_ROOT, local.state_dir / "logs" / "run-workers.log")
     dagster = str(Path(sys.executable).parent / "dagster")
-    os.chdir(PROJECT_ROOT)
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-                       "-p", str(args.port)])
+
+    def stop(*_: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)  # a terminated `vomage ui` takes its children along
+    dev = subprocess.Popen([dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                            "-p", str(args.port)], cwd=PROJECT_ROOT, env=env)
+    try:
+        return dev.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if dev.poll() is None:
+            dev.send_signal(signal.SIGINT)  # `dagster dev` shuts its processes down on SIGINT
+            try:
+                dev.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                dev.kill()
+        stop_process(worker.pid)
 
 
 def _queue_and_store(settings: Settings):

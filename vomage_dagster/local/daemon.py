@@ -80,7 +80,7 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _create_storage(home: Path) -> None:
+def create_storage(home: Path) -> None:
     """Create (or migrate) the instance's SQLite databases here, once: the daemon's code
     server and the run worker would otherwise both create them at their start, and two
     concurrent schema migrations leave the storage unusable."""
@@ -110,7 +110,7 @@ class Daemon:
         self.groups: list[int] = []
 
     def start(self) -> None:
-        _create_storage(self.home)
+        create_storage(self.home)
         if self.runs == "warm":  # its start (imports, ~3 s) overlaps the daemon's
             self.run_worker = run_workers.start(self.home, load_settings(self.env), self.max_concurrent_runs,
                                                 self.env, PROJECT_ROOT, self.logs / "run-workers.log")
