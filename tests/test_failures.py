@@ -52,13 +52,18 @@ def test_a_crashed_run_leaves_the_recording_failed_and_retryable(instance, resou
         with build_run_status_sensor_context(
                 sensor_name=recording_failure_sensor.name, dagster_event=failure,
                 dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
-                resources={"tracker": resources["tracker"]}) as ctx:
+                resources={"tracker": resources["tracker"], "records": resources["records"]}) as ctx:
             recording_failure_sensor(ctx.for_run_failure())
 
     # The instance will retry the run (run retries on): the retry must be free to advance it.
     report_failure("true")
     assert status.get(rid)["stage"] == "transcribing"
+    # The run was killed between writing the record and marking the recording complete:
+    # failing the recording takes the record back (failed means no published post).
+    resources["records"].put({"recording_id": rid, "user_id": "u", "recorded_at": "2026-12-01T10:00:00+00:00",
+                              "created_at": f"2026-12-01T10:00:00+00:00#{rid}"})
     report_failure("false")  # the last attempt failed too
+    assert resources["records"].get(rid) is None
     item = status.get(rid)
     assert item["stage"] == "failed"
     assert item["error"]["code"] == "run_failed" and item["error"]["retryable"] is True

@@ -39,7 +39,8 @@ def test_a_canceled_run_leaves_its_recordings_failed_and_retryable(instance, res
                  if e.dagster_event and e.dagster_event.event_type == DagsterEventType.PIPELINE_CANCELED)
     with build_run_status_sensor_context(sensor_name=recording_canceled_sensor.name, dagster_event=event,
                                          dagster_instance=instance, dagster_run=instance.get_run_by_id(run.run_id),
-                                         resources={"tracker": resources["tracker"]}) as ctx:
+                                         resources={"tracker": resources["tracker"],
+                                                    "records": resources["records"]}) as ctx:
         recording_canceled_sensor(ctx)
     for rid in rids:
         item = resources["tracker"].status.get(rid)
@@ -74,7 +75,7 @@ def _age(resources, rid: str, minutes: int = 30) -> None:
 
 def _stranded_tick(instance, resources, queues):
     with build_sensor_context(instance=instance, resources={"tracker": resources["tracker"],
-                                                            "queue": queues}) as ctx:
+                                                            "records": resources["records"], "queue": queues}) as ctx:
         return stranded.stranded_recordings_sensor(ctx)
 
 

@@ -22,6 +22,7 @@ from dagster._core.storage.tags import (
 
 from ..domain.errors import ProcessingError
 from ..jobs import process_recording
+from ..resources.records import RecordsTable
 from ..resources.tracker import ProcessingTracker
 from ..run_tags import recordings_of_run
 from ..settings import load_settings
@@ -32,7 +33,8 @@ from .status import EVERY_DAEMON_LOOP_S, default_status
 @run_failure_sensor(monitored_jobs=[process_recording], minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
                     default_status=default_status(load_settings(), "failures"),
                     description="A failed process_recording run marks its recordings failed.")
-def recording_failure_sensor(context: RunFailureSensorContext, tracker: ProcessingTracker) -> None:
+def recording_failure_sensor(context: RunFailureSensorContext, tracker: ProcessingTracker,
+                             records: RecordsTable) -> None:
     if context.dagster_run.tags.get(WILL_RETRY_TAG) == "true":
         # The instance's run retries (deploy/dagster.yaml, the local cluster) will run it
         # again: marking the recordings failed now would make the retry's writes refused.
@@ -44,6 +46,7 @@ def recording_failure_sensor(context: RunFailureSensorContext, tracker: Processi
     message = f"the processing run {context.dagster_run.run_id[:8]} failed"
     for rid, attempt in _recordings(context).items():
         if tracker.fail(rid, ProcessingError("run_failed", message, retryable=True), attempt):
+            retract_record(records, rid)
             context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} failed")
 
 
@@ -51,11 +54,23 @@ def recording_failure_sensor(context: RunFailureSensorContext, tracker: Processi
                    minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
                    default_status=default_status(load_settings(), "failures"),
                    description="A canceled or terminated process_recording run marks its recordings failed.")
-def recording_canceled_sensor(context: RunStatusSensorContext, tracker: ProcessingTracker) -> None:
+def recording_canceled_sensor(context: RunStatusSensorContext, tracker: ProcessingTracker,
+                              records: RecordsTable) -> None:
     message = f"the processing run {context.dagster_run.run_id[:8]} was canceled; retry it with `vomage retry`"
     for rid, attempt in _recordings(context).items():
         if tracker.fail(rid, ProcessingError("run_canceled", message, retryable=True), attempt):
+            retract_record(records, rid)
             context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} was canceled")
+
+
+def retract_record(records: RecordsTable, recording_id: str) -> None:
+    """Remove the record of a recording just failed from outside its run. The last stage
+    writes the record and then marks the recording complete; a run killed between the two
+    leaves a record for a recording that is now failed. Failed means no published post (a
+    retry writes it again)."""
+    found = records.get(recording_id)
+    if found is not None:
+        records.delete(found)
 
 
 def _recordings(context: RunStatusSensorContext) -> dict[str, int | None]:

@@ -23,9 +23,11 @@ from dagster import DagsterRunStatus, RunsFilter, SensorEvaluationContext, SkipR
 from ..domain.errors import ProcessingError
 from ..domain.keys import parse_upload_key
 from ..resources.queue import UploadQueue
+from ..resources.records import RecordsTable
 from ..resources.tracker import ProcessingTracker
 from ..run_tags import recording_tag
 from ..settings import load_settings
+from .run_failures import retract_record
 from .status import default_status
 
 INTERVAL_S = 60
@@ -73,7 +75,7 @@ def runs_in_flight(context: SensorEvaluationContext, recording_id: str, attempt:
 @sensor(minimum_interval_seconds=INTERVAL_S, default_status=default_status(load_settings(), "failures"),
         description="Recordings stuck in progress outside any run are queued again, then failed.")
 def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: ProcessingTracker,
-                               queue: UploadQueue) -> SkipReason:
+                               queue: UploadQueue, records: RecordsTable) -> SkipReason:
     now = dt.datetime.now(dt.UTC)
     requeued = failed = 0
     for item in tracker.status.stalled(now - min(STALL_AFTER, DEAD_RUN_AFTER)):
@@ -89,6 +91,7 @@ def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: Proces
                 if tracker.fail(rid, ProcessingError(
                         "stalled", "processing stopped making progress; retry it with `vomage retry`",
                         retryable=True), attempt):
+                    retract_record(records, rid)
                     failed += 1
             continue
         if str(item.get("updated_at", "")) >= (now - STALL_AFTER).isoformat(timespec="milliseconds"):
