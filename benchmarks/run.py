@@ -1,4 +1,4 @@
-"""Upload → complete on the embedded stack, through the real SQS sensor and daemon path.
+"""Upload → complete on the embedded stack, through the real ingest path (SQS, the ingest service, the daemon).
 
     ./scripts/bench.sh            (or: .venv/bin/python -m benchmarks.run)
 
@@ -9,7 +9,8 @@ process over the burst's clips), a cached repeat (same audio again: model calls 
 
 The levers are options, so each can be measured against the defaults, e.g.
 `./scripts/bench.sh --max-batch 1` (every recording its own run), `--sqs-wait 0`
-(no long poll), `--launch immediate` (no run queue), `--max-runs 1`, `--compute-logs local`
+(no long poll), `--ingest sqs` (the SQS sensor launches the runs instead of the ingest
+service), `--launch immediate` (no run queue), `--max-runs 1`, `--compute-logs local`
 (Dagster's per-run compute-log capture back on), `--runs spawn` (a process per run instead
 of the warm run worker).
 
@@ -306,6 +307,8 @@ def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]
             pids = {"daemon": daemon.proc.pid, "runs": daemon.proc.pid}
             if daemon.run_worker is not None:  # the runs execute in its process group
                 pids |= {"run-worker": daemon.run_worker.pid, "runs": daemon.run_worker.pid}
+            if daemon.ingest is not None:
+                pids |= {"ingest": daemon.ingest.pid}
             yield daemon.home, pids
         return
     from vomage_dagster.local.cluster import running_cluster
@@ -324,6 +327,8 @@ def main() -> int:
     parser.add_argument("--max-batch", type=int, default=None, help="recordings per run (default: the setting, 10)")
     parser.add_argument("--sqs-wait", type=int, default=None, help="SQS long poll seconds (default 4)")
     parser.add_argument("--transcribe-poll", type=float, default=None, help="seconds (default 0.25 locally)")
+    parser.add_argument("--ingest", choices=("service", "sqs"), default="service",
+                        help="the ingest service (default) or the SQS sensor launches the runs")
     parser.add_argument("--launch", choices=("queued", "immediate"), default="queued")
     parser.add_argument("--max-runs", type=int, default=2, help="concurrent runs when queued")
     parser.add_argument("--cluster", type=int, default=0, metavar="WORKERS",
@@ -351,7 +356,7 @@ def main() -> int:
     from vomage_dagster.settings import load_settings
 
     state = Path(tempfile.mkdtemp(prefix="vomage-bench-"))
-    os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", "VOMAGE_INGEST": "sqs",
+    os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", "VOMAGE_INGEST": args.ingest,
                        **levers})
     per_level = args.scale_singles + args.scale_burst
     clips = make_clips(args.singles + args.burst + per_level * len(levels))
@@ -368,7 +373,7 @@ def main() -> int:
     status_watch.start()
     out: dict = {}
     try:
-        with dagster_processes(state, args, {"VOMAGE_INGEST": "sqs", **levers}) as (home, pids):
+        with dagster_processes(state, args, {"VOMAGE_INGEST": args.ingest, **levers}) as (home, pids):
             watch.group = pids["runs"]
             upload_and_wait(settings, singles[:1], 300, status_watch)  # warm-up: first run pays imports
             single = []
@@ -450,7 +455,7 @@ def main() -> int:
         "peak_rss_stack_mb": stack_mb,
         "phases_p50_s": phases,
         "scale": scale,
-        "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs,
+        "levers": {"ingest": args.ingest, "launch": args.launch, "max_concurrent_runs": args.max_runs,
                    "compute_logs": args.compute_logs, "runs": args.runs, **levers},
         "setup": f"cluster, {args.cluster} Celery workers" if args.cluster else "single process",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],

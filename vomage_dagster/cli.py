@@ -7,6 +7,7 @@
     vomage record ID [--json]        the published record
     vomage demo                      stack + daemon + bundled samples → a results table
     vomage ui [--port N]             `dagster dev` (UI and daemon) on the running local stack
+    vomage ingest                    the ingest service: the uploads queue → runs, at once
     vomage retry ID                  run a failed, retryable recording again
     vomage dlq list | redrive        inspect / replay the uploads dead-letter queue
     vomage cache warm [--days N]     rebuild the hot Redis keys from durable outputs
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings, load_settings
+from .settings import INGESTS, Settings, load_settings
 
 
 def _use_local_stack(settings: Settings) -> None:
@@ -181,8 +182,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     """`dagster dev` pointed at the stack and a persistent home, with the warm run worker
-    that executes its runs; both stop when it does."""
-    from .local import run_workers
+    that executes its runs and the ingest service; all stop when it does."""
+    from .local import ingest_service, run_workers
     from .local.daemon import PROJECT_ROOT, create_storage, prepare_home
     from .local.stack import stop_process
 
@@ -191,7 +192,9 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     home = prepare_home(local.state_dir.resolve())
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     create_storage(home)
-    worker = run_workers.start(home, local, 2, env, PROJECT_ROOT, local.state_dir / "logs" / "run-workers.log")
+    logs = local.state_dir / "logs"
+    worker = run_workers.start(home, local, 2, env, PROJECT_ROOT, logs / "run-workers.log")
+    ingest = ingest_service.start(env, PROJECT_ROOT, logs / "ingest.log") if ingest_service.wanted(local) else None
     dagster = str(Path(sys.executable).parent / "dagster")
 
     def stop(*_: object) -> None:
@@ -212,6 +215,29 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
             except subprocess.TimeoutExpired:
                 dev.kill()
         stop_process(worker.pid)
+        if ingest is not None:
+            stop_process(ingest.pid)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """The ingest service (`ingest.py`) on the instance of DAGSTER_HOME until SIGTERM or
+    Ctrl-C."""
+    import logging
+    import threading
+
+    from dagster import DagsterInstance
+
+    from .ingest import serve
+    from .local.daemon import PROJECT_ROOT
+
+    _use_local_stack(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with DagsterInstance.get() as instance:
+        serve(load_settings(), instance, Path(args.workspace or PROJECT_ROOT / "workspace.yaml"), stop)
+    return 0
 
 
 def _queue_and_store(settings: Settings):
@@ -390,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["up", "down"])
     p.add_argument("--workers", type=int, default=2, help="dagster-celery workers (default 2)")
     p.add_argument("--max-runs", type=int, default=2, help="runs at once (default 2)")
-    p.add_argument("--ingest", choices=["s3", "sqs", "both"], help="which upload sensors run")
+    p.add_argument("--ingest", choices=list(INGESTS), help="what ingests uploads (settings.py)")
     p.set_defaults(fn=cmd_cluster)
     p = sub.add_parser("upload", help="upload a recording; prints its id last")
     p.add_argument("file")
@@ -414,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on the local stack")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(fn=cmd_ui)
+    p = sub.add_parser("ingest", help="the ingest service: the uploads queue → runs, at once")
+    p.add_argument("--workspace", help="workspace.yaml (default: the project's)")
+    p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser("retry", help="run a failed, retryable recording again")
     p.add_argument("id")
     p.set_defaults(fn=cmd_retry)

@@ -25,6 +25,9 @@ LANGUAGE_OPTIONS = ("zh-CN", "en-US", "ja-JP")
 LOCAL_TRANSCRIBE_POLL_S = 0.25
 
 
+INGESTS = ("service", "sqs", "s3", "both")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The platform's configuration; build it with `load_settings()`."""
@@ -39,9 +42,11 @@ class Settings:
     status_table: str = "vomage-processing-status"
     records_table: str = "vomage-voice-records"
     event_bus: str = "default"
-    # Which sensors ingest uploads: "sqs" (S3 notifications and app messages on the
-    # queue), "s3" (listing the bucket) or "both" (SQS, with the listing as a safety net).
-    ingest: str = "both"
+    # What ingests uploads: "service" (the ingest service on the queue of S3
+    # notifications and app messages, `ingest.py`, with the listing sensor as a safety
+    # net), "sqs" (the SQS sensor instead of the service), "s3" (the listing sensor
+    # alone) or "both" (the SQS and listing sensors).
+    ingest: str = "service"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache AUTH token (REDIS_PASSWORD) and, for a private CA, its bundle
     # (VOMAGE_REDIS_CA_FILE); a rediss:// URL verifies the server's certificate.
@@ -120,8 +125,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ValueError(f"VOMAGE_ENV must be '{LOCAL}' or '{AWS}', not {env!r}")
     d = Settings()
     ingest = e.get("VOMAGE_INGEST", d.ingest).strip().lower()
-    if ingest not in ("s3", "sqs", "both"):
-        raise ValueError(f"VOMAGE_INGEST must be 's3', 'sqs' or 'both', not {ingest!r}")
+    if ingest not in INGESTS:
+        raise ValueError(f"VOMAGE_INGEST must be one of {', '.join(INGESTS)}, not {ingest!r}")
     executor = e.get("VOMAGE_EXECUTOR", d.executor).strip().lower()
     if executor not in ("in_process", "celery"):
         raise ValueError(f"VOMAGE_EXECUTOR must be 'in_process' or 'celery', not {executor!r}")

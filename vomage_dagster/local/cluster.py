@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from ..settings import load_settings
-from . import postgres, run_workers
+from . import ingest_service, postgres, run_workers
 from .daemon import PROJECT_ROOT
 from .stack import (
     STATE_FILE,
@@ -185,13 +185,16 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         starter.start("webserver", [_bin("dagster-webserver"), "-w", str(workspace),
                                     "-h", "127.0.0.1", "-p", str(ports["webserver"])])
         starter.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)])
+        if ingest_service.wanted(settings):
+            starter.start("ingest", [_bin("vomage"), "ingest", "--workspace", str(workspace)])
         starter.wait("webserver", lambda: http_ok(
             f"http://127.0.0.1:{ports['webserver']}/server_info"), 120)
         for i in range(workers):
             starter.wait(f"worker-{i}", lambda i=i: any(
                 n.startswith(f"vomage-{i}@") for n in _workers_answering(settings.celery_broker_url)), 120)
-        if starter.procs["daemon"].poll() is not None:
-            raise StackError(f"cluster: the daemon exited; see {starter.log('daemon')}")
+        for name in ("daemon", "ingest"):
+            if name in starter.procs and starter.procs[name].poll() is not None:
+                raise StackError(f"cluster: the {name} process exited; see {starter.log(name)}")
     except BaseException:
         down(state_dir)
         raise
@@ -210,7 +213,7 @@ def write_info(root: Path, info: dict) -> None:
 
 # Signalled in this order (nothing new is launched while the rest goes down), all at
 # once; Postgres last, once its clients are gone.
-STOP_ORDER = ("daemon", "webserver", "code-server")
+STOP_ORDER = ("ingest", "daemon", "webserver", "code-server")
 
 
 def down(state_dir: Path) -> list[str]:

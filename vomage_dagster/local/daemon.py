@@ -1,8 +1,9 @@
 """A Dagster instance and daemon for the local stack (SQLite storage under the state folder).
 
-The daemon is what evaluates sensors and launches runs; `running_daemon` starts it, and
-the warm run worker that executes the runs (`run_workers`), for the demo, the benchmark
-and the end-to-end tests, and always stops both afterwards.
+The daemon is what evaluates sensors and dequeues runs; `running_daemon` starts it, the
+warm run worker that executes the runs (`run_workers`) and the ingest service that
+launches them as uploads arrive (`ingest_service`), for the demo, the benchmark and the
+end-to-end tests, and always stops them afterwards.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..settings import load_settings
-from . import run_workers
+from . import ingest_service, run_workers
 from .stack import stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +93,10 @@ def create_storage(home: Path) -> None:
         instance.get_dynamic_partitions("recordings")
 
 
+def _alive(proc: subprocess.Popen | None) -> bool:
+    return proc is not None and proc.poll() is None
+
+
 class Daemon:
     """`dagster-daemon run` on the project's workspace, in its own process group."""
 
@@ -101,6 +106,7 @@ class Daemon:
         self.runs = runs
         self.max_concurrent_runs = max_concurrent_runs
         self.run_worker: subprocess.Popen | None = None
+        self.ingest: subprocess.Popen | None = None
         self.logs = state_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home),
@@ -110,11 +116,18 @@ class Daemon:
         self.groups: list[int] = []
 
     def start(self) -> None:
+        """Start the daemon, and the run worker and ingest service unless they still run
+        (`crash` kills the daemon alone)."""
         create_storage(self.home)
-        if self.runs == "warm":  # its start (imports, ~3 s) overlaps the daemon's
-            self.run_worker = run_workers.start(self.home, load_settings(self.env), self.max_concurrent_runs,
+        settings = load_settings(self.env)
+        # Their starts (imports, ~3 s) overlap the daemon's.
+        if self.runs == "warm" and not _alive(self.run_worker):
+            self.run_worker = run_workers.start(self.home, settings, self.max_concurrent_runs,
                                                 self.env, PROJECT_ROOT, self.logs / "run-workers.log")
             self.groups.append(self.run_worker.pid)
+        if ingest_service.wanted(settings) and not _alive(self.ingest):
+            self.ingest = ingest_service.start(self.env, PROJECT_ROOT, self.logs / "ingest.log")
+            self.groups.append(self.ingest.pid)
         with (self.logs / "daemon.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 [_bin("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
@@ -126,7 +139,9 @@ class Daemon:
         if self.proc.poll() is not None:
             raise RuntimeError(f"dagster-daemon exited at once; see {self.logs / 'daemon.log'}")
         if self.run_worker is not None:
-            run_workers.wait_ready(load_settings(self.env).celery_broker_url, self.run_worker)
+            run_workers.wait_ready(settings.celery_broker_url, self.run_worker)
+        if self.ingest is not None and self.ingest.poll() is not None:
+            raise RuntimeError(f"the ingest service exited at once; see {self.logs / 'ingest.log'}")
 
     def crash(self) -> None:
         """SIGKILL the daemon alone, as a crash would; runs it launched carry on."""
@@ -136,7 +151,7 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop the daemon and everything it started, including after a crash."""
-        for pgid in self.groups:
+        for pgid in dict.fromkeys(self.groups):
             stop_process(pgid, grace=10)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.wait(timeout=5)

@@ -19,9 +19,11 @@ receives of 10; recordings claimed together run as batches (`planning`). Per mes
 """
 
 import datetime as dt
+import logging
 import time
+from dataclasses import dataclass, field
 
-from dagster import SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import DagsterInstance, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from ..domain.errors import ProcessingError
 from ..domain.messages import PoisonMessage, parse_message
@@ -30,7 +32,7 @@ from ..resources.queue import Message, UploadQueue
 from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..settings import load_settings
-from .planning import FINAL, RUNNING, plan_runs
+from .planning import FINAL, RUNNING, Plan, plan_runs
 from .status import EVERY_DAEMON_LOOP_S, default_status
 
 MAX_MESSAGES = 100
@@ -55,7 +57,7 @@ def _is_follow_up(message: Message) -> bool:
     return '"follow_up"' in message.body
 
 
-def _receive(queue: UploadQueue) -> list[Message]:
+def receive(queue: UploadQueue) -> list[Message]:
     """Wait up to `queue.wait_s` for a message that is news (an upload notification or an
     app message, not one of this sensor's follow-ups), then take what is there."""
     started = time.monotonic()
@@ -72,49 +74,69 @@ def _receive(queue: UploadQueue) -> list[Message]:
     return received
 
 
-@sensor(job=process_recording, minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
-        default_status=default_status(load_settings(), "sqs"),
-        description="S3 notifications and app messages on the uploads queue → one run per recording.")
-def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, store: ObjectStore,
-                      tracker: ProcessingTracker) -> SensorResult:
-    messages = _receive(queue)
+@dataclass
+class Triage:
+    """What one receive of messages comes to: the plan of runs, and per message what it
+    asked for."""
+    plan: Plan
+    arrivals: dict[str, list] = field(default_factory=dict)  # message id → its arrivals
+    follow_ups: dict[str, int] = field(default_factory=dict)  # message id → times replaced
+    to_delete: list[Message] = field(default_factory=list)
+    poison: list[Message] = field(default_factory=list)
+
+
+def triage(messages: list[Message], instance: DagsterInstance, store: ObjectStore,
+           tracker: ProcessingTracker, log: logging.Logger, max_batch: int) -> Triage:
+    """Parse every message (a poison one is kept aside, never raised), claim its
+    recordings and plan their runs (`planning.plan_runs`)."""
+    arrivals: dict[str, list] = {}
+    follow_ups: dict[str, int] = {}
     to_delete: list[Message] = []
     poison: list[Message] = []
-    parsed: dict[str, list] = {}
-    follow_ups: dict[str, int] = {}
     for m in messages:
         try:
-            arrivals = parse_message(m.body, store.bucket)
+            parsed = parse_message(m.body, store.bucket)
         except Exception as exc:  # PoisonMessage, or anything the parser did not foresee
             if not isinstance(exc, PoisonMessage):
                 exc = PoisonMessage(f"unreadable message ({type(exc).__name__})")
             poison.append(m)
             refuse(store, m, str(exc))
-            context.log.warning(f"poison message {m.message_id}: {exc}")
+            log.warning(f"poison message {m.message_id}: {exc}")
             continue
-        if not arrivals:  # s3:TestEvent
+        if not parsed:  # s3:TestEvent
             to_delete.append(m)
             continue
-        parsed[m.message_id] = arrivals
-        follow_ups[m.message_id] = max(a.metadata.get("follow_up", 0) for a in arrivals)
+        arrivals[m.message_id] = parsed
+        follow_ups[m.message_id] = max(a.metadata.get("follow_up", 0) for a in parsed)
+    uploads = [a.upload for parsed in arrivals.values() for a in parsed]
+    plan = plan_runs(instance, tracker, uploads, max_batch)
+    return Triage(plan, arrivals, follow_ups, to_delete, poison)
 
-    uploads = [a.upload for arrivals in parsed.values() for a in arrivals]
-    plan = plan_runs(context.instance, tracker, uploads, load_settings().max_batch)
+
+def settle(queue: UploadQueue, store: ObjectStore, tracker: ProcessingTracker, messages: list[Message],
+           t: Triage, log: logging.Logger, launched: frozenset[str] = frozenset()) -> None:
+    """Delete what is done with, replace what still waits for its run, release poison.
+
+    `launched`: recordings whose run now exists (the ingest service launches runs before
+    it settles; a sensor's runs are only requested, so it passes none)."""
+    plan = t.plan
     followed: set[str] = set()
     follow_up_bodies: list[dict] = []
+    to_delete = list(t.to_delete)
     for m in messages:
-        arrivals = parsed.get(m.message_id)
+        arrivals = t.arrivals.get(m.message_id)
         if not arrivals:
             continue
         for a in arrivals:
             if a.upload.key in plan.refused:
                 refuse(store, m, plan.refused[a.upload.key], a.upload.key)
-                context.log.warning(f"refused upload in message {m.message_id}: {plan.refused[a.upload.key]}")
+                log.warning(f"refused upload in message {m.message_id}: {plan.refused[a.upload.key]}")
         pending = [a for a in arrivals if plan.decisions[a.recording_id] not in (RUNNING, FINAL)
-                   and a.recording_id not in followed and a.upload.key not in plan.refused]
+                   and a.recording_id not in launched and a.recording_id not in followed
+                   and a.upload.key not in plan.refused]
         for a in pending:
             followed.add(a.recording_id)
-            n = follow_ups[m.message_id] + 1
+            n = t.follow_ups[m.message_id] + 1
             if n > MAX_FOLLOW_UPS:
                 tracker.fail(a.recording_id, ProcessingError(
                     "ingest_timeout", "no run started for this recording", retryable=True))
@@ -124,9 +146,19 @@ def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, stor
         to_delete.append(m)
     queue.send_many(follow_up_bodies, delay_s=FOLLOW_UP_DELAY_S)  # before the originals go
     queue.delete(to_delete)
-    queue.release(poison)
-    if not plan.run_requests:
+    queue.release(t.poison)
+
+
+@sensor(job=process_recording, minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
+        default_status=default_status(load_settings(), "sqs"),
+        description="S3 notifications and app messages on the uploads queue → one run per recording.")
+def sqs_upload_sensor(context: SensorEvaluationContext, queue: UploadQueue, store: ObjectStore,
+                      tracker: ProcessingTracker) -> SensorResult:
+    messages = receive(queue)
+    t = triage(messages, context.instance, store, tracker, context.log, load_settings().max_batch)
+    settle(queue, store, tracker, messages, t, context.log)
+    if not t.plan.run_requests:
         return SensorResult(skip_reason=SkipReason(
-            f"{len(messages)} message(s), {len(poison)} poison, no new recording"))
-    return SensorResult(run_requests=plan.run_requests,
-                        dynamic_partitions_requests=plan.partition_requests())
+            f"{len(messages)} message(s), {len(t.poison)} poison, no new recording"))
+    return SensorResult(run_requests=t.plan.run_requests,
+                        dynamic_partitions_requests=t.plan.partition_requests())

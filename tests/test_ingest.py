@@ -1,0 +1,76 @@
+"""The ingest service (`vomage_dagster/ingest.py`) against the local queue and a real
+instance: runs launched through Dagster's GraphQL `launchRun`, once per recording.
+
+The instance has a run queue and no daemon here, so launched runs stay QUEUED: what is
+checked is the launch itself (the run, its tags, its partition) and what becomes of the
+messages. The end-to-end tests run the service beside the daemon (the local default).
+"""
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.storage.tags import PARTITION_NAME_TAG
+
+from vomage_dagster.ingest import GraphQLLauncher, LaunchFailed, ingest_once
+from vomage_dagster.local.daemon import PROJECT_ROOT, create_storage, prepare_home
+from vomage_dagster.local.demo import upload_file
+from vomage_dagster.run_tags import RECORDING_TAG, recording_tag, recordings_of_run
+
+
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory, local_stack):
+    home = prepare_home(tmp_path_factory.mktemp("ingest"), runs="spawn")
+    create_storage(home)
+    with DagsterInstance.from_config(str(home)) as instance:
+        launcher = GraphQLLauncher(PROJECT_ROOT / "workspace.yaml", instance)
+        yield instance, launcher
+        launcher.close()
+
+
+def _runs_of(instance, rid):
+    return instance.get_runs(filters=RunsFilter(tags={recording_tag(rid): "1"}))
+
+
+def test_an_upload_is_launched_at_once_and_its_message_deleted(launcher, queues, resources, settings, samples):
+    instance, gql = launcher
+    rid = upload_file(settings, samples["en_joy"]["path"], "ingest-user")
+    assert ingest_once(instance, queues, resources["store"], resources["tracker"], gql.launch, 10) == 1
+    [run] = _runs_of(instance, rid)
+    assert run.job_name == "process_recording"
+    assert run.tags[PARTITION_NAME_TAG] == rid and run.tags[RECORDING_TAG] == rid
+    assert run.status == DagsterRunStatus.QUEUED  # the queue and its limits still apply
+    assert queues.depth() == {"visible": 0, "in_flight": 0}  # no follow-up: the run exists
+
+    # The same notification again (S3 and SQS deliver at least once): no second run.
+    key = f"uploads/ingest-user/{rid}{samples['en_joy']['path'].suffix}"
+    queues.send({"recording_id": rid, "s3_key": key, "user_id": "ingest-user"})
+    assert ingest_once(instance, queues, resources["store"], resources["tracker"], gql.launch, 10) == 0
+    assert len(_runs_of(instance, rid)) == 1
+    assert queues.depth() == {"visible": 0, "in_flight": 0}
+
+
+def test_uploads_arriving_together_share_a_run_each_recording_once(launcher, queues, resources, settings,
+                                                                   samples):
+    instance, gql = launcher
+    names = ("en_joy", "en_neutral", "en_angry")
+    rids = [upload_file(settings, samples[name]["path"], "ingest-batch") for name in names]
+    launched = 0
+    for _ in range(3):
+        launched += ingest_once(instance, queues, resources["store"], resources["tracker"], gql.launch, 10)
+    assert launched == 3
+    runs = {r.run_id: r for rid in rids for r in _runs_of(instance, rid)}
+    covered = sorted(rid for r in runs.values() for rid in recordings_of_run(r.tags))
+    assert covered == sorted(rids)
+
+
+def test_a_failed_launch_keeps_the_recording_queued(launcher, queues, resources, settings, samples):
+    instance, _ = launcher
+
+    def refuse(request):
+        raise LaunchFailed("PythonError: the code location is reloading")
+
+    rid = upload_file(settings, samples["ja_tired"]["path"], "ingest-fail")
+    assert ingest_once(instance, queues, resources["store"], resources["tracker"], refuse, 10) == 0
+    assert _runs_of(instance, rid) == []
+    # Its message was replaced by a follow-up, so a later delivery launches it.
+    assert sum(queues.depth().values()) == 1
+    assert resources["tracker"].status.get(rid)["stage"] not in ("failed", "complete")
