@@ -1,8 +1,9 @@
-"""Chaos soak: uploads of every hostile class mixed with good ones, through the SQS sensor
-and the real daemon, while faults are injected at random times — the daemon killed and
-restarted, run processes killed, Redis stopped and restarted, DynamoDB throttling in every
-process. It ends in an exact reconciliation: every upload complete or failed with a code,
-none lost, none processed twice, the dead-letter queue holding exactly the poison messages.
+"""Chaos soak: uploads of every hostile class mixed with good ones, through the ingest
+service and the real daemon, while faults are injected at random times — the daemon (alone
+or with the ingest service) killed and restarted, run processes killed, Redis stopped and
+restarted, DynamoDB throttling in every process. It ends in an exact reconciliation: every
+upload complete or failed with a code, none lost, none processed twice, the dead-letter
+queue holding exactly the poison messages.
 
     ./scripts/test.sh -k chaos -s     # the full soak (1,000 uploads); the whole suite and CI
                                       # run a shorter one (120 uploads)
@@ -93,10 +94,10 @@ class Faults(threading.Thread):
         order: list[str] = []
         while sum(self.done.values()) < self.most and not self.stop.wait(self.rng.uniform(5, 20)):
             if not order:  # every kind in each round, in a random order
-                order = self.rng.sample(["daemon", "run", "redis"], 3)
+                order = self.rng.sample(["daemon", "ingest", "run", "redis"], 4)
             kind = order.pop()
-            if kind == "daemon":
-                self.dagster.crash()
+            if kind in ("daemon", "ingest"):  # the daemon alone, or with the ingest service
+                self.dagster.crash(ingest=kind == "ingest")
                 time.sleep(self.rng.uniform(2, 6))
                 self.dagster.start()
             elif kind == "redis":
@@ -117,7 +118,7 @@ class Faults(threading.Thread):
 
 def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
     total = FULL if "chaos" in (request.config.option.keyword or "") else SHORT
-    env = {"VOMAGE_INGEST": "sqs", "VOMAGE_CHAOS_DYNAMODB_THROTTLE": "0.03",
+    env = {"VOMAGE_INGEST": "service", "VOMAGE_CHAOS_DYNAMODB_THROTTLE": "0.03",
            "VOMAGE_DEAD_RUN_AFTER_S": "300", "VOMAGE_STALL_AFTER_S": "120"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -134,7 +135,7 @@ def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
     started = time.monotonic()
     with running_daemon(Path(private_stack["state_dir"]), env) as daemon:
         # Faults go on while the uploads are processed, up to a number, then stop by themselves.
-        faults = Faults(daemon, settings, random.Random(rng.random()), most=15 if total == FULL else 5)
+        faults = Faults(daemon, settings, random.Random(rng.random()), most=16 if total == FULL else 5)
         faults.start()
         try:
             for i in range(total):

@@ -143,11 +143,14 @@ class Daemon:
         if self.ingest is not None and self.ingest.poll() is not None:
             raise RuntimeError(f"the ingest service exited at once; see {self.logs / 'ingest.log'}")
 
-    def crash(self) -> None:
-        """SIGKILL the daemon alone, as a crash would; runs it launched carry on."""
+    def crash(self, ingest: bool = False) -> None:
+        """SIGKILL the daemon (and, with `ingest`, the ingest service), as a crash would;
+        runs already launched carry on. `start` brings back what is gone."""
         assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        for proc in (self.proc, self.ingest if ingest else None):
+            if _alive(proc):
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
 
     def stop(self) -> None:
         """Stop the daemon and everything it started, including after a crash."""
