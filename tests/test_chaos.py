@@ -31,6 +31,7 @@ from vomage_dagster.local.daemon import running_daemon
 from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, upload_file, wait_until_final
 from vomage_dagster.local.reconcile import reconcile
 from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.resources.status import StatusTable
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.settings import load_settings
 
@@ -127,6 +128,7 @@ def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
     store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
     queue = UploadQueue(queue_name=settings.uploads_queue, region_name=settings.region,
                         dead_letter_queue_name=settings.dead_letter_queue)
+    status = StatusTable(table_name=settings.status_table, region_name=settings.region)
     good = [SAMPLES_DIR / m["file"] for m in sample_manifest()]
     uploads: list[Upload] = []
     expected_codes: dict[str, set[str]] = {}
@@ -154,9 +156,11 @@ def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
                     store.put_bytes(upload_key(user, rid, path.suffix[1:]), path.read_bytes(), "audio/mp4",
                                     {"user-id": "someone-else", **ODD_METADATA})
                     kinds["odd metadata"] += 1
-                elif roll < 0.24 and len(uploads) > 30:  # another user's upload claiming a known id
-                    victim = rng.choice(uploads[:-30])  # registered long since
-                    key = upload_key("intruder", victim.recording_id, "m4a")
+                elif roll < 0.24 and len(uploads) > 30 and status.get(
+                        victim := rng.choice(uploads[:-30]).recording_id) is not None:
+                    # Another user's upload claiming a known (registered) id. One racing its
+                    # owner's own registration wins: first registered owns the id (README).
+                    key = upload_key("intruder", victim, "m4a")
                     store.put_bytes(key, (SAMPLES_DIR / "en_joy.m4a").read_bytes(), "audio/mp4", {})
                     refused.append(key)
                     kinds["id takeover"] += 1
@@ -197,7 +201,8 @@ def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
     })
     print("\n" + result.table())
     assert result.balanced, result.table()
-    assert not faults.errors and set(faults.done) == {"daemon", "run", "redis"}, (faults.done, faults.errors)
+    assert not faults.errors and set(faults.done) == {"daemon", "ingest", "run", "redis"}, (faults.done,
+                                                                                           faults.errors)
     assert result.dead_letters == len(POISON)
     assert refused_noted == len(refused)
     for rid, codes in expected_codes.items():
