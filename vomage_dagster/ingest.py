@@ -11,8 +11,8 @@ against the workspace (`dagster_graphql.cli.execute_query`), so it needs no webs
 
 It shares everything else with the sensor (`sensors.sqs_uploads.triage` and `settle`):
 the same parser, the same claim in the status table, the same micro-batches, the same
-poison handling. The sensor stays defined (stopped by default when this service runs) and
-the S3 listing sensor stays the backstop for a lost notification.
+poison handling. Both sensors stay defined, stopped by default when this service runs:
+one claimant at a time (README, "Ingestion").
 """
 
 from __future__ import annotations

@@ -42,10 +42,10 @@ class Settings:
     status_table: str = "vomage-processing-status"
     records_table: str = "vomage-voice-records"
     event_bus: str = "default"
-    # What ingests uploads: "service" (the ingest service on the queue of S3
-    # notifications and app messages, `ingest.py`, with the listing sensor as a safety
-    # net), "sqs" (the SQS sensor instead of the service), "s3" (the listing sensor
-    # alone) or "both" (the SQS and listing sensors).
+    # What ingests uploads: "service" (the ingest service alone, on the queue of S3
+    # notifications and app messages, `ingest.py`), "sqs" (the SQS sensor instead),
+    # "s3" (the listing sensor alone) or "both" (the SQS and listing sensors; two
+    # claimants, see README: a daemon restart can run a recording twice).
     ingest: str = "service"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache AUTH token (REDIS_PASSWORD) and, for a private CA, its bundle
