@@ -29,6 +29,7 @@ from dagster._core.storage.tags import PARTITION_NAME_TAG
 from .resources.queue import UploadQueue
 from .resources.store import ObjectStore
 from .resources.tracker import ProcessingTracker
+from .run_tags import recordings_of_run
 from .sensors.sqs_uploads import receive, settle, triage
 from .settings import Settings
 
@@ -105,8 +106,7 @@ def ingest_once(instance: DagsterInstance, queue: UploadQueue, store: ObjectStor
     t = triage(messages, instance, store, tracker, log, max_batch)
     launched: set[str] = set()
     for request in t.plan.run_requests:
-        recordings = [k.removeprefix("vomage/recording/") for k in request.tags
-                      if k.startswith("vomage/recording/")]
+        recordings = recordings_of_run(request.tags)
         try:
             run_id = launch(request)
         except Exception as exc:  # one failed launch must not hold back the others

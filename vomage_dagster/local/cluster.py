@@ -186,7 +186,7 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
                                     "-h", "127.0.0.1", "-p", str(ports["webserver"])])
         starter.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)])
         if ingest_service.wanted(settings):
-            starter.start("ingest", [_bin("vomage"), "ingest", "--workspace", str(workspace)])
+            starter.start("ingest", ingest_service.command(workspace))
         starter.wait("webserver", lambda: http_ok(
             f"http://127.0.0.1:{ports['webserver']}/server_info"), 120)
         for i in range(workers):

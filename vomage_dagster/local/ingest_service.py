@@ -14,12 +14,15 @@ def wanted(settings: Settings) -> bool:
     return settings.ingest == "service"
 
 
+def command(workspace: Path) -> list[str]:
+    return [str(Path(sys.executable).parent / "vomage"), "ingest", "--workspace", str(workspace)]
+
+
 def start(env: dict[str, str], project_root: Path, log_path: Path) -> subprocess.Popen:
     """Start it in its own session (stopped with `stack.stop_process(proc.pid)`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [str(Path(sys.executable).parent / "vomage"), "ingest",
-             "--workspace", str(project_root / "workspace.yaml")],
+            command(project_root / "workspace.yaml"),
             cwd=project_root, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
