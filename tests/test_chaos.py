@@ -119,7 +119,9 @@ class Faults(threading.Thread):
 
 def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
     total = FULL if "chaos" in (request.config.option.keyword or "") else SHORT
-    env = {"VOMAGE_INGEST": "service", "VOMAGE_CHAOS_DYNAMODB_THROTTLE": "0.03",
+    # VOMAGE_CHAOS_INGEST=service+s3 (or both) soaks two claimants at once.
+    env = {"VOMAGE_INGEST": os.environ.get("VOMAGE_CHAOS_INGEST", "service"),
+           "VOMAGE_CHAOS_DYNAMODB_THROTTLE": "0.03",
            "VOMAGE_DEAD_RUN_AFTER_S": "300", "VOMAGE_STALL_AFTER_S": "120"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)

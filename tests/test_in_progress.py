@@ -148,3 +148,77 @@ def test_a_run_in_flight_without_progress_for_long_is_taken_for_dead(instance, r
     assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
     item = tracker.status.get(rid)
     assert item["stage"] == "failed" and item["error"]["code"] == "stalled" and item["error"]["retryable"]
+
+
+def _age_claim(resources, rid: str, seconds: int = 120) -> None:
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
+    resources["tracker"].status.table.update_item(
+        Key={"recording_id": rid}, UpdateExpression="SET run_claimed_at = :t",
+        ExpressionAttributeValues={":t": old})
+
+
+def test_a_request_that_outlived_its_claim_stands_down(instance, resources, settings, samples):
+    """A tick claimed a recording and its run was not launched (a daemon crash); the claim
+    went stale and another claimant took it and ran it. When the first tick is resumed and
+    submits its old request, that run processes nothing and leaves the status alone."""
+    from dagster import materialize
+
+    from vomage_dagster.assets.recording import ASSETS
+    from vomage_dagster.domain.keys import parse_upload_key, upload_key
+    from vomage_dagster.sensors.planning import plan_runs
+
+    rid = upload_file(settings, samples["en_joy"]["path"], "claims")
+    arrival = parse_upload_key(upload_key("claims", rid, "m4a"))
+    tracker = resources["tracker"]
+    (stale,) = plan_runs(instance, tracker, [arrival]).run_requests
+    _age_claim(resources, rid)
+    (fresh,) = plan_runs(instance, tracker, [arrival]).run_requests
+    assert stale.tags["vomage/claim"] != fresh.tags["vomage/claim"]
+
+    late = materialize(ASSETS, instance=instance, resources=resources, tags=stale.tags, partition_key=rid)
+    assert late.success and not late.asset_materializations_for_node("recording_chain")
+    (why,) = late.asset_observations_for_node("recording_chain")
+    assert why.metadata["outcome"].value.startswith("stood down")
+    assert tracker.status.get(rid)["stage"] == "uploaded"  # untouched: not failed, not advanced
+
+    assert materialize(ASSETS, instance=instance, resources=resources, tags=fresh.tags,
+                       partition_key=rid).success
+    assert tracker.status.get(rid)["stage"] == "complete"
+
+
+def test_a_taken_claim_does_not_go_stale_while_its_run_works(resources):
+    rid = new_recording_id()
+    status = resources["tracker"].status
+    status.register(rid, f"uploads/u/{rid}.m4a")
+    assert status.claim_run(rid, 1, "first")
+    _age_claim(resources, rid)
+    assert status.take_claim(rid, 1, "first")  # the run started: the claim is fresh again
+    assert not status.claim_run(rid, 1, "second")
+    _age_claim(resources, rid)
+    assert status.claim_run(rid, 1, "second")  # stale and not taken since: another claimant wins
+    assert not status.take_claim(rid, 1, "first")
+    assert status.take_claim(rid, 1, "second")
+
+
+def test_a_canceled_run_that_lost_its_claim_fails_nothing(instance, resources):
+    """A run that stood down (its claim was taken over) and is then canceled leaves the
+    recording to the run holding the claim; the holder's own cancel fails it."""
+    from vomage_dagster.definitions import defs
+
+    rid = new_recording_id()
+    tracker = resources["tracker"]
+    tracker.register(rid, f"uploads/u/{rid}.m4a")
+    assert tracker.status.claim_run(rid, 1, "holder")
+    job = defs.resolve_job_def("process_recording")
+    for token, stage in (("stale", "uploaded"), ("holder", "failed")):
+        run = instance.create_run_for_job(job, tags={recording_tag(rid): "1", "vomage/claim": token})
+        instance.report_run_canceling(run)
+        instance.report_run_canceled(run)
+        event = next(e.dagster_event for e in instance.all_logs(run.run_id)
+                     if e.dagster_event and e.dagster_event.event_type == DagsterEventType.PIPELINE_CANCELED)
+        with build_run_status_sensor_context(
+                sensor_name=recording_canceled_sensor.name, dagster_event=event, dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(run.run_id),
+                resources={"tracker": tracker, "records": resources["records"]}) as ctx:
+            recording_canceled_sensor(ctx)
+        assert tracker.status.get(rid)["stage"] == stage, token

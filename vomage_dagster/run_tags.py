@@ -10,6 +10,9 @@ ATTEMPT_TAG = "vomage/attempt"
 RECORDING_TAG_PREFIX = "vomage/recording/"  # every run: one tag per recording → attempt
 BATCH_TAG = "vomage/batch_size"
 UPLOAD_KEY_TAG = "vomage/upload_key"  # one-recording runs from a sensor: the upload
+# Runs the planner requested: the claim in the status table they were requested under,
+# which the run takes before it processes anything (`StatusTable.take_claim`).
+CLAIM_TAG = "vomage/claim"
 
 
 def recording_tag(recording_id: str) -> str:

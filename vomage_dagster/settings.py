@@ -25,7 +25,7 @@ LANGUAGE_OPTIONS = ("zh-CN", "en-US", "ja-JP")
 LOCAL_TRANSCRIBE_POLL_S = 0.25
 
 
-INGESTS = ("service", "sqs", "s3", "both")
+INGESTS = ("service", "service+s3", "sqs", "s3", "both")
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,10 @@ class Settings:
     records_table: str = "vomage-voice-records"
     event_bus: str = "default"
     # What ingests uploads: "service" (the ingest service alone, on the queue of S3
-    # notifications and app messages, `ingest.py`), "sqs" (the SQS sensor instead),
-    # "s3" (the listing sensor alone) or "both" (the SQS and listing sensors; two
-    # claimants, see README: a daemon restart can run a recording twice).
+    # notifications and app messages, `ingest.py`), "service+s3" (the service with the
+    # listing sensor as a safety net), "sqs" (the SQS sensor instead), "s3" (the listing
+    # sensor alone) or "both" (the SQS and listing sensors). Any two claimants are safe:
+    # a run takes its claim before it processes (README, "Ingestion").
     ingest: str = "service"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache AUTH token (REDIS_PASSWORD) and, for a private CA, its bundle

@@ -16,6 +16,7 @@ step fails if any recording did, so Dagster reports the partitions it planned an
 not get as failed.
 """
 
+import logging
 import queue
 import warnings
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ BATCH_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_BATCH)
 _recordings_pool = ThreadPoolExecutor(max_workers=MAX_BATCH, thread_name_prefix="recording")
 _side_pool = ThreadPoolExecutor(max_workers=MAX_BATCH, thread_name_prefix="context")
 _DONE = object()
+log = logging.getLogger(__name__)
 
 
 class MissingInput(Failure):
@@ -98,8 +100,20 @@ def _reason(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__})"
 
 
+STOOD_DOWN = "stood down"
+
+
 def _chain(env: StageEnv, rid: str, wanted: list[str]) -> Iterator[AssetMaterialization | AssetObservation]:
-    """One recording's stages in order; raises (after its observation) at the first that fails."""
+    """One recording's stages in order; raises (after its observation) at the first that fails.
+
+    A run the planner requested first takes its claim on the recording: if another
+    claimant holds it now, this run processes nothing for it and leaves its status alone
+    (the run holding the claim ends it)."""
+    if env.claim and wanted and not env.tracker.status.take_claim(rid, env.attempts.get(rid, 1), env.claim):
+        log.info("recording %s: its claim is held by another run; this run stands down", rid)
+        yield AssetObservation(asset_key=wanted[0], partition=rid, metadata={
+            "outcome": MetadataValue.text(f"{STOOD_DOWN}: another run holds this recording's claim")})
+        return
     outputs: dict[str, dict] = {}
 
     def load(name: str) -> dict:

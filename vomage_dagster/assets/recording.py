@@ -29,7 +29,7 @@ from ..resources.speech import SpeechToText
 from ..resources.store import ObjectStore
 from ..resources.tracker import ProcessingTracker
 from ..resources.weather import WeatherSource
-from ..run_tags import recordings_of_run
+from ..run_tags import CLAIM_TAG, recordings_of_run
 from .batching import BATCH_POLICY, run_chain
 from .stages import INPUTS, STAGES, StageEnv
 
@@ -61,7 +61,7 @@ def recording_chain(context: AssetExecutionContext, store: ObjectStore, tracker:
     env = StageEnv(store=store, tracker=tracker, cache=cache, speech=speech, weather=weather,
                    analyzer=analyzer, painter=painter, records=records, events=events,
                    run_tags=dict(context.run.tags), batch=len(keys) > 1,
-                   attempts=recordings_of_run(context.run.tags))
+                   attempts=recordings_of_run(context.run.tags), claim=context.run.tags.get(CLAIM_TAG, ""))
     wanted = [name for name, key in zip(ORDER, KEYS, strict=True) if key in context.selected_asset_keys]
     yield from run_chain(env, keys, wanted, context.log)
 

@@ -69,6 +69,7 @@ class StageEnv:
     run_tags: dict[str, str] = field(default_factory=dict)
     batch: bool = False  # several recordings in this run
     attempts: dict[str, int] = field(default_factory=dict)  # recording → the attempt this run is for
+    claim: str = ""  # the claim the planner requested this run under; "" for a run started by hand
 
 
 def media_copy_key(recording_id: str, extension: str) -> str:

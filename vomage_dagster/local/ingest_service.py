@@ -11,7 +11,7 @@ from ..settings import Settings
 
 
 def wanted(settings: Settings) -> bool:
-    return settings.ingest == "service"
+    return settings.ingest in ("service", "service+s3")
 
 
 def command(workspace: Path) -> list[str]:

@@ -1,8 +1,9 @@
 """Reconcile what arrived with what came out: the check behind "never lost, never twice".
 
-For a set of recording ids it counts final statuses, the runs Dagster holds per
-recording, the materializations per asset partition, published records, and what sits
-in the dead-letter queue.
+For a set of recording ids it counts final statuses, the runs that processed each
+recording (a run that found its claim taken and stood down processed nothing, and is
+counted apart), the materializations per asset partition, published records, and what
+sits in the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterInstance, RunsFilter
 
+from ..assets.batching import STOOD_DOWN
 from ..assets.recording import KEYS
 from ..resources.queue import UploadQueue
 from ..resources.records import RecordsTable
@@ -27,11 +29,12 @@ class Reconciliation:
     failed: int
     not_final: list[str]
     failure_codes: Counter
-    runs_per_recording: Counter  # number of runs → how many recordings had that many
+    runs_per_recording: Counter  # number of runs that processed it → how many recordings had that many
     materializations_twice: list[str]
     published: int
     dead_letters: int
     extra: dict = field(default_factory=dict)
+    stood_down: int = 0
     # What made a recording's runs more than one (a few examples: which sensor asked,
     # with which run key, and how each run ended), so an unbalanced soak says why.
     multi_run_examples: list[str] = field(default_factory=list)
@@ -52,6 +55,7 @@ class Reconciliation:
             ("recordings with 1 run", self.runs_per_recording.get(1, 0)),
             ("recordings with 0 or 2+ runs",
              sum(v for k, v in self.runs_per_recording.items() if k != 1)),
+            ("runs that stood down (claim taken)", self.stood_down),
             ("asset partitions written twice", len(self.materializations_twice)),
             ("published records", self.published),
             ("dead-letter messages", self.dead_letters),
@@ -63,10 +67,11 @@ class Reconciliation:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def _materializations(instance: DagsterInstance, key: AssetKey) -> list:
+def _events(instance: DagsterInstance, key: AssetKey, observations: bool = False) -> list:
+    fetch = instance.fetch_observations if observations else instance.fetch_materializations
     records, cursor = [], None
     while True:
-        page = instance.fetch_materializations(key, limit=10_000, cursor=cursor)
+        page = fetch(key, limit=10_000, cursor=cursor)
         records += page.records
         if not page.has_more:
             return records
@@ -85,10 +90,16 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
     stages = Counter(item["stage"] for item in items.values())
     codes = Counter(item["error"]["code"] for item in items.values()
                     if item["stage"] == "failed" and item.get("error"))
+    wanted = set(recording_ids)
+    stood_down = {(e.run_id, e.partition_key) for key in KEYS
+                  for e in _events(instance, key, observations=True)
+                  if e.partition_key in wanted and str(getattr(
+                      e.asset_observation.metadata.get("outcome"), "value", "")).startswith(STOOD_DOWN)}
     runs: Counter = Counter()
     examples: list[str] = []
     for rid in recording_ids:
-        found = instance.get_run_records(RunsFilter(tags={recording_tag(rid): ANY_ATTEMPT}))
+        found = [r for r in instance.get_run_records(RunsFilter(tags={recording_tag(rid): ANY_ATTEMPT}))
+                 if (r.dagster_run.run_id, rid) not in stood_down]
         runs[len(found)] += 1
         if len(found) > 1 and len(examples) < 5:
             examples.append(f"{rid}: " + "; ".join(_describe(r) for r in found))
@@ -98,10 +109,9 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
                 f"{k} {item.get(k)}" for k in ("stage", "attempt", "requeues", "claimed_attempt",
                                               "run_claimed_at", "updated_at"))
                 + f", error {(item.get('error') or {}).get('code')}")
-    wanted = set(recording_ids)
     twice = []
     for key in KEYS:
-        per_partition = Counter(e.partition_key for e in _materializations(instance, key)
+        per_partition = Counter(e.partition_key for e in _events(instance, key)
                                 if e.partition_key in wanted)
         twice += [f"{key.to_user_string()}[{p}]" for p, n in per_partition.items() if n > 1]
     published = sum(1 for rid in recording_ids if records.get(rid) is not None)
@@ -117,6 +127,7 @@ def reconcile(settings: Settings, instance: DagsterInstance, recording_ids: list
         published=published,
         dead_letters=len(queue.peek_dead_letters()),
         multi_run_examples=examples,
+        stood_down=len(stood_down),
     )
 
 

@@ -68,13 +68,17 @@ class StatusTable(ConfigurableResource):
             raise
         return plain_numbers(item)
 
-    def claim_run(self, recording_id: str, attempt: int, stale_after_s: float = 60.0) -> bool:
+    def claim_run(self, recording_id: str, attempt: int, token: str = "",
+                  stale_after_s: float = 60.0) -> bool:
         """Claim the right to request the run of `attempt`; True for exactly one claimant.
 
-        Two sensors (S3 and SQS) or two deliveries of one message may race to request
-        the same recording: the conditional write lets one win. A claim older than
-        `stale_after_s` whose run never appeared (a daemon crash between claim and
-        launch) may be taken again — the caller checks for the run first.
+        Two sensors (S3 and SQS), the ingest service or two deliveries of one message may
+        race to request the same recording: the conditional write lets one win. A claim
+        older than `stale_after_s` whose run never appeared (a daemon crash between claim
+        and launch) may be taken again — the caller checks for the run first. `token`
+        names this claim; the run requested under it carries it and takes the claim
+        before it does anything (`take_claim`), so a request that outlived its claim (a
+        sensor tick resumed after a restart, once another claimant took over) stands down.
         """
         from botocore.exceptions import ClientError
 
@@ -83,7 +87,7 @@ class StatusTable(ConfigurableResource):
         try:
             self.table.update_item(
                 Key={"recording_id": recording_id},
-                UpdateExpression="SET claimed_attempt = :attempt, run_claimed_at = :now",
+                UpdateExpression="SET claimed_attempt = :attempt, run_claimed_at = :now, claim_token = :token",
                 ConditionExpression=(
                     "attribute_exists(recording_id) AND attempt = :attempt AND stage_rank < :terminal"
                     " AND (attribute_not_exists(claimed_attempt) OR claimed_attempt < :attempt"
@@ -91,8 +95,30 @@ class StatusTable(ConfigurableResource):
                 ),
                 ExpressionAttributeValues={
                     ":attempt": attempt, ":now": now.isoformat(timespec="milliseconds"),
-                    ":stale": stale, ":terminal": st.RANK[st.COMPLETE],
+                    ":stale": stale, ":terminal": st.RANK[st.COMPLETE], ":token": token,
                 },
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def take_claim(self, recording_id: str, attempt: int, token: str) -> bool:
+        """A run requested under claim `token` starts: True if the claim is still that one.
+
+        Taking it refreshes the claim, so it cannot go stale and be taken by another
+        claimant while this run works; a claim taken over (or released by the stranded
+        sensor, or by a retry) refuses the run, which then processes nothing.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self.table.update_item(
+                Key={"recording_id": recording_id},
+                UpdateExpression="SET run_claimed_at = :now",
+                ConditionExpression="claim_token = :token AND claimed_attempt = :attempt",
+                ExpressionAttributeValues={":token": token, ":attempt": attempt, ":now": _now()},
             )
             return True
         except ClientError as exc:
@@ -113,7 +139,7 @@ class StatusTable(ConfigurableResource):
                 UpdateExpression=(
                     "SET stage = :uploaded, stage_rank = :rank, progress = :progress, "
                     "eta_seconds = :eta, #error = :none, updated_at = :now, attempt = attempt + :one "
-                    "REMOVE claimed_attempt, run_claimed_at, requeues"
+                    "REMOVE claimed_attempt, run_claimed_at, claim_token, requeues"
                 ),
                 ConditionExpression="stage = :failed AND #error.retryable = :true",
                 ExpressionAttributeNames={"#error": "error"},
@@ -137,15 +163,17 @@ class StatusTable(ConfigurableResource):
         recording is on another attempt): the item after, or None if refused."""
         return self._update(recording_id, stage, None, extra or {}, attempt)
 
-    def fail(self, recording_id: str, error: dict, attempt: int | None = None) -> dict | None:
+    def fail(self, recording_id: str, error: dict, attempt: int | None = None,
+             claim: str | None = None) -> dict | None:
         """Mark failed with `{code, message, retryable}` (refused, None, once terminal).
 
         With `attempt`, only that attempt is failed: a run of an old attempt that dies
-        late must not fail the retry that followed it."""
-        return self._update(recording_id, st.FAILED, error, {}, attempt)
+        late must not fail the retry that followed it. With `claim`, only while that claim
+        holds: a run that stood down (another claimant ran the recording) fails nothing."""
+        return self._update(recording_id, st.FAILED, error, {}, attempt, claim)
 
     def _update(self, recording_id: str, stage: str, error: dict | None, extra: dict,
-                attempt: int | None = None) -> dict | None:
+                attempt: int | None = None, claim: str | None = None) -> dict | None:
         from botocore.exceptions import ClientError
 
         values: dict[str, Any] = {
@@ -168,6 +196,9 @@ class StatusTable(ConfigurableResource):
         if attempt is not None:
             condition += " AND attempt = :attempt"
             values[":attempt"] = attempt
+        if claim is not None:
+            condition += " AND claim_token = :claim"
+            values[":claim"] = claim
         try:
             resp = self.table.update_item(
                 Key={"recording_id": recording_id},
@@ -224,7 +255,7 @@ class StatusTable(ConfigurableResource):
             resp = self.table.update_item(
                 Key={"recording_id": recording_id},
                 UpdateExpression="SET requeues = if_not_exists(requeues, :zero) + :one, updated_at = :now "
-                                 "REMOVE claimed_attempt, run_claimed_at",
+                                 "REMOVE claimed_attempt, run_claimed_at, claim_token",
                 ConditionExpression="attempt = :attempt AND stage_rank < :terminal",
                 ExpressionAttributeValues={":zero": 0, ":one": 1, ":now": _now(), ":attempt": attempt,
                                            ":terminal": st.RANK[st.COMPLETE]},

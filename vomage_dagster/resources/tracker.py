@@ -43,10 +43,11 @@ class ProcessingTracker(ConfigurableResource):
             self._push(recording_id, item)
         return item is not None
 
-    def fail(self, recording_id: str, error: ProcessingError, attempt: int | None = None) -> bool:
+    def fail(self, recording_id: str, error: ProcessingError, attempt: int | None = None,
+             claim: str | None = None) -> bool:
         """Mark failed (once) and announce it; False if the recording was already final
-        (or, with `attempt`, is on another attempt)."""
-        item = self.status.fail(recording_id, error.as_dict(), attempt)
+        (or, with `attempt`, is on another attempt; with `claim`, claimed by another run)."""
+        item = self.status.fail(recording_id, error.as_dict(), attempt, claim)
         if item is not None:
             log.info("recording %s failed: %s", recording_id, error.code)
             self._push(recording_id, item)

@@ -11,9 +11,13 @@ whose partition already exists (a retry) or that another writer's partition spli
 runs alone. Every run carries one tag per recording, `vomage/recording/<id>` = attempt,
 which is how "does a run of this attempt exist" is answered for batches and single runs
 alike; `run_key` (the recording id, `#<attempt>` for retries, `+<n>` for a batch) makes
-Dagster itself refuse a second run from the same sensor.
+Dagster itself refuse a second run from the same sensor. The claims of one plan share a
+token, carried by its runs as `vomage/claim`: a run takes its claims before it processes
+anything, so a request that outlived its claim (resumed after a crash, once the claim
+went stale and another claimant took it) processes nothing.
 """
 
+import uuid
 from dataclasses import dataclass, field
 
 from dagster import (
@@ -30,7 +34,7 @@ from ..domain.errors import RECORDING_ID_TAKEN
 from ..domain.keys import UploadKey
 from ..partitions import recordings
 from ..resources.tracker import ProcessingTracker, is_terminal
-from ..run_tags import ATTEMPT_TAG, BATCH_TAG, RECORDING_TAG, UPLOAD_KEY_TAG, recording_tag
+from ..run_tags import ATTEMPT_TAG, BATCH_TAG, CLAIM_TAG, RECORDING_TAG, UPLOAD_KEY_TAG, recording_tag
 
 REQUESTED = "requested"  # a run is requested in this tick
 RUNNING = "running"  # a run of the current attempt already exists
@@ -67,6 +71,7 @@ class Plan:
     added_partitions: list[str] = field(default_factory=list)
     # Upload key → why it is refused: its recording id is registered to another upload.
     refused: dict[str, str] = field(default_factory=dict)
+    token: str = ""  # the claims of this plan, carried by its runs
 
     def partition_requests(self) -> list:
         """Shown on the tick in the UI; the partitions were already added by the plan."""
@@ -75,7 +80,7 @@ class Plan:
 
 def plan_runs(instance: DagsterInstance, tracker: ProcessingTracker, uploads: list[UploadKey],
               max_batch: int = MAX_BATCH) -> Plan:
-    plan = Plan()
+    plan = Plan(token=uuid.uuid4().hex)
     unique: dict[str, UploadKey] = {}
     for u in uploads:
         unique.setdefault(u.recording_id, u)
@@ -99,13 +104,13 @@ def plan_runs(instance: DagsterInstance, tracker: ProcessingTracker, uploads: li
         attempt = int(item.get("attempt", 1))
         if run_exists(instance, rid, attempt):
             plan.decisions[rid] = RUNNING
-        elif tracker.status.claim_run(rid, attempt):
+        elif tracker.status.claim_run(rid, attempt, plan.token):
             plan.decisions[rid] = REQUESTED
             claims[rid] = Claim(upload, attempt)
         else:
             plan.decisions[rid] = CLAIMED
     for batch in _batches(instance, plan, claims, max_batch):
-        plan.run_requests.append(_run_request(batch, claims))
+        plan.run_requests.append(_run_request(batch, claims, plan.token))
     return plan
 
 
@@ -139,8 +144,8 @@ def _batches(instance: DagsterInstance, plan: Plan, claims: dict[str, Claim],
     return alone + batches + [[rid] for rid in new if rid not in placed]
 
 
-def _run_request(batch: list[str], claims: dict[str, Claim]) -> RunRequest:
-    tags = {recording_tag(rid): str(claims[rid].attempt) for rid in batch}
+def _run_request(batch: list[str], claims: dict[str, Claim], token: str) -> RunRequest:
+    tags = {CLAIM_TAG: token, **{recording_tag(rid): str(claims[rid].attempt) for rid in batch}}
     if len(batch) == 1:
         rid = batch[0]
         claim = claims[rid]

@@ -4,7 +4,9 @@ recordings `failed` (retryable), never forever in progress.
 Bad input is already recorded by the asset that found it (and this sensor's write is
 then refused as the status is final); this catches what no asset could: a crashed or
 killed run worker, a timeout, an error raised outside a stage. A run the instance will
-retry is left alone until its last attempt has failed.
+retry is left alone until its last attempt has failed. A run requested under a claim
+fails only the recordings whose claim it still holds: one that stood down because another
+run took over leaves that run's recording alone.
 """
 
 from dagster import (
@@ -24,7 +26,7 @@ from ..domain.errors import ProcessingError
 from ..jobs import process_recording
 from ..resources.records import RecordsTable
 from ..resources.tracker import ProcessingTracker
-from ..run_tags import recordings_of_run
+from ..run_tags import CLAIM_TAG, recordings_of_run
 from ..settings import load_settings
 from .planning import keys_in_range
 from .status import EVERY_DAEMON_LOOP_S, default_status
@@ -44,8 +46,9 @@ def recording_failure_sensor(context: RunFailureSensorContext, tracker: Processi
     # A fixed message: the failure event's text can hold exception details and paths;
     # the operator finds them on the run, whose id the message names.
     message = f"the processing run {context.dagster_run.run_id[:8]} failed"
+    claim = context.dagster_run.tags.get(CLAIM_TAG)
     for rid, attempt in _recordings(context).items():
-        if tracker.fail(rid, ProcessingError("run_failed", message, retryable=True), attempt):
+        if tracker.fail(rid, ProcessingError("run_failed", message, retryable=True), attempt, claim):
             retract_record(records, rid)
             context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} failed")
 
@@ -57,8 +60,9 @@ def recording_failure_sensor(context: RunFailureSensorContext, tracker: Processi
 def recording_canceled_sensor(context: RunStatusSensorContext, tracker: ProcessingTracker,
                               records: RecordsTable) -> None:
     message = f"the processing run {context.dagster_run.run_id[:8]} was canceled; retry it with `vomage retry`"
+    claim = context.dagster_run.tags.get(CLAIM_TAG)
     for rid, attempt in _recordings(context).items():
-        if tracker.fail(rid, ProcessingError("run_canceled", message, retryable=True), attempt):
+        if tracker.fail(rid, ProcessingError("run_canceled", message, retryable=True), attempt, claim):
             retract_record(records, rid)
             context.log.info(f"marked {rid} failed after run {context.dagster_run.run_id} was canceled")
 

@@ -8,7 +8,7 @@ from ..settings import Settings
 def default_status(settings: Settings, sensor: str) -> DefaultSensorStatus:
     """Running when local and selected by `settings.ingest`; in AWS an operator turns
     sensors on in the UI (or the deployment's config), never by surprise."""
-    listens = {"sqs": ("sqs", "both"), "s3": ("s3", "both")}
+    listens = {"sqs": ("sqs", "both"), "s3": ("s3", "both", "service+s3")}
     selected = settings.ingest in listens[sensor] if sensor in listens else True
     return DefaultSensorStatus.RUNNING if settings.is_local and selected else DefaultSensorStatus.STOPPED
 
