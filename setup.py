@@ -35,6 +35,9 @@ setup(
     packages=find_packages(exclude=["tests", "tests.*"]),
     python_requires=">=3.11,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "cfn-lint==1.58.0", "hypothesis==6.170.15"]},
+    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "cfn-lint==1.58.0", "hypothesis==6.170.15",
+                        # Drives Debian's chromium/chromedriver in the UI tests; 4.50.0 is the
+                        # newest whose dependencies the package index here resolves.
+                        "selenium==4.50.0"]},
     entry_points={"console_scripts": ["vomage=vomage_dagster.cli:main"]},
 )

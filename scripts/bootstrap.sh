@@ -10,6 +10,12 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # Postgres for `vomage cluster up` (Debian keeps the server binaries outside PATH).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
   || need_apt+=(postgresql)
+# A real browser for the UI tests (tests/test_browser_ui.py): Debian's, since browsers that
+# download themselves do not install here. Only for the tests: `BROWSER=1` (test.sh).
+if [ "${BROWSER:-0}" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

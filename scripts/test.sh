@@ -4,7 +4,7 @@
 # themselves (on free loopback ports) and stopped when they finish.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/bootstrap.sh
+BROWSER=1 bash scripts/bootstrap.sh
 export VOMAGE_ENV=local
 .venv/bin/ruff check .
 exec .venv/bin/pytest -ra --durations=12 "$@"

@@ -98,7 +98,15 @@ def test_mood_image(chain, resources):
     assert png_size(store.get_bytes(img["thumbnail_key"])) == (256, 256)
     assert img["image_key"] == f"processed/{rid}/image.png"
     meta = results["mood_image"].asset_materializations_for_node("recording_chain")[0].metadata
-    assert meta["preview"].value.startswith("![mood image](data:image/png;base64,")
+    # Links a browser can open: the thumbnail inline, the image and the output as http URLs.
+    import urllib.request
+
+    thumb = meta["thumbnail"].value
+    assert thumb.startswith("![mood image](http://") and len(thumb) < 1000  # short: rendered inline
+    for url in (thumb[len("![mood image]("):-1], meta["image"].value, meta["output"].value):
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.status == 200 and resp.read(8)
+    assert meta["size"].value == "1024×1024"
 
 
 def test_published_record(chain, resources, events_queue, settings):

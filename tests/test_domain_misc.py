@@ -80,3 +80,13 @@ def test_cursor_catches_a_late_listed_object_within_the_window():
     too_old = ("uploads/u/z.m4a", T0 - LOOKBACK - dt.timedelta(seconds=1))
     taken, _ = _tick([late, too_old, ("uploads/u/b.m4a", T0)], cursor)
     assert taken == [late]
+
+
+def test_object_links_on_aws_open_the_console_page():
+    from vomage_dagster.resources.store import ObjectStore
+
+    store = ObjectStore(bucket="vomage-recordings", region_name="eu-west-1",
+                        endpoint_url="https://s3.eu-west-1.amazonaws.com")
+    assert store.browser_url("processed/rec 1/image.png") == (
+        "https://console.aws.amazon.com/s3/object/vomage-recordings?region=eu-west-1"
+        "&prefix=processed/rec%201/image.png")

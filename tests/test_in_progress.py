@@ -15,6 +15,7 @@ from vomage_dagster.local.demo import new_recording_id, upload_file
 from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.run_tags import recording_tag, recordings_of_run
 from vomage_dagster.sensors import stranded
+from vomage_dagster.sensors.planning import plan_runs
 from vomage_dagster.sensors.run_failures import recording_canceled_sensor
 
 
@@ -157,47 +158,74 @@ def _age_claim(resources, rid: str, seconds: int = 120) -> None:
         ExpressionAttributeValues={":t": old})
 
 
-def test_a_request_that_outlived_its_claim_stands_down(instance, resources, settings, samples):
+def test_of_two_runs_requested_for_one_recording_one_processes(instance, resources, settings, samples):
     """A tick claimed a recording and its run was not launched (a daemon crash); the claim
     went stale and another claimant took it and ran it. When the first tick is resumed and
     submits its old request, that run processes nothing and leaves the status alone."""
     from dagster import materialize
 
     from vomage_dagster.assets.recording import ASSETS
-    from vomage_dagster.domain.keys import parse_upload_key, upload_key
-    from vomage_dagster.sensors.planning import plan_runs
 
-    rid = upload_file(settings, samples["en_joy"]["path"], "claims")
-    arrival = parse_upload_key(upload_key("claims", rid, "m4a"))
+    rid, arrival = _uploaded(settings, samples)
     tracker = resources["tracker"]
     (stale,) = plan_runs(instance, tracker, [arrival]).run_requests
     _age_claim(resources, rid)
     (fresh,) = plan_runs(instance, tracker, [arrival]).run_requests
     assert stale.tags["vomage/claim"] != fresh.tags["vomage/claim"]
+    assert materialize(ASSETS, instance=instance, resources=resources, tags=fresh.tags,
+                       partition_key=rid).success
+    assert tracker.status.get(rid)["stage"] == "complete"
 
     late = materialize(ASSETS, instance=instance, resources=resources, tags=stale.tags, partition_key=rid)
     assert late.success and not late.asset_materializations_for_node("recording_chain")
     (why,) = late.asset_observations_for_node("recording_chain")
     assert why.metadata["outcome"].value.startswith("stood down")
-    assert tracker.status.get(rid)["stage"] == "uploaded"  # untouched: not failed, not advanced
+    assert tracker.status.get(rid)["stage"] == "complete"
 
-    assert materialize(ASSETS, instance=instance, resources=resources, tags=fresh.tags,
+
+def test_a_run_takes_over_a_claim_whose_claimant_never_launched(instance, resources, settings, samples):
+    """The other way round: the second claimant died before launching. The first request's
+    run waits for that fresh claim to go stale, then takes it and processes."""
+    from dagster import materialize
+
+    from vomage_dagster.assets.recording import ASSETS
+    from vomage_dagster.resources.status import WAITING
+
+    rid, arrival = _uploaded(settings, samples)
+    tracker = resources["tracker"]
+    (first,) = plan_runs(instance, tracker, [arrival]).run_requests
+    _age_claim(resources, rid)
+    plan_runs(instance, tracker, [arrival])  # claimed again; its run is never launched
+    assert tracker.status.take_claim(rid, 1, first.tags["vomage/claim"]) == WAITING
+    _age_claim(resources, rid)
+    assert materialize(ASSETS, instance=instance, resources=resources, tags=first.tags,
                        partition_key=rid).success
     assert tracker.status.get(rid)["stage"] == "complete"
 
 
-def test_a_taken_claim_does_not_go_stale_while_its_run_works(resources):
+def _uploaded(settings, samples):
+    from vomage_dagster.domain.keys import parse_upload_key, upload_key
+
+    rid = upload_file(settings, samples["en_joy"]["path"], "claims")
+    return rid, parse_upload_key(upload_key("claims", rid, "m4a"))
+
+
+def test_a_taken_claim_never_goes_stale(resources):
+    from vomage_dagster.resources.status import HELD, TAKEN, WAITING
+
     rid = new_recording_id()
     status = resources["tracker"].status
     status.register(rid, f"uploads/u/{rid}.m4a")
     assert status.claim_run(rid, 1, "first")
     _age_claim(resources, rid)
-    assert status.take_claim(rid, 1, "first")  # the run started: the claim is fresh again
-    assert not status.claim_run(rid, 1, "second")
+    assert status.claim_run(rid, 1, "second")  # stale and not taken: another claimant wins
+    assert status.take_claim(rid, 1, "first") == WAITING  # "second" may yet launch its run
+    assert status.take_claim(rid, 1, "second") == TAKEN
+    assert status.take_claim(rid, 1, "first") == HELD
     _age_claim(resources, rid)
-    assert status.claim_run(rid, 1, "second")  # stale and not taken since: another claimant wins
-    assert not status.take_claim(rid, 1, "first")
-    assert status.take_claim(rid, 1, "second")
+    assert not status.claim_run(rid, 1, "third")  # taken: never stale, whatever its age
+    assert status.take_claim(rid, 1, "first") == HELD
+    assert status.take_claim(rid, 2, "second") == HELD  # another attempt's run
 
 
 def test_a_canceled_run_that_lost_its_claim_fails_nothing(instance, resources):

@@ -100,3 +100,27 @@ def test_processing_error_events_reach_the_templates_log_group(local_stack):
             return
         time.sleep(0.2)
     raise AssertionError(f"no error event in {group}")
+
+
+def test_a_restarted_stack_shows_no_recordings_whose_data_is_gone(tmp_path):
+    """Moto starts empty after `down` and `up`; Dagster's home starts empty with it, so the
+    UI lists no partitions, runs or materializations of recordings that no longer exist."""
+    from dagster import DagsterInstance
+
+    from vomage_dagster.local.daemon import prepare_home
+    from vomage_dagster.partitions import recordings
+
+    settings = load_settings({**os.environ, "VOMAGE_STATE_DIR": str(tmp_path)})
+    stack.up(settings)
+    try:
+        home = prepare_home(tmp_path, runs="spawn")
+        with DagsterInstance.from_config(str(home)) as instance:
+            instance.add_dynamic_partitions(recordings.name, ["rec-before-restart"])
+        stack.down(settings)
+        stack.up(settings)
+        assert not (tmp_path / stack.HOME_DIR).exists()
+        home = prepare_home(tmp_path, runs="spawn")
+        with DagsterInstance.from_config(str(home)) as instance:
+            assert instance.get_dynamic_partitions(recordings.name) == []
+    finally:
+        stack.down(settings)

@@ -251,39 +251,16 @@ def _queue_and_store(settings: Settings):
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     """A new attempt goes through the same door as any upload: a message on the queue."""
-    from .domain.keys import parse_upload_key
+    from .operations.retry import retry
     from .resources.status import StatusTable
 
     _use_local_stack(settings)
     settings = load_settings()
     status = StatusTable(table_name=settings.status_table, region_name=settings.region)
-    item = status.get(args.id)
-    if item is None:
-        print(f"no status for {args.id}", file=sys.stderr)
-        return 1
-    attempt = status.reset_for_retry(args.id)
-    if attempt is None:
-        print(f"{args.id} is {item['stage']}"
-              + (f" ({item['error']['code']}, not retryable)" if item.get("error") else "")
-              + ": only a failed, retryable recording can be retried", file=sys.stderr)
-        return 1
-    upload = parse_upload_key(item["upload_key"])
-    try:
-        queue, _ = _queue_and_store(settings)
-        queue.send({"recording_id": args.id, "s3_key": upload.key, "user_id": upload.user_id,
-                    "attempt": attempt, "metadata": {}})
-    except Exception as exc:
-        # The attempt is reset but not queued: say so in its status, never leave it waiting.
-        # (A retry killed right here is found by stranded_recordings_sensor and queued again.)
-        from .domain.errors import ProcessingError
-
-        status.fail(args.id, ProcessingError("retry_not_queued", f"the retry could not be queued "
-                                             f"({type(exc).__name__}); try again", retryable=True).as_dict())
-        print(f"{args.id}: attempt {attempt} could not be queued ({type(exc).__name__}); "
-              "it is failed again and can be retried", file=sys.stderr)
-        return 1
-    print(f"{args.id}: attempt {attempt} queued", file=sys.stderr)
-    return 0
+    queue, _ = _queue_and_store(settings)
+    outcome = retry(status, queue, args.id)
+    print(outcome.reason, file=sys.stderr)
+    return 0 if outcome.queued else 1
 
 
 def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
@@ -376,9 +353,11 @@ def _dagster_instance(settings: Settings) -> Any:
     """The deployment's Dagster instance: DAGSTER_HOME, or locally the one `vomage ui` uses."""
     from dagster import DagsterInstance
 
+    from .local.stack import HOME_DIR
+
     if os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.get()
-    home = settings.state_dir.resolve() / "dagster_home"
+    home = settings.state_dir.resolve() / HOME_DIR
     if settings.is_local and (home / "dagster.yaml").exists():
         os.environ["DAGSTER_HOME"] = str(home)
         return DagsterInstance.get()

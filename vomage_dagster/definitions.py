@@ -16,7 +16,20 @@
 - resources/            one module per external system; built here from settings.py
 """
 
-from dagster import Definitions, EnvVar, mem_io_manager
+import os
+import warnings
+from pathlib import Path
+
+from dagster import (
+    AnchorBasedFilePathMapping,
+    BetaWarning,
+    Definitions,
+    EnvVar,
+    link_code_references_to_git,
+    map_asset_specs,
+    mem_io_manager,
+    with_source_code_references,
+)
 
 from .assets import daily, model_checks, recording, reprocessing
 from .jobs import JOBS
@@ -73,8 +86,31 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
+OWNERS = ["team:vomage-platform"]
+
+
+def presented(assets: list) -> list:
+    """The assets as the UI shows them: owned by the team, with links to their code.
+
+    The code links point at this checkout; with `VOMAGE_GIT_URL` (the repository's web URL)
+    and `VOMAGE_GIT_BRANCH` (a branch or commit, default `main`) set, as the deployment's
+    image does, they open the source on GitHub or GitLab instead.
+    """
+    owned = map_asset_specs(lambda spec: spec.replace_attributes(owners=OWNERS), assets)
+    with warnings.catch_warnings():  # code references are beta in 1.13: said here, once
+        warnings.simplefilter("ignore", BetaWarning)
+        linked = with_source_code_references(owned)
+        git_url = os.environ.get("VOMAGE_GIT_URL", "").strip()
+        if not git_url:
+            return list(linked)
+        return list(link_code_references_to_git(
+            linked, git_url=git_url, git_branch=os.environ.get("VOMAGE_GIT_BRANCH", "main"),
+            file_path_mapping=AnchorBasedFilePathMapping(
+                local_file_anchor=Path(__file__), file_anchor_path_in_repository="vomage_dagster/definitions.py")))
+
+
 defs = Definitions(
-    assets=recording.ASSETS + daily.ASSETS + reprocessing.ASSETS,
+    assets=presented(recording.ASSETS + daily.ASSETS + reprocessing.ASSETS),
     asset_checks=model_checks.CHECKS,
     jobs=JOBS,
     schedules=SCHEDULES,

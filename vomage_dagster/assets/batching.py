@@ -18,6 +18,7 @@ not get as failed.
 
 import logging
 import queue
+import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from dagster import (
 )
 
 from ..domain.keys import processed_key
+from ..resources.status import TAKEN, WAITING
 from ..settings import Settings
 from .failures import recording_stage
 from .stages import INPUTS, STAGES, StageEnv
@@ -101,6 +103,19 @@ def _reason(exc: BaseException) -> str:
 
 
 STOOD_DOWN = "stood down"
+# A claim another claimant made moments ago goes stale (60 s) unless its run takes it.
+CLAIM_WAIT_S = 90.0
+
+
+def _take_claim(env: StageEnv, rid: str) -> bool:
+    """True if this run may process `rid`: it took the recording's claim, waiting while
+    another claimant's fresh claim may still be taken by that claimant's run."""
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while True:
+        answer = env.tracker.status.take_claim(rid, env.attempts.get(rid, 1), env.claim)
+        if answer != WAITING or time.monotonic() > deadline:
+            return answer == TAKEN
+        time.sleep(2.0)
 
 
 def _chain(env: StageEnv, rid: str, wanted: list[str]) -> Iterator[AssetMaterialization | AssetObservation]:
@@ -109,7 +124,7 @@ def _chain(env: StageEnv, rid: str, wanted: list[str]) -> Iterator[AssetMaterial
     A run the planner requested first takes its claim on the recording: if another
     claimant holds it now, this run processes nothing for it and leaves its status alone
     (the run holding the claim ends it)."""
-    if env.claim and wanted and not env.tracker.status.take_claim(rid, env.attempts.get(rid, 1), env.claim):
+    if env.claim and wanted and not _take_claim(env, rid):
         log.info("recording %s: its claim is held by another run; this run stands down", rid)
         yield AssetObservation(asset_key=wanted[0], partition=rid, metadata={
             "outcome": MetadataValue.text(f"{STOOD_DOWN}: another run holds this recording's claim")})
@@ -133,11 +148,14 @@ def _chain(env: StageEnv, rid: str, wanted: list[str]) -> Iterator[AssetMaterial
         env.store.put_json(key, out)
         outputs[name] = out
         return AssetMaterialization(asset_key=name, partition=rid,
-                                    metadata={**metadata, "output": MetadataValue.path(env.store.uri(key))})
+                                    metadata={**metadata, "output": MetadataValue.url(env.store.browser_url(key))})
 
     def failed(name: str, exc: BaseException) -> AssetObservation:
-        return AssetObservation(asset_key=name, partition=rid,
-                                metadata={"outcome": MetadataValue.text(f"failed: {_reason(exc)}")})
+        # The catalog shows the partition failed; this says why (the asset's Events tab).
+        extra = {k: v for k, v in (exc.metadata if isinstance(exc, Failure) else {}).items()
+                 if k in ("error_code", "retryable")}
+        return AssetObservation(asset_key=name, partition=rid, description=f"failed: {_reason(exc)}",
+                                metadata={"outcome": MetadataValue.text(f"failed: {_reason(exc)}"), **extra})
 
     steps = list(wanted)
     while steps:

@@ -277,13 +277,21 @@ def mood_image(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     out = {"image_key": image_key, "thumbnail_key": thumb_key, "width": size[0],
            "height": size[1], "prompt_hash": prompt_hash, "model_id": env.painter.model_id,
            "cache_hit": cache_hit, "seconds": round(time.perf_counter() - started, 3)}
-    preview = base64.b64encode(small).decode()
     return out, {
-        "preview": MetadataValue.md(f"![mood image](data:image/png;base64,{preview})"),
-        "image": MetadataValue.path(env.store.uri(image_key)),
+        "thumbnail": MetadataValue.md(f"![mood image]({_image_source(env.store, thumb_key, small)})"),
+        "image": MetadataValue.url(env.store.browser_url(image_key)),
+        "size": f"{size[0]}×{size[1]}",
         "cache_hit": MetadataValue.bool(cache_hit),
         "seconds": out["seconds"],
     }
+
+
+def _image_source(store: ObjectStore, key: str, png: bytes) -> str:
+    """Where the UI loads the thumbnail from. A short link renders inline in the asset's
+    metadata (a long value hides behind "[Show Markdown]"), so on the local stack it is the
+    object's URL; on AWS the console page is no image, so the PNG itself, as a data URI."""
+    url = store.browser_url(key)
+    return url if url.startswith("http://") else f"data:image/png;base64,{base64.b64encode(png).decode()}"
 
 
 def utc_day(iso_time: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -46,3 +48,13 @@ def upload_key(user_id: str, recording_id: str, extension: str) -> str:
 
 def processed_key(recording_id: str, name: str) -> str:
     return f"{PROCESSED_PREFIX}{recording_id}/{name}"
+
+
+def valid_user_id(user_id: object) -> bool:
+    """A user id has the recording id's plain shape: it is a path segment of upload keys."""
+    return isinstance(user_id, str) and RECORDING_ID.fullmatch(user_id) is not None
+
+
+def new_recording_id() -> str:
+    """A new recording's id, as the app gives it: when, and enough randomness to be unique."""
+    return f"rec-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"

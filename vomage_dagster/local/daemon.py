@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..settings import load_settings
 from . import ingest_service, run_workers
-from .stack import stop_process
+from .stack import HOME_DIR, stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def prepare_home(state_dir: Path, max_concurrent_runs: int = 2, launch: str = "q
     """The instance's home and dagster.yaml. `runs="warm"`: runs go to the run worker
     (`run_workers`, which whoever starts the daemon or `dagster dev` must start too);
     `"spawn"`: Dagster's default, a new process per run."""
-    home = state_dir / "dagster_home"
+    home = state_dir / HOME_DIR
     home.mkdir(parents=True, exist_ok=True)
     coordinator = IMMEDIATE if launch == "immediate" else QUEUED.format(max_runs=max_concurrent_runs)
     text = DAGSTER_YAML.format(coordinator=coordinator,

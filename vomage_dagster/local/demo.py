@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..domain.keys import upload_key
+from ..domain.keys import new_recording_id, upload_key
 from ..domain.status import TERMINAL
 from ..resources.records import RecordsTable
 from ..resources.status import StatusTable
@@ -38,10 +37,6 @@ class Upload:
     @property
     def wall_s(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.uploaded_at
-
-
-def new_recording_id() -> str:
-    return f"rec-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def upload_file(settings: Settings, path: Path, user_id: str, *, lat: str | None = None,

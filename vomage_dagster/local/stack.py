@@ -23,6 +23,7 @@ from pathlib import Path
 from ..settings import Settings, load_settings
 
 STATE_FILE = "stack.json"
+HOME_DIR = "dagster_home"  # Dagster's home for the daemon, `vomage ui` and the tools; wiped by a fresh `up`
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -152,6 +153,10 @@ def up(settings: Settings | None = None) -> dict:
         raise StackError("redis-server is not installed (apt-get install redis-server)")
 
     root = state_dir(settings)
+    # Moto starts empty, so Dagster's home starts empty with it: runs, partitions and
+    # materializations whose S3 objects and status items are gone would otherwise stay
+    # in the UI. The home lives as long as the stack (until the next fresh `up`).
+    shutil.rmtree(root / HOME_DIR, ignore_errors=True)
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (root / "redis").mkdir(exist_ok=True)

@@ -17,6 +17,9 @@ from ..domain import lifetimes
 from ..domain import status as st
 from .aws import client, dynamodb_table
 
+# What `take_claim` says to a run.
+TAKEN, HELD, WAITING = "taken", "held", "waiting"
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -87,11 +90,12 @@ class StatusTable(ConfigurableResource):
         try:
             self.table.update_item(
                 Key={"recording_id": recording_id},
-                UpdateExpression="SET claimed_attempt = :attempt, run_claimed_at = :now, claim_token = :token",
+                UpdateExpression=("SET claimed_attempt = :attempt, run_claimed_at = :now, claim_token = :token"
+                                  " REMOVE claim_taken"),
                 ConditionExpression=(
                     "attribute_exists(recording_id) AND attempt = :attempt AND stage_rank < :terminal"
                     " AND (attribute_not_exists(claimed_attempt) OR claimed_attempt < :attempt"
-                    " OR run_claimed_at < :stale)"
+                    " OR (run_claimed_at < :stale AND attribute_not_exists(claim_taken)))"
                 ),
                 ExpressionAttributeValues={
                     ":attempt": attempt, ":now": now.isoformat(timespec="milliseconds"),
@@ -104,27 +108,41 @@ class StatusTable(ConfigurableResource):
                 return False
             raise
 
-    def take_claim(self, recording_id: str, attempt: int, token: str) -> bool:
-        """A run requested under claim `token` starts: True if the claim is still that one.
+    def take_claim(self, recording_id: str, attempt: int, token: str,
+                   stale_after_s: float = 60.0) -> str:
+        """A run requested under claim `token` starts: `TAKEN` if it may process the recording.
 
-        Taking it refreshes the claim, so it cannot go stale and be taken by another
-        claimant while this run works; a claim taken over (or released by the stranded
-        sensor, or by a retry) refuses the run, which then processes nothing.
+        It may if the claim is still its own, if the claim was released (the stranded
+        sensor queued the recording again), or if another claimant's claim went stale
+        without any run taking it (that claimant died before launching, or its run is
+        still queued: that run will stand down). A taken claim never goes stale, so no
+        later claimant or run can take it from the run that processes. `HELD`: another
+        run took it, or the recording moved on to another attempt; stand down. `WAITING`:
+        another claimant claimed it moments ago and its run may yet take it; ask again.
         """
         from botocore.exceptions import ClientError
 
+        now = dt.datetime.now(dt.UTC)
+        stale = (now - dt.timedelta(seconds=stale_after_s)).isoformat(timespec="milliseconds")
         try:
             self.table.update_item(
                 Key={"recording_id": recording_id},
-                UpdateExpression="SET run_claimed_at = :now",
-                ConditionExpression="claim_token = :token AND claimed_attempt = :attempt",
-                ExpressionAttributeValues={":token": token, ":attempt": attempt, ":now": _now()},
+                UpdateExpression=("SET claim_token = :token, claimed_attempt = :attempt, run_claimed_at = :now,"
+                                  " claim_taken = :taken"),
+                ConditionExpression=(
+                    "attempt = :attempt AND (claim_token = :token OR attribute_not_exists(claimed_attempt)"
+                    " OR (attribute_not_exists(claim_taken) AND run_claimed_at < :stale))"),
+                ExpressionAttributeValues={":token": token, ":attempt": attempt, ":taken": True,
+                                           ":now": now.isoformat(timespec="milliseconds"), ":stale": stale},
             )
-            return True
+            return TAKEN
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        item = self.get(recording_id)
+        if item is None or int(item.get("attempt", 1)) != attempt or item.get("claim_taken"):
+            return HELD
+        return WAITING
 
     def reset_for_retry(self, recording_id: str) -> int | None:
         """Start a new attempt of a failed, retryable recording; its number, or None if refused.
@@ -139,7 +157,7 @@ class StatusTable(ConfigurableResource):
                 UpdateExpression=(
                     "SET stage = :uploaded, stage_rank = :rank, progress = :progress, "
                     "eta_seconds = :eta, #error = :none, updated_at = :now, attempt = attempt + :one "
-                    "REMOVE claimed_attempt, run_claimed_at, claim_token, requeues"
+                    "REMOVE claimed_attempt, run_claimed_at, claim_token, claim_taken, requeues"
                 ),
                 ConditionExpression="stage = :failed AND #error.retryable = :true",
                 ExpressionAttributeNames={"#error": "error"},
@@ -255,7 +273,7 @@ class StatusTable(ConfigurableResource):
             resp = self.table.update_item(
                 Key={"recording_id": recording_id},
                 UpdateExpression="SET requeues = if_not_exists(requeues, :zero) + :one, updated_at = :now "
-                                 "REMOVE claimed_attempt, run_claimed_at, claim_token",
+                                 "REMOVE claimed_attempt, run_claimed_at, claim_token, claim_taken",
                 ConditionExpression="attempt = :attempt AND stage_rank < :terminal",
                 ExpressionAttributeValues={":zero": 0, ":one": 1, ":now": _now(), ":attempt": attempt,
                                            ":terminal": st.RANK[st.COMPLETE]},

@@ -7,10 +7,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from dagster import ConfigurableResource
 
 from .aws import client
+
+PRESIGNED_LINK_S = 7 * 24 * 3600  # SigV4's longest
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,18 @@ class ObjectStore(ConfigurableResource):
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+    def browser_url(self, key: str) -> str:
+        """An http link to the object that a person can open from the Dagster UI.
+
+        On the local stack, a presigned GET on the stack's own endpoint (Dagster's home
+        lives as long as the stack, `local/stack.py`, so the link lives as long as its
+        event). On AWS, the object's page in the S3 console: a presigned URL signed with
+        a task role's session expires within hours, while the event log keeps the link.
+        """
+        endpoint = self.endpoint_url or self.s3.meta.endpoint_url
+        if "amazonaws.com" not in endpoint:
+            return self.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=PRESIGNED_LINK_S)
+        return (f"https://console.aws.amazon.com/s3/object/{self.bucket}"
+                f"?region={self.region_name}&prefix={quote(key, safe='/')}")

@@ -1,0 +1,8 @@
+"""The app's live view: a small web page and its API (`vomage app`, Starlette on uvicorn).
+
+The page records from the microphone (or takes a file), uploads it straight to S3 with a
+presigned POST, then follows the recording over a WebSocket fed by the Redis
+`status:<id>` channel the platform already publishes: stage, progress and ETA, the words
+and the mood as soon as they exist, then the image, or the error with a retry button.
+No Dagster here: the app reads what the pipeline writes (status, outputs, records).
+"""

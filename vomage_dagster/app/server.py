@@ -1,0 +1,209 @@
+"""The live view's routes (Starlette): the page, the upload form, status, retry, and a
+WebSocket per recording fed by Redis.
+
+Every route but the health check wants a token (`domain.access`): `?token=` on the page and
+the WebSocket (a browser cannot set headers on either), `Authorization: Bearer` on the API.
+A refusal is an HTTP status with a JSON `{"error": reason}` (on the WebSocket, an `error`
+message then a close code: 4401 token, 4403 not yours, 4404 unknown), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..domain import access
+from ..domain.keys import RECORDING_ID, new_recording_id
+from ..operations.retry import retry
+from ..resources.queue import UploadQueue
+from ..resources.status import StatusTable
+from ..resources.store import ObjectStore
+from ..settings import Settings
+from . import views
+
+log = logging.getLogger("vomage.app")
+PAGE = Path(__file__).with_name("page.html")
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
+# With Redis unreachable the WebSocket polls the status table instead, this often.
+POLL_S = 1.0
+# How long a WebSocket waits for the ingest to register an upload it can see in S3.
+REGISTER_WAIT_S = 30.0
+
+
+def app_secret(settings: Settings) -> bytes:
+    """VOMAGE_APP_SECRET (production: from Secrets Manager into the task's environment);
+    locally the stack writes one per stack (`local/stack.py`)."""
+    secret = os.environ.get("VOMAGE_APP_SECRET", "")
+    if not secret and settings.is_local:
+        path = settings.state_dir.resolve() / "app_secret"
+        secret = path.read_text().strip() if path.exists() else ""
+    if len(secret) < 32:
+        raise RuntimeError("VOMAGE_APP_SECRET is not set (at least 32 characters)")
+    return secret.encode()
+
+
+def create_app(settings: Settings, secret: bytes) -> Starlette:
+    store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
+    status = StatusTable(table_name=settings.status_table, region_name=settings.region)
+    queue = UploadQueue(queue_name=settings.uploads_queue, dead_letter_queue_name=settings.dead_letter_queue,
+                        region_name=settings.region)
+
+    def grant(token: str | None) -> access.Grant:
+        try:
+            return access.verify(secret, token)
+        except access.AccessError as exc:
+            raise views.Refused(401, str(exc)) from exc
+
+    def bearer(request: Request) -> access.Grant:
+        header = request.headers.get("authorization", "")
+        return grant(header[7:] if header.lower().startswith("bearer ") else None)
+
+    def recording_id(request_or_ws: Request | WebSocket) -> str:
+        rid = request_or_ws.path_params["recording_id"]
+        if not RECORDING_ID.fullmatch(rid):
+            raise views.Refused(404, "unknown recording")
+        return rid
+
+    async def page(request: Request) -> Response:
+        try:
+            grant(request.query_params.get("token"))
+        except views.Refused as exc:
+            return HTMLResponse(f"<!doctype html><title>Vomage</title><h1>Vomage</h1>"
+                                f"<p id='error'>Cannot open the live view: {exc.reason}.</p>",
+                                status_code=exc.status)
+        return HTMLResponse(PAGE.read_text())
+
+    async def me(request: Request) -> Response:
+        who = bearer(request)
+        return JSONResponse({"user_id": who.user_id, "expires_at": who.expires_at})
+
+    async def new_upload(request: Request) -> Response:
+        who = bearer(request)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise views.Refused(400, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise views.Refused(400, "the body must be a JSON object")
+        content_type, extension = views.content_type_extension(body.get("content_type"))
+        views.check_size(body.get("size"))
+        # The same checks the pipeline applies later (client_metadata): refuse nothing here
+        # that it would correct, and send only what it reads.
+        meta = {k: str(body[k])[:64] for k in ("tz", "lat", "lon", "lang") if body.get(k) not in (None, "")}
+        form = await asyncio.to_thread(views.presigned_upload, store, who.user_id, new_recording_id(),
+                                       content_type, extension, meta)
+        return JSONResponse({"recording_id": form.recording_id, "url": form.url, "fields": form.fields})
+
+    async def recording(request: Request) -> Response:
+        who = bearer(request)
+        view = await asyncio.to_thread(views.snapshot, status, store, who.user_id, recording_id(request))
+        return JSONResponse(view)
+
+    async def retry_recording(request: Request) -> Response:
+        who = bearer(request)
+        rid = recording_id(request)
+        await asyncio.to_thread(views.owned_status, status, store, who.user_id, rid)
+        outcome = await asyncio.to_thread(retry, status, queue, rid)
+        if not outcome.queued:
+            raise views.Refused(409, outcome.reason)
+        return JSONResponse({"recording_id": rid, "attempt": outcome.attempt, "queued": True})
+
+    async def follow(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            who = grant(ws.query_params.get("token"))
+            rid = recording_id(ws)
+            await asyncio.to_thread(views.owned_status, status, store, who.user_id, rid)
+        except views.Refused as exc:
+            await ws.send_json({"type": "error", "status": exc.status, "error": exc.reason})
+            await ws.close(code=CLOSE_CODES.get(exc.status, 4400), reason=exc.reason)
+            return
+        try:
+            await _follow(ws, settings, status, store, who.user_id, rid)
+        except WebSocketDisconnect:
+            return
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def refused(request: Request, exc: views.Refused) -> Response:
+        return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("app request failed")
+        return JSONResponse({"error": "internal error; try again"}, status_code=500)
+
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/health", health),
+            Route("/api/me", me),
+            Route("/api/uploads", new_upload, methods=["POST"]),
+            Route("/api/recordings/{recording_id}", recording),
+            Route("/api/recordings/{recording_id}/retry", retry_recording, methods=["POST"]),
+            WebSocketRoute("/ws/recordings/{recording_id}", follow),
+        ],
+        exception_handlers={views.Refused: refused, Exception: unexpected},
+    )
+
+
+async def _follow(ws: WebSocket, settings: Settings, status: StatusTable, store: ObjectStore,
+                  user_id: str, rid: str) -> None:
+    """Send the recording's view now and at every change until it is final.
+
+    Subscribed before the first read, so no change falls between the two; each message on
+    `status:<id>` triggers a fresh read of the status table (the truth), and a quiet
+    channel or an unreachable Redis falls back to reading it every second.
+    """
+    import redis.asyncio as aioredis
+
+    from ..resources.cache import redis_tls_options
+
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                     **redis_tls_options(settings.redis_url, settings.redis_password or None,
+                                                         settings.redis_ca_file or None))
+    pubsub = client.pubsub()
+    try:
+        try:
+            await pubsub.subscribe(f"status:{rid}")
+        except Exception:  # Redis down: poll
+            pubsub = None
+        last: dict | None = None
+        registered_by = time.monotonic() + REGISTER_WAIT_S
+        while True:
+            view = await asyncio.to_thread(views.snapshot, status, store, user_id, rid)
+            if view != last:
+                await ws.send_json({"type": "status", **view})
+                last = view
+            if views.is_final(view):
+                await ws.close(code=1000)
+                return
+            if view.get("attempt") is None and time.monotonic() > registered_by:
+                await ws.send_json({"type": "error", "status": 504,
+                                    "error": "the upload was not picked up; try again"})
+                await ws.close(code=4408)
+                return
+            if pubsub is None:
+                await asyncio.sleep(POLL_S)
+                continue
+            try:
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S * 5)
+            except Exception:
+                pubsub = None
+    finally:
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except Exception:
+                pass
+        await client.aclose()

@@ -1,0 +1,121 @@
+"""What the app shows of one recording, read from what the pipeline writes, and who may see it.
+
+Plain functions over the platform's resources (no web framework here), so the server's
+routes stay thin and these are tested on the local stack directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain import status as st
+from ..domain.audio import MAX_BYTES
+from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
+from ..resources.status import StatusTable
+from ..resources.store import ObjectStore
+
+# What a phone or a browser sends → the key's extension. MediaRecorder says
+# "audio/webm;codecs=opus": the parameters are dropped before the lookup.
+UPLOAD_TYPES = {
+    "audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a", "audio/x-m4a": "m4a",
+    "audio/m4a": "m4a", "audio/aac": "aac", "audio/mpeg": "mp3", "audio/wav": "wav",
+    "audio/x-wav": "wav", "audio/wave": "wav", "audio/3gpp": "3gp",
+}
+IMAGE_LINK_S = 15 * 60
+_RANK_ANALYZING = st.RANK[st.ANALYZING]
+_RANK_GENERATING = st.RANK[st.GENERATING]
+
+
+class Refused(Exception):
+    """An API answer other than success: HTTP status and a reason safe to show."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def content_type_extension(content_type: object) -> tuple[str, str]:
+    """The upload's plain content type and its key extension; 415 for anything not audio we take."""
+    base = content_type.split(";", 1)[0].strip().lower() if isinstance(content_type, str) else ""
+    if base not in UPLOAD_TYPES:
+        raise Refused(415, f"not an audio type the app takes ({', '.join(sorted(set(UPLOAD_TYPES)))})")
+    return base, UPLOAD_TYPES[base]
+
+
+def check_size(size: object) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise Refused(400, "size must be the file's size in bytes")
+    if size > MAX_BYTES:
+        raise Refused(413, f"the file is {size} bytes, over the {MAX_BYTES} a recording may have")
+    return size
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    recording_id: str
+    url: str
+    fields: dict[str, str]
+
+
+def presigned_upload(store: ObjectStore, user_id: str, recording_id: str, content_type: str,
+                     extension: str, metadata: dict[str, str], expires_s: int = 300) -> UploadForm:
+    """A presigned POST for exactly this key, type, user metadata and size range.
+
+    The key carries the user (the record's user is the key's, issue 15), so a token's
+    holder can only ever post into their own feed.
+    """
+    key = upload_key(user_id, recording_id, extension)
+    fields = {"Content-Type": content_type, "x-amz-meta-user-id": user_id,
+              **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+    conditions: list[Any] = [{k: v} for k, v in fields.items()]
+    conditions.append(["content-length-range", 1, MAX_BYTES])
+    post = store.s3.generate_presigned_post(store.bucket, key, Fields=fields, Conditions=conditions,
+                                            ExpiresIn=expires_s)
+    return UploadForm(recording_id, post["url"], post["fields"])
+
+
+def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str) -> dict | None:
+    """The recording's status if it is this user's; None if it has none yet but their upload
+    exists (the ingest registers it within a moment). 404 if neither, 403 if another's."""
+    item = status.get(recording_id)
+    if item is not None:
+        parsed = parse_upload_key(item.get("upload_key", ""))
+        if parsed is None or parsed.user_id != user_id:
+            raise Refused(403, "this recording is not yours")
+        return item
+    prefix = f"{UPLOADS_PREFIX}{user_id}/{recording_id}."
+    if next(iter(store.list(prefix)), None) is None:
+        raise Refused(404, "unknown recording")
+    return None
+
+
+def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str) -> dict:
+    """Everything the page shows now: stage, progress, ETA, the words and the mood once they
+    exist, the image once complete, or the error with its retryable flag."""
+    item = owned_status(status, store, user_id, recording_id)
+    if item is None:
+        return {"recording_id": recording_id, "stage": st.UPLOADED, "progress": 0, "eta_seconds": None,
+                "error": None}
+    view = {k: item.get(k) for k in ("recording_id", "stage", "progress", "eta_seconds", "error", "attempt")}
+    rank = int(item.get("stage_rank", 0))
+    complete = item.get("stage") == st.COMPLETE
+    if rank >= _RANK_ANALYZING or complete:
+        found = store.get_json_or_none(processed_key(recording_id, "transcript.json"))
+        if found:
+            view["transcript"] = {"text": found.get("text", ""), "language": found.get("language")}
+    if rank >= _RANK_GENERATING or complete:
+        found = store.get_json_or_none(processed_key(recording_id, "mood.json"))
+        if found:
+            view["mood"] = {k: found.get(k) for k in ("primary_emotion", "intensity", "valence", "arousal",
+                                                      "keywords", "summary")}
+    if complete:
+        view["image_url"] = store.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": store.bucket, "Key": processed_key(recording_id, "image.png")},
+            ExpiresIn=IMAGE_LINK_S)
+    return view
+
+
+def is_final(view: dict) -> bool:
+    return view.get("stage") in st.TERMINAL

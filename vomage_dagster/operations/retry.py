@@ -1,0 +1,42 @@
+"""A new attempt of a failed, retryable recording, through the same door as any upload:
+a message on the uploads queue. Shared by `vomage retry` and the app's retry button."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain.errors import ProcessingError
+from ..domain.keys import parse_upload_key
+from ..resources.queue import UploadQueue
+from ..resources.status import StatusTable
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    queued: bool
+    attempt: int | None
+    reason: str  # for the person who asked: why not, or what happens now
+
+
+def retry(status: StatusTable, queue: UploadQueue, recording_id: str) -> RetryOutcome:
+    item = status.get(recording_id)
+    if item is None:
+        return RetryOutcome(False, None, f"no status for {recording_id}")
+    attempt = status.reset_for_retry(recording_id)
+    if attempt is None:
+        return RetryOutcome(False, None, f"{recording_id} is {item['stage']}"
+                            + (f" ({item['error']['code']}, not retryable)" if item.get("error") else "")
+                            + ": only a failed, retryable recording can be retried")
+    upload = parse_upload_key(item["upload_key"])
+    try:
+        queue.send({"recording_id": recording_id, "s3_key": upload.key, "user_id": upload.user_id,
+                    "attempt": attempt, "metadata": {}})
+    except Exception as exc:
+        # The attempt is reset but not queued: say so in its status, never leave it waiting.
+        # (A retry killed right here is found by stranded_recordings_sensor and queued again.)
+        status.fail(recording_id, ProcessingError(
+            "retry_not_queued", f"the retry could not be queued ({type(exc).__name__}); try again",
+            retryable=True).as_dict())
+        return RetryOutcome(False, attempt, f"{recording_id}: attempt {attempt} could not be queued "
+                            f"({type(exc).__name__}); it is failed again and can be retried")
+    return RetryOutcome(True, attempt, f"{recording_id}: attempt {attempt} queued")
