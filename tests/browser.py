@@ -1,47 +1,21 @@
-"""A real browser for the UI tests: Debian's headless Chromium driven by selenium.
-
-Browsers that download themselves (Playwright's) do not install here; `scripts/test.sh`
-installs `chromium` and `chromium-driver` (bootstrap, `BROWSER=1`). Screenshots go to
-`tests/artifacts/` (kept by CI as test artifacts, not committed).
-"""
+"""The browser helpers of the UI tests: `vomage_dagster.local.browser`'s Chromium, plus
+screenshots kept in `tests/artifacts/` (kept by CI as test artifacts, not committed) and a
+wait that leaves a screenshot behind when what it waits for never shows."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from vomage_dagster.local.browser import available, chromium, text  # noqa: F401  (for the tests)
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-def available() -> bool:
-    return bool(shutil.which("chromium") and shutil.which("chromedriver"))
-
 
 needs_browser = pytest.mark.skipif(not available(), reason="chromium and chromium-driver are not installed "
                                                           "(BROWSER=1 bash scripts/bootstrap.sh)")
-
-
-@contextmanager
-def chromium(extra_args: tuple[str, ...] = (), width: int = 1440, height: int = 1000) -> Iterator:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={width},{height}", *extra_args):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def screenshot(driver, name: str) -> Path:

@@ -90,9 +90,27 @@ def uploaded(ui, tmp_path):
 
 def _open(driver, url: str) -> None:
     driver.get(url)
-    # The first visit offers "Join the Dagster community"; a user skips it.
-    for button in driver.find_elements("xpath", "//button[normalize-space()='Skip']"):
-        button.click()
+    _skip_welcome(driver, wait_s=3)
+
+
+def _skip_welcome(driver, wait_s: float = 0.0) -> None:
+    """The first visit offers "Join the Dagster community" a moment after the page loads;
+    a user skips it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for button in driver.find_elements("xpath", "//button[normalize-space()='Skip']"):
+            if button.is_displayed():
+                button.click()
+                return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.3)
+
+
+def shot(driver, name: str) -> None:
+    _skip_welcome(driver)
+    time.sleep(0.5)  # the dialog's fade-out
+    screenshot(driver, name)
 
 
 SWITCH_STATE = """
@@ -114,7 +132,7 @@ def test_the_dagster_ui_shows_what_happened_to_each_recording(ui, uploaded):
         _open(driver, f"{ui}/locations/{LOCATION}/asset-groups/recording")
         wait_for(driver, lambda: all(name in page_text(driver) for name in RECORDING_ASSETS),
                  what="the six recording assets in the group's lineage")
-        screenshot(driver, "ui-recording-lineage")
+        shot(driver, "ui-recording-lineage")
         _open(driver, f"{ui}/asset-groups")
         wait_for(driver, lambda: {"daily", "recording"} <= set(page_text(driver).split()),
                  what="the daily and recording groups in the global lineage")
@@ -138,7 +156,7 @@ def test_the_dagster_ui_shows_what_happened_to_each_recording(ui, uploaded):
                         what="a link to the full image")
         with urllib.request.urlopen(link[0].get_attribute("href"), timeout=10) as resp:
             assert resp.status == 200 and resp.headers["Content-Type"] == "image/png"
-        screenshot(driver, "ui-mood-image-partition")
+        shot(driver, "ui-mood-image-partition")
 
         # The corrupt upload: failed in the catalog, and the reason on its events.
         bad = uploaded["bad"]
@@ -146,11 +164,11 @@ def test_the_dagster_ui_shows_what_happened_to_each_recording(ui, uploaded):
         wait_for(driver, lambda: "failed, and did not materialize" in page_text(driver),
                  what="the corrupt recording's partition shown failed")
         assert "Materialized" not in page_text(driver).split(bad, 2)[-1].split("Latest")[0]
-        screenshot(driver, "ui-failed-partition")
+        shot(driver, "ui-failed-partition")
         _open(driver, f"{ui}/assets/raw_recording?view=events&partition={bad}")
         code = uploaded["error"]["code"]
         wait_for(driver, lambda: f"failed: {code}" in page_text(driver), what=f"the failure's reason ({code})")
-        screenshot(driver, "ui-failed-reason")
+        shot(driver, "ui-failed-reason")
 
         # Automation: the sensors that watch runs and recordings are running; with the
         # ingest service taking uploads, the two upload sensors are off.
@@ -165,4 +183,4 @@ def test_the_dagster_ui_shows_what_happened_to_each_recording(ui, uploaded):
         assert states == {"recording_failure_sensor": True, "recording_canceled_sensor": True,
                           "stranded_recordings_sensor": True, "batch_job_sensor": True,
                           "sqs_upload_sensor": False, "s3_upload_sensor": False}, states
-        screenshot(driver, "ui-automation")
+        shot(driver, "ui-automation")

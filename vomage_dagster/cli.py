@@ -219,6 +219,27 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
             stop_process(ingest.pid)
 
 
+def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
+    """The live view (`app/`): serve it, or print a user's token and the page's URL."""
+    from .app.server import app_secret, create_app
+    from .domain import access
+
+    _use_local_stack(settings)
+    settings = load_settings()
+    secret = app_secret(settings)
+    if args.action == "token":
+        if not args.user:
+            print("vomage app token needs --user", file=sys.stderr)
+            return 2
+        token = access.issue(secret, args.user, ttl_s=args.ttl)
+        print(f"http://{args.host}:{args.port}/?token={token}" if args.url else token)
+        return 0
+    import uvicorn
+
+    uvicorn.run(create_app(settings, secret), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """The ingest service (`ingest.py`) on the instance of DAGSTER_HOME until SIGTERM or
     Ctrl-C."""
@@ -419,6 +440,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on the local stack")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(fn=cmd_ui)
+    p = sub.add_parser("app", help="the app's live view: serve it, or a user's token")
+    p.add_argument("action", nargs="?", choices=["serve", "token"], default="serve")
+    p.add_argument("--user", help="token: the user it speaks for")
+    p.add_argument("--ttl", type=int, default=15 * 60, help="token: seconds it lasts")
+    p.add_argument("--url", action="store_true", help="token: print the page's URL with it")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(fn=cmd_app)
     p = sub.add_parser("ingest", help="the ingest service: the uploads queue → runs, at once")
     p.add_argument("--workspace", help="workspace.yaml (default: the project's)")
     p.set_defaults(fn=cmd_ingest)

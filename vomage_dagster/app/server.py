@@ -45,7 +45,9 @@ def app_secret(settings: Settings) -> bytes:
     locally the stack writes one per stack (`local/stack.py`)."""
     secret = os.environ.get("VOMAGE_APP_SECRET", "")
     if not secret and settings.is_local:
-        path = settings.state_dir.resolve() / "app_secret"
+        from ..local.stack import APP_SECRET_FILE
+
+        path = settings.state_dir.resolve() / APP_SECRET_FILE
         secret = path.read_text().strip() if path.exists() else ""
     if len(secret) < 32:
         raise RuntimeError("VOMAGE_APP_SECRET is not set (at least 32 characters)")

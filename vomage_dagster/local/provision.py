@@ -14,6 +14,7 @@ is already there, so running it twice changes nothing.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ def stack_parameters(settings: Settings) -> list[dict[str, str]]:
         "Local": "true" if settings.is_local else "false",
         "BucketName": settings.bucket,
         "UploadsPrefix": settings.uploads_prefix,
+        "AppOrigin": "*" if settings.is_local else os.environ.get("VOMAGE_APP_ORIGIN", "https://app.vomage.example"),
         "UploadsQueueName": settings.uploads_queue,
         "DeadLetterQueueName": settings.dead_letter_queue,
         "StatusTableName": settings.status_table,
@@ -123,10 +125,10 @@ def _stack_status(cfn: Any) -> str | None:
 
 
 def _apply_what_moto_ignores(settings: Settings, queue_arn: str, endpoint_url: str | None) -> None:
-    """The template's bucket notification and TTL, which moto's CloudFormation drops.
+    """The template's bucket notification, CORS and TTL, which moto's CloudFormation drops.
 
     Moto's AWS::S3::Bucket reads only BucketEncryption and Tags; its AWS::DynamoDB::Table
-    ignores TimeToLiveSpecification. Both calls restate the template's values.
+    ignores TimeToLiveSpecification. The calls restate the template's values.
     """
     s3 = client("s3", settings.region, endpoint_url)
     s3.put_bucket_notification_configuration(
@@ -141,6 +143,10 @@ def _apply_what_moto_ignores(settings: Settings, queue_arn: str, endpoint_url: s
             }]
         },
     )
+    # The live view's CORS (the template's AppOrigin; locally any loopback page may post).
+    s3.put_bucket_cors(Bucket=settings.bucket, CORSConfiguration={"CORSRules": [{
+        "ID": "live-view", "AllowedOrigins": ["*"], "AllowedMethods": ["POST", "GET"],
+        "AllowedHeaders": ["*"], "MaxAgeSeconds": 600}]})
     ddb = client("dynamodb", settings.region, endpoint_url)
     for table in (settings.status_table, settings.records_table):
         ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]

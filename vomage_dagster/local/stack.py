@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..settings import Settings, load_settings
 
 STATE_FILE = "stack.json"
+APP_SECRET_FILE = "app_secret"
 HOME_DIR = "dagster_home"  # Dagster's home for the daemon, `vomage ui` and the tools; wiped by a fresh `up`
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -159,6 +161,11 @@ def up(settings: Settings | None = None) -> dict:
     shutil.rmtree(root / HOME_DIR, ignore_errors=True)
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # The live view's token secret (`vomage app`), new for every stack, readable by its owner only.
+    secret = root / APP_SECRET_FILE
+    secret.unlink(missing_ok=True)
+    secret.touch(mode=0o600)
+    secret.write_text(secrets.token_urlsafe(32))
     (root / "redis").mkdir(exist_ok=True)
     (root / "broker").mkdir(exist_ok=True)
     ports = {"moto": free_port(), "redis": free_port(), "broker": free_port(), "models": free_port()}

@@ -1,0 +1,100 @@
+"""The live view measured in a real browser: stop → words on screen, stop → mood, stop → image.
+
+    ./scripts/bench_browser.sh [--runs 5]
+
+A stack of its own, the daemon with its run worker and the ingest service, `vomage app`'s
+server, and headless Chromium whose fake microphone plays each bundled English and
+Chinese sample in turn: the page records it at real-time pace, stops, uploads through the
+presigned POST and follows the WebSocket. The page itself measures from the click on Stop
+(`window.vomage.timings`), so the figures include MediaRecorder's encoding, the upload,
+the ingest, the run and the WebSocket, as a user would see them. Prints a table (median,
+p95) and writes benchmarks/results/browser.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from vomage_dagster.domain import access
+from vomage_dagster.local import stack
+from vomage_dagster.local.browser import chromium, fake_microphone, microphone_wav, record_and_watch
+from vomage_dagster.local.daemon import running_daemon
+from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
+from vomage_dagster.resources.aws import clear_clients
+from vomage_dagster.settings import load_settings
+
+RESULTS = Path(__file__).parent / "results" / "browser.json"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="recordings to make (samples in turn)")
+    args = parser.parse_args()
+    import uvicorn
+
+    from vomage_dagster.app.server import app_secret, create_app
+
+    work = Path(tempfile.mkdtemp(prefix="vomage-browser-bench-"))
+    os.environ.update({"VOMAGE_STATE_DIR": str(work / "state"), "VOMAGE_ENV": "local"})
+    info = stack.up(load_settings())
+    os.environ.update(stack.stack_env(info))
+    clear_clients()
+    settings = load_settings()
+    samples = [m for m in sample_manifest() if m["file"][:3] in ("en_", "zh_")]
+    rows = []
+    try:
+        secret = app_secret(settings)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, secret), host="127.0.0.1",
+                                               port=stack.free_port(), log_level="warning"))
+        with running_daemon(work / "state", {}):
+            threading.Thread(target=server.run, daemon=True).start()
+            while not server.started:
+                time.sleep(0.05)
+            base = f"http://127.0.0.1:{server.config.port}"
+            for i in range(args.runs):
+                sample = samples[i % len(samples)]
+                wav = work / f"mic-{i}.wav"
+                seconds = microphone_wav(SAMPLES_DIR / sample["file"], wav)
+                token = access.issue(secret, "bench-user", 900)
+                with chromium(fake_microphone(wav)) as driver:
+                    seen = record_and_watch(driver, f"{base}/?token={token}", "bench-user", seconds + 0.8)
+                t = seen["timings"]
+                rows.append({"sample": sample["file"], "clip_s": round(seconds, 2), "stage": seen["stage"],
+                             **{f"stop_to_{k}_s": round(t[k] / 1000, 3) for k in ("words", "mood", "image")
+                                if k in t}})
+                print(f"  {sample['file']:<16} {seen['stage']:<9} " + "  ".join(
+                    f"{k} {t[k] / 1000:.2f} s" for k in ("words", "mood", "image") if k in t), flush=True)
+            server.should_exit = True
+    finally:
+        stack.down(load_settings())
+    done = [r for r in rows if r["stage"] == "complete"]
+    summary = {}
+    print(f"\n{'stop →':<10}{'median':>9}{'p95':>9}   ({len(done)} of {len(rows)} complete)")
+    for what in ("words", "mood", "image"):
+        values = [r[f"stop_to_{what}_s"] for r in done]
+        if values:
+            summary[f"stop_to_{what}_p50_s"] = round(statistics.median(values), 3)
+            summary[f"stop_to_{what}_p95_s"] = round(pct(values, 0.95), 3)
+            print(f"{what:<10}{summary[f'stop_to_{what}_p50_s']:>8.2f}s{summary[f'stop_to_{what}_p95_s']:>8.2f}s")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                                   "local_models": True, "runs": rows, **summary}, indent=1))
+    print(f"\nwritten: {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    return 0 if len(done) == len(rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

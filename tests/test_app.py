@@ -1,0 +1,170 @@
+"""The live view's API and WebSocket, served by uvicorn on the local stack: tokens, uploads
+through a presigned POST, results as they come, and every refusal with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+import requests
+from dagster import DagsterInstance, materialize
+
+from vomage_dagster.app.server import app_secret, create_app
+from vomage_dagster.assets.recording import ASSETS
+from vomage_dagster.domain import access
+from vomage_dagster.domain.keys import parse_upload_key, upload_key
+from vomage_dagster.local.stack import free_port
+from vomage_dagster.sensors.planning import plan_runs
+
+
+@pytest.fixture(scope="module")
+def app(settings):
+    import uvicorn
+
+    secret = app_secret(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, secret), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.05)
+    yield {"base": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "secret": secret}
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def auth(app, user: str, ttl_s: int = 300) -> dict:
+    return {"Authorization": f"Bearer {access.issue(app['secret'], user, ttl_s)}"}
+
+
+def upload(app, user: str, path, content_type: str = "audio/mp4") -> str:
+    data = path.read_bytes()
+    form = requests.post(f"{app['base']}/api/uploads", headers=auth(app, user), timeout=10,
+                         json={"content_type": content_type, "size": len(data), "tz": "Europe/Paris"})
+    assert form.status_code == 200, form.text
+    body = form.json()
+    stored = requests.post(body["url"], data=body["fields"], files={"file": ("clip", data, content_type)},
+                           timeout=30)
+    assert stored.status_code in (200, 204), stored.text
+    return body["recording_id"]
+
+
+def follow(app, user: str, rid: str, timeout: float = 120) -> tuple[list[dict], int]:
+    """Every message the WebSocket sends for the recording, and its close code."""
+    import websockets
+
+    async def run() -> tuple[list[dict], int]:
+        token = access.issue(app["secret"], user, 300)
+        messages = []
+        async with websockets.connect(f"{app['ws']}/ws/recordings/{rid}?token={token}") as ws:
+            try:
+                while True:
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
+            except websockets.ConnectionClosed as closed:
+                return messages, closed.rcvd.code if closed.rcvd else 1006
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("header", [None, "Bearer ", "Bearer alice.1.x", "Basic abc"])
+def test_api_calls_without_a_valid_token_are_refused_with_a_reason(app, header):
+    headers = {"Authorization": header} if header else {}
+    resp = requests.get(f"{app['base']}/api/me", headers=headers, timeout=5)
+    assert resp.status_code == 401 and resp.json()["error"] in ("no token", "malformed token", "bad signature")
+
+
+def test_an_expired_token_and_the_page_without_one_say_why(app):
+    expired = access.issue(app["secret"], "alice", ttl_s=-1)
+    resp = requests.get(f"{app['base']}/api/me", headers={"Authorization": f"Bearer {expired}"}, timeout=5)
+    assert resp.status_code == 401 and resp.json() == {"error": "token expired"}
+    page = requests.get(f"{app['base']}/", timeout=5)
+    assert page.status_code == 401 and "no token" in page.text and "Traceback" not in page.text
+    ok = requests.get(f"{app['base']}/?token={access.issue(app['secret'], 'alice')}", timeout=5)
+    assert ok.status_code == 200 and "MediaRecorder" in ok.text
+
+
+@pytest.mark.parametrize("body, status, reason", [
+    ({"content_type": "video/mp4", "size": 10}, 415, "not an audio type"),
+    ({"content_type": "audio/webm", "size": 60 * 1024 * 1024}, 413, "over the"),
+    ({"content_type": "audio/webm", "size": 0}, 400, "size"),
+    ({"content_type": "audio/webm", "size": "12"}, 400, "size"),
+    ([1, 2], 400, "JSON object"),
+])
+def test_uploads_of_the_wrong_type_or_size_are_refused_before_anything_is_stored(app, body, status, reason):
+    resp = requests.post(f"{app['base']}/api/uploads", headers=auth(app, "alice"), json=body, timeout=5)
+    assert resp.status_code == status and reason in resp.json()["error"]
+
+
+def test_a_presigned_upload_is_the_users_own_key_and_metadata(app, samples, resources):
+    rid = upload(app, "app-alice", samples["en_joy"]["path"])
+    head = resources["store"].head(upload_key("app-alice", rid, "m4a"))
+    assert head["Metadata"]["user-id"] == "app-alice" and head["Metadata"]["tz"] == "Europe/Paris"
+    assert head["ContentType"] == "audio/mp4"
+
+
+def test_results_come_as_they_exist_then_the_image(app, samples, resources):
+    rid = upload(app, "app-bob", samples["en_joy"]["path"])
+    got: dict = {}
+    def listen() -> None:
+        got["messages"], got["code"] = follow(app, "app-bob", rid)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    with DagsterInstance.ephemeral() as instance:
+        arrival = parse_upload_key(upload_key("app-bob", rid, "m4a"))
+        (request,) = plan_runs(instance, resources["tracker"], [arrival]).run_requests
+        assert materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
+                           partition_key=request.partition_key).success
+    listener.join(timeout=120)
+    messages, code = got["messages"], got["code"]
+    assert code == 1000 and messages[-1]["stage"] == "complete"
+    stages = [m["stage"] for m in messages]
+    assert stages == sorted(stages, key=["uploaded", "transcribing", "analyzing", "generating",
+                                         "complete"].index)  # never backwards
+    first = {what: next(i for i, m in enumerate(messages) if what in m)
+             for what in ("transcript", "mood", "image_url")}
+    assert first["transcript"] <= first["mood"] <= first["image_url"]
+    assert "happy" in messages[-1]["transcript"]["text"].lower() or messages[-1]["mood"]["primary_emotion"]
+    image = requests.get(messages[-1]["image_url"], timeout=10)
+    assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # The API says the same.
+    view = requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "app-bob"), timeout=5).json()
+    assert view["stage"] == "complete" and view["transcript"] == messages[-1]["transcript"]
+
+
+def test_another_users_recording_and_an_unknown_one_are_refused(app, samples, resources):
+    rid = upload(app, "app-carol", samples["en_joy"]["path"])
+    # Before the ingest registers it, another user learns nothing, not even that it exists.
+    resp = requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "app-mallory"), timeout=5)
+    assert resp.status_code == 404 and resp.json() == {"error": "unknown recording"}
+    resources["tracker"].register(rid, upload_key("app-carol", rid, "m4a"))
+    resp = requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "app-mallory"), timeout=5)
+    assert resp.status_code == 403 and resp.json() == {"error": "this recording is not yours"}
+    messages, code = follow(app, "app-mallory", rid, timeout=10)
+    assert code == 4403 and messages == [{"type": "error", "status": 403, "error": "this recording is not yours"}]
+    messages, code = follow(app, "app-carol", "rec-never-uploaded", timeout=10)
+    assert code == 4404 and messages[0]["error"] == "unknown recording"
+    resp = requests.post(f"{app['base']}/api/recordings/{rid}/retry", headers=auth(app, "app-mallory"), timeout=5)
+    assert resp.status_code == 403
+
+
+def test_a_failed_recording_shows_its_error_and_only_a_retryable_one_retries(app, resources, tmp_path):
+    bad = tmp_path / "corrupt.m4a"
+    bad.write_bytes(b"\x00not audio" * 300)
+    rid = upload(app, "app-dave", bad)
+    with DagsterInstance.ephemeral() as instance:
+        arrival = parse_upload_key(upload_key("app-dave", rid, "m4a"))
+        (request,) = plan_runs(instance, resources["tracker"], [arrival]).run_requests
+        materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
+                    partition_key=request.partition_key, raise_on_error=False)
+    messages, code = follow(app, "app-dave", rid, timeout=30)
+    assert code == 1000 and messages[-1]["stage"] == "failed"
+    assert messages[-1]["error"]["code"] == "undecodable" and messages[-1]["error"]["retryable"] is False
+    resp = requests.post(f"{app['base']}/api/recordings/{rid}/retry", headers=auth(app, "app-dave"), timeout=5)
+    assert resp.status_code == 409 and "not retryable" in resp.json()["error"]

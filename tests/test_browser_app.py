@@ -1,0 +1,93 @@
+"""The live view in a real browser: headless Chromium with a fake microphone fed from a
+sample WAV records, stops, uploads through the presigned POST, and the page shows the
+words, then the mood, then the image, processed by the daemon and the ingest service on
+a stack of its own. A corrupt file chosen with the file input shows its error. The stop →
+words and stop → image times the page measures are written to tests/artifacts/."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from browser import ARTIFACTS, chromium, needs_browser, screenshot, text, wait_for
+
+from vomage_dagster.app.server import app_secret, create_app
+from vomage_dagster.domain import access
+from vomage_dagster.local.browser import fake_microphone, microphone_wav, record_and_watch
+from vomage_dagster.local.daemon import running_daemon
+from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
+from vomage_dagster.local.stack import free_port
+from vomage_dagster.settings import load_settings
+
+pytestmark = [pytest.mark.slow, needs_browser]
+
+
+@pytest.fixture()
+def live_view(private_stack):
+    import uvicorn
+
+    settings = load_settings()
+    secret = app_secret(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, secret), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    with running_daemon(Path(private_stack["state_dir"]), {}):
+        thread.start()
+        while not server.started:
+            assert thread.is_alive()
+            time.sleep(0.05)
+        try:
+            yield {"base": f"http://127.0.0.1:{port}", "secret": secret}
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+def _wav(tmp_path: Path) -> tuple[Path, dict]:
+    """A sample as the WAV Chromium's fake microphone plays, with its manifest entry."""
+    sample = next(m for m in sample_manifest() if m["file"].startswith("en_joy"))
+    path = tmp_path / "microphone.wav"
+    return path, {**sample, "duration_s": microphone_wav(SAMPLES_DIR / sample["file"], path)}
+
+
+def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
+    wav, sample = _wav(tmp_path)
+    token = access.issue(live_view["secret"], "browser-user", 600)
+    with chromium(fake_microphone(wav)) as driver:
+        seen = record_and_watch(driver, f"{live_view['base']}/?token={token}", "browser-user",
+                                sample["duration_s"] + 0.8)
+        screenshot(driver, "app-complete")
+    assert seen["stage"] == "complete" and not seen["error"], seen
+    assert seen["mood"]
+    words = set(seen["words"].lower().replace(",", "").replace(".", "").split())
+    expected = set(sample["expected_text"].lower().replace(",", "").replace(".", "").split())
+    assert len(expected & words) >= len(expected) // 2, seen["words"]
+    assert seen["shown"][:3] == ["words", "mood", "image"]
+    timings = seen["timings"]
+    assert timings["words"] <= timings["mood"] <= timings["image"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "app-timings.json").write_text(json.dumps(
+        {"stop_to_words_ms": timings["words"], "stop_to_mood_ms": timings["mood"],
+         "stop_to_image_ms": timings["image"], "clip_s": round(sample["duration_s"], 2)}, indent=1))
+    print(f"\nlive view in Chromium: stop → words {timings['words']} ms, → mood {timings['mood']} ms, "
+          f"→ image {timings['image']} ms")
+
+
+def test_a_corrupt_file_shows_its_error_and_a_bad_token_a_clear_message(live_view, tmp_path):
+    bad = tmp_path / "corrupt.m4a"
+    bad.write_bytes(b"\x00not audio at all" * 500)
+    token = access.issue(live_view["secret"], "browser-user", 600)
+    with chromium() as driver:
+        driver.get(f"{live_view['base']}/?token={token}")
+        wait_for(driver, lambda: "browser-user" in text(driver, "who"), what="signed in")
+        driver.find_element("id", "file").send_keys(str(bad))
+        wait_for(driver, lambda: "undecodable" in text(driver, "error"), timeout=120, what="the error")
+        assert text(driver, "stage") == "failed"
+        assert not driver.find_element("id", "retry").is_displayed()  # not retryable
+        screenshot(driver, "app-error")
+        driver.get(f"{live_view['base']}/?token={token[:-2]}xx")
+        wait_for(driver, lambda: "bad signature" in text(driver, "error"), what="the refusal")
