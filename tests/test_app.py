@@ -108,8 +108,14 @@ def test_a_presigned_upload_is_the_users_own_key_and_metadata(app, samples, reso
     assert head["ContentType"] == "audio/mp4"
 
 
-def test_results_come_as_they_exist_then_the_image(app, samples, resources):
-    rid = upload(app, "app-bob", samples["en_joy"]["path"])
+def test_results_come_as_they_exist_then_the_image(app, samples, resources, settings):
+    from vomage_dagster.domain.audio import SAMPLE_RATE, decode
+    from vomage_dagster.local.audio_files import encode
+
+    # Audio no other test sends, and words test_assets does not, so its caches stay cold.
+    path = settings.state_dir / "app-live-view.wav"
+    path.write_bytes(encode(decode(samples["en_angry"]["path"].read_bytes()).samples * 0.91, SAMPLE_RATE, "wav"))
+    rid = upload(app, "app-bob", path, "audio/wav")
     got: dict = {}
     def listen() -> None:
         got["messages"], got["code"] = follow(app, "app-bob", rid)
@@ -117,7 +123,7 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources):
     listener = threading.Thread(target=listen)
     listener.start()
     with DagsterInstance.ephemeral() as instance:
-        arrival = parse_upload_key(upload_key("app-bob", rid, "m4a"))
+        arrival = parse_upload_key(upload_key("app-bob", rid, "wav"))
         (request,) = plan_runs(instance, resources["tracker"], [arrival]).run_requests
         assert materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                            partition_key=request.partition_key).success
@@ -130,7 +136,7 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources):
     first = {what: next(i for i, m in enumerate(messages) if what in m)
              for what in ("transcript", "mood", "image_url")}
     assert first["transcript"] <= first["mood"] <= first["image_url"]
-    assert "happy" in messages[-1]["transcript"]["text"].lower() or messages[-1]["mood"]["primary_emotion"]
+    assert messages[-1]["transcript"]["text"] and messages[-1]["mood"]["primary_emotion"]
     image = requests.get(messages[-1]["image_url"], timeout=10)
     assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
     # The API says the same.
