@@ -110,12 +110,17 @@ def test_mood_image(chain, resources):
 
 
 def test_published_record(chain, resources, events_queue, settings):
-    rid, out, _ = chain
+    rid, out, results = chain
     rec = resources["records"].get(rid)
     assert rec["mood"]["primary_emotion"] == "joy" and rec["image_key"] == out["mood_image"]["image_key"]
     assert set(rec["seconds"]) >= {"raw_recording", "transcript", "mood", "mood_image"}
     assert rec["models"]["analysis"] == "us.anthropic.claude-haiku-4-5-20251001-v1:0"
     assert rec["models"]["image"] == "stability.stable-image-core-v1:1"
+    # The 15 s target, per recording in the UI: seconds from the upload to the record.
+    (published,) = [e for e in results["published_record"].asset_materializations_for_node("recording_chain")
+                    if e.asset_key.path[-1] == "published_record"]
+    assert 0 < published.metadata["upload_to_published_s"].value < 600
+    assert published.metadata["within_15s"].value == (published.metadata["upload_to_published_s"].value <= 15)
     cost = rec["cost_usd"]
     # A fresh recording pays every stage: Transcribe's 15 s minimum, the tokens the
     # Converse answer reported, one image; nothing was saved.

@@ -51,6 +51,8 @@ from ..run_tags import UPLOAD_KEY_TAG
 from ..settings import load_settings
 
 PREVIEW_CHARS = 160
+# The product plan's processing target, upload → published (the CloudWatch alarm's too).
+TARGET_S = 15.0
 
 
 @dataclass
@@ -144,6 +146,7 @@ def raw_recording(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
         "format": decoded.source_format,
         "codec": decoded.source_codec,
         "size_bytes": head["ContentLength"],
+        "uploaded_at": head["LastModified"].astimezone(dt.UTC).isoformat(timespec="milliseconds"),
         "recorded_at": meta.recorded_at.isoformat(),
         "time_zone": meta.time_zone,
         # Only as precise as the place cell the record keeps (0.1°, about 11 km).
@@ -286,6 +289,13 @@ def mood_image(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     }
 
 
+def _seconds_since(iso_time: str | None) -> float | None:
+    """Seconds from `iso_time` to now (None without one: outputs written before it was kept)."""
+    if not iso_time:
+        return None
+    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(iso_time)).total_seconds()
+
+
 def _image_source(store: ObjectStore, key: str, png: bytes) -> str:
     """Where the UI loads the thumbnail from. A short link renders inline in the asset's
     metadata (a long value hides behind "[Show Markdown]"), so on the local stack it is the
@@ -379,7 +389,12 @@ def published_record(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]
         env.events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
                                   "primary_emotion": record["mood"]["primary_emotion"]})
     record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
+    since_upload = _seconds_since(raw.get("uploaded_at"))
+    sla = {} if since_upload is None else {
+        "upload_to_published_s": round(since_upload, 2),
+        f"within_{TARGET_S:.0f}s": MetadataValue.bool(since_upload <= TARGET_S)}
     return record, {
+        **sla,
         "primary_emotion": record["mood"]["primary_emotion"],
         "language": record["language"],
         "seconds_total": round(sum(record["seconds"].values()), 3),
