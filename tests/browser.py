@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vomage_dagster.local.browser import available, chromium, text  # noqa: F401  (for the tests)
+from vomage_dagster.local.browser import available, chromium, poll, text  # noqa: F401  (for the tests)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -26,19 +26,12 @@ def screenshot(driver, name: str) -> Path:
 
 
 def wait_for(driver, found: Callable[[], object], timeout: float = 60.0, what: str = "") -> object:
-    """Poll `found` until it returns something truthy; on timeout, a screenshot and a clear error."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = found()
-            if value:
-                return value
-        except Exception as exc:  # the page is still rendering: try again
-            last = exc
-        time.sleep(0.5)
-    shot = screenshot(driver, f"timeout-{int(time.time())}")
-    raise AssertionError(f"not shown within {timeout:.0f} s: {what} (screenshot {shot.name}; last error {last!r})")
+    """`poll` until `found` returns something truthy; on timeout, a screenshot and a clear error."""
+    try:
+        return poll(found, timeout, what)
+    except TimeoutError as exc:
+        shot = screenshot(driver, f"timeout-{int(time.time())}")
+        raise AssertionError(f"{exc} (screenshot {shot.name})") from None
 
 
 def page_text(driver) -> str:

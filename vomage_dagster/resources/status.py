@@ -21,6 +21,11 @@ from .aws import client, dynamodb_table
 TAKEN, HELD, WAITING = "taken", "held", "waiting"
 
 
+def _stale_before(seconds: float) -> str:
+    """The time before which a claim is stale, in the items' timestamp format."""
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -85,8 +90,7 @@ class StatusTable(ConfigurableResource):
         """
         from botocore.exceptions import ClientError
 
-        now = dt.datetime.now(dt.UTC)
-        stale = (now - dt.timedelta(seconds=stale_after_s)).isoformat(timespec="milliseconds")
+        stale = _stale_before(stale_after_s)
         try:
             self.table.update_item(
                 Key={"recording_id": recording_id},
@@ -98,8 +102,8 @@ class StatusTable(ConfigurableResource):
                     " OR (run_claimed_at < :stale AND attribute_not_exists(claim_taken)))"
                 ),
                 ExpressionAttributeValues={
-                    ":attempt": attempt, ":now": now.isoformat(timespec="milliseconds"),
-                    ":stale": stale, ":terminal": st.RANK[st.COMPLETE], ":token": token,
+                    ":attempt": attempt, ":now": _now(), ":stale": stale,
+                    ":terminal": st.RANK[st.COMPLETE], ":token": token,
                 },
             )
             return True
@@ -122,8 +126,7 @@ class StatusTable(ConfigurableResource):
         """
         from botocore.exceptions import ClientError
 
-        now = dt.datetime.now(dt.UTC)
-        stale = (now - dt.timedelta(seconds=stale_after_s)).isoformat(timespec="milliseconds")
+        stale = _stale_before(stale_after_s)
         try:
             self.table.update_item(
                 Key={"recording_id": recording_id},
@@ -133,7 +136,7 @@ class StatusTable(ConfigurableResource):
                     "attempt = :attempt AND (claim_token = :token OR attribute_not_exists(claimed_attempt)"
                     " OR (attribute_not_exists(claim_taken) AND run_claimed_at < :stale))"),
                 ExpressionAttributeValues={":token": token, ":attempt": attempt, ":taken": True,
-                                           ":now": now.isoformat(timespec="milliseconds"), ":stale": stale},
+                                           ":now": _now(), ":stale": stale},
             )
             return TAKEN
         except ClientError as exc:
