@@ -30,6 +30,9 @@ INSTALL_REQUIRES = [
     # The live view (`vomage app`): the versions dagster-webserver already brings, pinned.
     "starlette==1.10.0",
     "uvicorn==0.54.0",
+    # Transcribe streaming's WebSocket (streaming/client.py, local/streaming_server.py): the
+    # version uvicorn[standard] already brings with dagster-webserver, pinned.
+    "websockets==17.4",
 ]
 
 setup(

@@ -66,7 +66,7 @@ def test_model_server_is_warm(local_stack):
     with urllib.request.urlopen(f"{base}/health", timeout=5) as resp:
         assert json.loads(resp.read())["ok"] is True
     with urllib.request.urlopen(f"{base}/stats", timeout=5) as resp:
-        assert set(json.loads(resp.read())["calls"]) == {"transcribe", "analysis", "image"}
+        assert set(json.loads(resp.read())["calls"]) == {"transcribe", "analysis", "image", "streaming"}
 
 
 def test_down_stops_every_process(tmp_path):

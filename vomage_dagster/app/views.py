@@ -101,11 +101,17 @@ def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id
     view = {k: item.get(k) for k in ("recording_id", "stage", "progress", "eta_seconds", "error", "attempt")}
     rank = int(item.get("stage_rank", 0))
     complete = item.get("stage") == st.COMPLETE
-    if rank >= _RANK_ANALYZING or complete:
+    # The status item carries the words and the mood as soon as they exist; the stage
+    # outputs in S3 stand in for items written before it did.
+    if item.get("transcript"):
+        view["transcript"] = {k: item["transcript"].get(k) for k in ("text", "language", "source")}
+    elif rank >= _RANK_ANALYZING or complete:
         found = store.get_json_or_none(processed_key(recording_id, "transcript.json"))
         if found:
             view["transcript"] = {"text": found.get("text", ""), "language": found.get("language")}
-    if rank >= _RANK_GENERATING or complete:
+    if item.get("mood"):
+        view["mood"] = item["mood"]
+    elif rank >= _RANK_GENERATING or complete:
         found = store.get_json_or_none(processed_key(recording_id, "mood.json"))
         if found:
             view["mood"] = {k: found.get(k) for k in ("primary_emotion", "intensity", "valence", "arousal",

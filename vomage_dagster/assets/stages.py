@@ -22,7 +22,7 @@ from typing import Any
 
 from dagster import Failure, MetadataValue
 
-from ..domain import audio, client_metadata, costs, prompts
+from ..domain import audio, client_metadata, costs, prompts, streamed
 from ..domain import status as st
 from ..domain.context import (
     RecordingContext,
@@ -37,10 +37,10 @@ from ..domain.errors import NO_SPEECH, RECORDING_ID_TAKEN, ProcessingError
 from ..domain.images import png_size, thumbnail
 from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
 from ..domain.mood import mood_from_dict
-from ..domain.transcript import transcript_from_dict
+from ..domain.transcript import Transcript, transcript_from_dict
 from ..resources.analyzer import MoodAnalyzer
 from ..resources.cache import Cache
-from ..resources.events import COMPLETE, EventPublisher
+from ..resources.events import COMPLETE, MOOD_READY, EventPublisher
 from ..resources.painter import ImagePainter
 from ..resources.records import RecordsTable
 from ..resources.speech import SpeechToText
@@ -51,6 +51,11 @@ from ..run_tags import UPLOAD_KEY_TAG
 from ..settings import load_settings
 
 PREVIEW_CHARS = 160
+# How long the transcript stage waits for a streamed transcript the upload promised
+# (`transcript: streaming`) before it falls back to the batch job. The app puts the
+# sidecar a moment after the stream's last result, ≈ 0.3 s after the audio on AWS.
+SIDECAR_WAIT_S = 5.0
+SIDECAR_POLL_S = 0.1
 # The product plan's processing target, upload → published (the CloudWatch alarm's too).
 TARGET_S = 15.0
 
@@ -153,6 +158,7 @@ def raw_recording(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
         "lat": round(meta.lat, 1) if meta.lat is not None else None,
         "lon": round(meta.lon, 1) if meta.lon is not None else None,
         "language_hint": meta.language_hint,
+        "transcript_streamed": meta.streamed,
         "metadata_corrections": list(meta.corrections),
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -166,27 +172,61 @@ def raw_recording(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     }
 
 
+def _streamed_transcript(env: StageEnv, raw: dict) -> tuple[Transcript | None, str]:
+    """The streamed transcript the upload promised, validated; or None and why not.
+
+    Only runs the ingest planned take it (a claim tag): a run started by hand, a UI
+    backfill or a reprocessing transcribes with the batch job, as before streaming."""
+    if not raw.get("transcript_streamed"):
+        return None, "the upload promised no streamed transcript"
+    if not env.claim:
+        return None, "runs started by hand and backfills use the batch job"
+    key = streamed.sidecar_key(raw["user_id"], raw["recording_id"])
+    deadline = time.monotonic() + SIDECAR_WAIT_S
+    while (found := env.store.get_bytes_or_none(key)) is None:
+        if time.monotonic() > deadline:
+            return None, f"no sidecar within {SIDECAR_WAIT_S:.0f} s"
+        time.sleep(SIDECAR_POLL_S)
+    try:
+        return streamed.validate(found, raw["recording_id"], raw["duration_s"], raw["language_hint"]), ""
+    except streamed.Rejected as exc:
+        return None, f"sidecar refused: {exc}"
+
+
 def transcript(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     raw = inputs["raw_recording"]
     started = time.perf_counter()
-    cached = env.cache.get_json("transcribe", raw["sha256"])
-    if cached is not None:
-        result = transcript_from_dict(cached)
-    else:
-        result = env.speech.transcribe(raw.get("media_key") or raw["upload_key"], raw["sha256"],
-                                   raw["language_hint"])
+    result, fallback = _streamed_transcript(env, raw)
+    source = "streaming" if result is not None else "batch"
+    cached = None
+    if result is None:
+        cached = env.cache.get_json("transcribe", raw["sha256"])
+        if cached is not None:
+            result = transcript_from_dict(cached)
+        else:
+            result = env.speech.transcribe(raw.get("media_key") or raw["upload_key"], raw["sha256"],
+                                           raw["language_hint"])
     if not result.text.strip():
         raise ProcessingError(NO_SPEECH, "no speech was recognised in the recording")
-    if cached is None:
+    if source == "batch" and cached is None:
+        # Only Transcribe's answers are cached by audio hash: a streamed transcript is the
+        # app's word for one recording, not a result later runs of that audio may reuse.
         env.cache.set_json("transcribe", raw["sha256"], result.as_dict())
-    out = {**result.as_dict(), "cache_hit": cached is not None,
+    out = {**result.as_dict(), "source": source, "cache_hit": cached is not None,
            "seconds": round(time.perf_counter() - started, 3)}
+    if raw.get("transcript_streamed") and source == "batch":
+        out["streaming_fallback"] = fallback
+    # Results as they come: the app shows the words before the mood and the image exist.
+    env.tracker.advance(rid, st.TRANSCRIBING, transcript={"text": result.text, "language": result.language,
+                                                          "source": source})
     preview = result.text[:PREVIEW_CHARS] if load_settings().metadata_transcript else \
         f"({len(result.text)} characters; VOMAGE_METADATA_TRANSCRIPT=off keeps the text out of Dagster)"
     return out, {
         "preview": MetadataValue.text(preview),
         "language": result.language,
         "confidence": result.confidence,
+        "source": source,
+        **({"streaming_fallback": out["streaming_fallback"]} if "streaming_fallback" in out else {}),
         "cache_hit": MetadataValue.bool(out["cache_hit"]),
         "seconds": out["seconds"],
     }
@@ -243,6 +283,10 @@ def mood(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": env.analyzer.model_id,
            "prompt_version": prompts.PROMPT_VERSION, "usage": usage, "saved_usage": saved_usage,
            "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
+    # The post can be shown now (words, mood, colours) while its image is painted.
+    shown = mood_view(out)
+    env.tracker.advance(rid, st.GENERATING, mood=shown)
+    env.events.publish(MOOD_READY, {"recording_id": rid, "mood": shown})
     return out, {
         "primary_emotion": result.primary_emotion,
         "confidence": result.confidence,
@@ -252,6 +296,15 @@ def mood(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
         "cache_hit": MetadataValue.bool(out["cache_hit"]),
         "seconds": out["seconds"],
     }
+
+
+MOOD_VIEW_FIELDS = ("primary_emotion", "intensity", "valence", "arousal", "keywords", "summary")
+
+
+def mood_view(found: dict) -> dict:
+    """What the app shows of a mood before the image exists: the mood and its colours."""
+    return {**{k: found[k] for k in MOOD_VIEW_FIELDS if k in found},
+            "palette": prompts.PALETTES.get(found.get("primary_emotion", ""), "")}
 
 
 def mood_image(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:

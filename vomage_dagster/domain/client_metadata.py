@@ -10,6 +10,7 @@ succeed:
 | `lat`, `lon` | finite, −90…90 and −180…180, both present | no place, no weather |
 | `recorded-at` | ISO 8601 within [2020-01-01, now + 10 min]; no offset means UTC | the upload's S3 time |
 | `lang` | zh-CN, en-US, ja-JP (or zh, en, ja) | identified from the audio |
+| `transcript` | `streaming`: a streamed transcript follows (`domain/streamed.py`) | the batch job |
 | `user-id` | ignored: the record's user is the user in the object key | |
 
 What was replaced is listed in `corrections` (field names only, never the values).
@@ -37,6 +38,7 @@ class ClientMetadata:
     lon: float | None
     language_hint: str | None
     corrections: tuple[str, ...]
+    streamed: bool = False  # the app streamed the audio and sends the transcript beside it
 
 
 def valid_zone(name: object) -> str | None:
@@ -108,5 +110,8 @@ def read(meta: dict, uploaded_at: dt.datetime, now: dt.datetime | None = None) -
     lang = to_transcribe_code(raw_lang) if isinstance(raw_lang, str) and len(raw_lang) <= 16 else None
     if lang is None and raw_lang:
         corrections.append("lang")
+    streamed = meta.get("transcript") == "streaming"
+    if meta.get("transcript") and not streamed:
+        corrections.append("transcript")
     return ClientMetadata(when, zone, place[0] if place else None, place[1] if place else None, lang,
-                          tuple(corrections))
+                          tuple(corrections), streamed)

@@ -5,6 +5,7 @@ and the retention job follow (tests hold each of them to it).
 |---|---|---|---|
 | S3 `uploads/` | the recordings as uploaded (exact client metadata) | 30 days | bucket lifecycle rule |
 | S3 `media/` | the validated copy Transcribe reads | 2 days | bucket lifecycle rule |
+| S3 `transcripts/` | streamed transcripts (sidecars), also audio-less ones | 2 days | bucket lifecycle rule |
 | S3 `transcribe-output/` | Transcribe's JSON | 7 days | bucket lifecycle rule |
 | S3 `processed/` | each stage's output, the image and thumbnail | 90 days | bucket lifecycle rule |
 | S3 `batch/`, `reprocessed/` | batch inference inputs, outputs, results | 30 / 90 days | bucket lifecycle rules |
@@ -30,6 +31,7 @@ TTL_ATTRIBUTE = "expires_at"
 S3_PREFIX_DAYS: dict[str, int] = {
     "uploads/": 30,
     "media/": 2,
+    "transcripts/": 2,
     "transcribe-output/": 7,
     "processed/": 90,
     "batch/": 30,

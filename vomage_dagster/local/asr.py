@@ -82,11 +82,12 @@ class SpeechModel:
                                    cpu_threads=threads)
         self._lock = threading.Lock()
 
-    def transcribe(self, samples: np.ndarray, language: str | None) -> dict:
+    def transcribe(self, samples: np.ndarray, language: str | None, word_timestamps: bool = True) -> dict:
         """Transcribe 16 kHz mono samples; return the `results` part of a Transcribe JSON.
 
         `language` is a Transcribe code (en-US, zh-CN, ja-JP) or None to identify it
-        among the three the app supports.
+        among the three the app supports. Without `word_timestamps` (a streaming partial)
+        `items` is empty and the pass skips the alignment.
         """
         short = language.split("-")[0].lower() if language else None
         with self._lock:
@@ -99,7 +100,7 @@ class SpeechModel:
                 language=short,
                 beam_size=self.beam_size,
                 vad_filter=self.vad_filter,
-                word_timestamps=True,
+                word_timestamps=word_timestamps,
                 initial_prompt=_INITIAL_PROMPTS.get(short),
                 condition_on_previous_text=False,
             )

@@ -41,12 +41,13 @@ class Upload:
 
 def upload_file(settings: Settings, path: Path, user_id: str, *, lat: str | None = None,
                 lon: str | None = None, tz: str | None = None, lang: str | None = None,
-                recording_id: str | None = None) -> str:
-    """Store a recording as the app does: key, content type and client metadata."""
+                recording_id: str | None = None, streamed: bool = False) -> str:
+    """Store a recording as the app does: key, content type and client metadata
+    (`streamed`: the app streamed it and promises the transcript as a sidecar)."""
     rid = recording_id or new_recording_id()
     ext = path.suffix.lstrip(".").lower() or "bin"
     key = upload_key(user_id, rid, ext)
-    meta = {"user-id": user_id}
+    meta = {"user-id": user_id, **({"transcript": "streaming"} if streamed else {})}
     for name, value in (("lat", lat), ("lon", lon), ("tz", tz), ("lang", lang)):
         if value:
             meta[name] = str(value)

@@ -13,6 +13,8 @@ building, polling, parsing, validation) runs unchanged against it:
 - Transcribe `StartTranscriptionJob` / `GetTranscriptionJob` (JSON 1.1, `X-Amz-Target`):
   the media is read from S3 (moto), Whisper runs in a worker thread, and the transcript
   JSON is written back to the output bucket and key, as Transcribe does.
+- Transcribe streaming's WebSocket endpoint (`--streaming-port`, `streaming_server.py`):
+  presigned URLs checked, event-stream audio in, partial and final results out.
 - Bedrock `CreateModelInvocationJob` / `GetModelInvocationJob` (batch inference): the
   JSONL input is read from S3, every record goes through the same InvokeModel path, and
   `<output>/<job id>/<input name>.out` is written back, errors per record included.
@@ -41,6 +43,7 @@ from ..domain import image_models, prompts
 from ..domain.audio import decode
 from ..domain.errors import ProcessingError
 from ..domain.models import ANTHROPIC, NOVA_TEXT, STABILITY, family
+from . import latency
 from . import served_models as served
 
 log = logging.getLogger("vomage.model_server")
@@ -63,25 +66,42 @@ class Models:
         self.batch_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch")
         self.batch_jobs: dict[str, dict] = {}
         self.batch_tokens: dict[str, str] = {}
-        self.calls = {"transcribe": 0, "analysis": 0, "image": 0}
-        self.seconds = {"transcribe": 0.0, "analysis": 0.0, "image": 0.0}
+        # "streaming": streams transcribed (`streaming_server`), apart from batch jobs.
+        self.calls = {"transcribe": 0, "analysis": 0, "image": 0, "streaming": 0}
+        self.seconds = {"transcribe": 0.0, "analysis": 0.0, "image": 0.0, "streaming": 0.0}
 
     def count(self, kind: str, seconds: float) -> None:
         self.calls[kind] += 1
         self.seconds[kind] += seconds
 
+    @staticmethod
+    def _hold_mood(model_id: str, started: float, usage: dict) -> None:
+        """Under a latency profile: the model's first token and its output rate."""
+        profile = latency.active()
+        if profile is not None:
+            name = "nova_micro" if family(model_id) == NOVA_TEXT else "claude_haiku_4_5"
+            latency.hold_until(started, profile.mood_seconds(name, usage["outputTokens"]))
+
+    @staticmethod
+    def _hold(figure: str, started: float) -> None:
+        profile = latency.active()
+        if profile is not None:
+            profile.hold(figure, started)
+
     # --- Bedrock runtime ---------------------------------------------------------------
     def converse(self, model_id: str, body: dict, region: str) -> dict:
         """Converse with record_mood forced → the offline mood model, in Converse's answer shape."""
         served.resolve(model_id, region, served.TEXT)
-        started = time.perf_counter()
+        started, held_from = time.perf_counter(), time.monotonic()
         tool_input = self._mood(body)
+        usage = self._usage(body, tool_input)
+        self._hold_mood(model_id, held_from, usage)
         return {
             "output": {"message": {"role": "assistant", "content": [{"toolUse": {
                 "toolUseId": f"tooluse_local_{int(time.time() * 1000)}", "name": prompts.TOOL_NAME,
                 "input": tool_input}}]}},
             "stopReason": "tool_use",
-            "usage": self._usage(body, tool_input),
+            "usage": usage,
             "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
         }
 
@@ -105,10 +125,12 @@ class Models:
     def invoke(self, model_id: str, body: dict, region: str) -> dict:
         """InvokeModel with the native body of the model's family."""
         kind = family(model_id)
+        held_from = time.monotonic()
         if kind in (ANTHROPIC, NOVA_TEXT):
             served.resolve(model_id, region, served.TEXT)
             tool_input = self._mood(body)
             usage = self._usage(body, tool_input)
+            self._hold_mood(model_id, held_from, usage)
             if kind == NOVA_TEXT:
                 return {"output": {"message": {"role": "assistant", "content": [{"toolUse": {
                             "toolUseId": "tooluse_local", "name": prompts.TOOL_NAME,
@@ -134,6 +156,7 @@ class Models:
                 raise ValueError("the local painter paints 1:1 PNG images only")
             png = paint(prompt, image_models.IMAGE_SIZE)
             self.count("image", time.perf_counter() - started)
+            self._hold("image_s", held_from)
             return {"seeds": [int(body.get("seed", 0))], "finish_reasons": [None],
                     "images": [base64.b64encode(png).decode()]}
         if body.get("taskType") != "TEXT_IMAGE":
@@ -141,6 +164,7 @@ class Models:
         cfg = body.get("imageGenerationConfig", {})
         png = paint(body["textToImageParams"]["text"], int(cfg.get("width", 1024)))
         self.count("image", time.perf_counter() - started)
+        self._hold("image_s", held_from)
         return {"images": [base64.b64encode(png).decode()], "error": None}
 
     # --- Bedrock control plane ------------------------------------------------------------
@@ -197,7 +221,7 @@ class Models:
             return {"TranscriptionJob": dict(self.jobs[name])}
 
     def _run_job(self, name: str, req: dict) -> None:
-        started = time.perf_counter()
+        started, held_from = time.perf_counter(), time.monotonic()
         update: dict = {}
         try:
             uri = urlparse(req["Media"]["MediaFileUri"])
@@ -222,8 +246,17 @@ class Models:
             update = {"TranscriptionJobStatus": "FAILED",
                       "FailureReason": f"internal error ({type(exc).__name__})"}
         self.count("transcribe", time.perf_counter() - started)
-        with self.jobs_lock:
-            self.jobs[name].update(update, CompletionTime=time.time())
+
+        def finish() -> None:
+            with self.jobs_lock:
+                self.jobs[name].update(update, CompletionTime=time.time())
+
+        profile = latency.active()
+        left = (profile.seconds("transcribe_batch_s") or 0.0) - (time.monotonic() - held_from) if profile else 0.0
+        if left > 0:  # Transcribe runs jobs side by side: the worker moves on, the job ends later
+            threading.Timer(left, finish).start()
+        else:
+            finish()
 
 
     # --- Bedrock batch inference ------------------------------------------------------
@@ -402,10 +435,15 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, streaming_port: int | None = None) -> None:
     started = time.perf_counter()
     models = Models()
     log.info("models loaded in %.1f s", time.perf_counter() - started)
+    if streaming_port:
+        from .streaming_server import serve as serve_streaming
+
+        serve_streaming(models.speech, host, streaming_port, models.count)
+        log.info("Transcribe streaming on ws://%s:%d", host, streaming_port)
     server = ThreadingHTTPServer((host, port), make_handler(models))
     server.daemon_threads = True
     log.info("model server on http://%s:%d", host, port)
@@ -416,9 +454,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--streaming-port", type=int, default=None,
+                        help="serve Transcribe streaming's WebSocket endpoint on this port")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.streaming_port)
 
 
 if __name__ == "__main__":

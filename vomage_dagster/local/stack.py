@@ -90,6 +90,9 @@ def stack_env(info: dict) -> dict[str, str]:
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": models,
         "AWS_ENDPOINT_URL_BEDROCK": models,
         "VOMAGE_MODEL_SERVER_URL": models,
+        **({"VOMAGE_TRANSCRIBE_STREAMING_URL":
+            f"ws://127.0.0.1:{info['ports']['streaming']}/stream-transcription-websocket"}
+           if "streaming" in info["ports"] else {}),
         "REDIS_URL": f"redis://127.0.0.1:{info['ports']['redis']}/0",
         # The runs' Celery broker is a Redis of its own: the cache may go away (the fault
         # tests stop it) without stopping runs from being launched.
@@ -101,6 +104,9 @@ def stack_env(info: dict) -> dict[str, str]:
         "VOMAGE_STATUS_TABLE": s["status_table"],
         "VOMAGE_RECORDS_TABLE": s["records_table"],
         "VOMAGE_UPLOADS_QUEUE_URL": info.get("queue_url", ""),
+        # A latency profile the stack was started under (local/latency.py): every process
+        # started with this environment applies it.
+        **({"VOMAGE_LATENCY_PROFILE": info["latency_profile"]} if info.get("latency_profile") else {}),
     }
 
 
@@ -168,10 +174,13 @@ def up(settings: Settings | None = None) -> dict:
     secret.write_text(secrets.token_urlsafe(32))
     (root / "redis").mkdir(exist_ok=True)
     (root / "broker").mkdir(exist_ok=True)
-    ports = {"moto": free_port(), "redis": free_port(), "broker": free_port(), "models": free_port()}
+    ports = {"moto": free_port(), "redis": free_port(), "broker": free_port(), "models": free_port(),
+             "streaming": free_port()}
     info = {
         "state_dir": str(root),
         "ports": ports,
+        "latency_profile": str(Path(os.environ["VOMAGE_LATENCY_PROFILE"]).resolve())
+        if os.environ.get("VOMAGE_LATENCY_PROFILE") else "",
         "pids": {},
         "settings": {"region": settings.region, "bucket": settings.bucket,
                      "uploads_queue": settings.uploads_queue,
@@ -187,7 +196,7 @@ def up(settings: Settings | None = None) -> dict:
         "broker": [redis_server, "--bind", "127.0.0.1", "--port", str(ports["broker"]), "--save", "",
                    "--appendonly", "no", "--dir", str(root / "broker")],
         "models": [sys.executable, "-m", "vomage_dagster.local.model_server",
-                   "--port", str(ports["models"])],
+                   "--port", str(ports["models"]), "--streaming-port", str(ports["streaming"])],
     }
     procs = {name: _start(name, argv, env, logs) for name, argv in info["commands"].items()}
     info["pids"] = {name: p.pid for name, p in procs.items()}

@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ..domain import prompts
+from ..domain import prompts, streamed
 from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
 from ..resources.cache import Cache
 from ..resources.queue import UploadQueue
@@ -160,6 +160,7 @@ def erase_user(user_id: str, store: ObjectStore, records: RecordsTable, status: 
     done: Counter = Counter(recordings=len(rids))
 
     keys = [o.key for o in store.list(f"{UPLOADS_PREFIX}{user_id}/")]
+    keys += [o.key for o in store.list(f"{streamed.PREFIX}{user_id}/")]  # sidecars, also audio-less ones
     for rid, info in found.items():
         keys += [o.key for o in store.list(f"processed/{rid}/")]
         keys += [o.key for o in store.list(f"media/{rid}.")]

@@ -62,6 +62,7 @@ def _session() -> Any:
     if _state["session"] is None:
         session = boto3.session.Session()
         _inject_throttling(session)
+        _inject_latency(session)
         _state["session"] = session
     return _state["session"]
 
@@ -90,6 +91,32 @@ def _inject_throttling(session: Any) -> None:
                                               "Content-Type": "application/x-amz-json-1.0"}, _Body())
 
     session.events.register("before-send.dynamodb", throttle)
+
+
+# Service (botocore's event name) → the latency profile's round-trip figure.
+ROUND_TRIPS = {"s3": "s3_round_trip_s", "sqs": "sqs_round_trip_s", "dynamodb": "dynamodb_round_trip_s",
+               "eventbridge": "eventbridge_round_trip_s"}
+
+
+def _inject_latency(session: Any) -> None:
+    """Under a latency profile (local only, `local/latency.py`): every call to S3, SQS,
+    DynamoDB and EventBridge waits the profile's round trip before it leaves, so the
+    chain pays what it would pay in an AWS region, in every process of the stack."""
+    from ..local import latency
+
+    profile = latency.active()
+    if profile is None:
+        return
+    import time
+
+    for service, figure in ROUND_TRIPS.items():
+        if figure not in profile.figures:
+            continue
+
+        def wait(figure: str = figure, **_: Any) -> None:
+            time.sleep(profile.seconds(figure) or 0.0)
+
+        session.events.register(f"before-send.{service}", wait)
 
 
 def _config() -> Any:

@@ -1,4 +1,5 @@
-"""EventBridge: "Processing Complete" / "Processing Error" for the app's other services."""
+"""EventBridge: "Mood Ready" (the post can be shown, its image follows), "Processing
+Complete" and "Processing Error", for the app's other services."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dagster import ConfigurableResource
 from .aws import client
 
 SOURCE = "vomage.voice-processing"
+MOOD_READY = "Mood Ready"
 COMPLETE = "Processing Complete"
 ERROR = "Processing Error"
 

@@ -30,6 +30,17 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def dynamo_numbers(value: Any) -> Any:
+    """Floats, also nested, as the Decimals DynamoDB takes."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: dynamo_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [dynamo_numbers(v) for v in value]
+    return value
+
+
 def plain_numbers(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; the CLI and JSON want floats and ints."""
     if isinstance(value, Decimal):
@@ -160,7 +171,7 @@ class StatusTable(ConfigurableResource):
                 UpdateExpression=(
                     "SET stage = :uploaded, stage_rank = :rank, progress = :progress, "
                     "eta_seconds = :eta, #error = :none, updated_at = :now, attempt = attempt + :one "
-                    "REMOVE claimed_attempt, run_claimed_at, claim_token, claim_taken, requeues"
+                    "REMOVE claimed_attempt, run_claimed_at, claim_token, claim_taken, requeues, transcript, mood"
                 ),
                 ConditionExpression="stage = :failed AND #error.retryable = :true",
                 ExpressionAttributeNames={"#error": "error"},
@@ -210,7 +221,7 @@ class StatusTable(ConfigurableResource):
                 "eta_seconds = :eta", "#error = :error", "updated_at = :now"]
         for i, value in enumerate(extra.values()):
             sets.append(f"#x{i} = :x{i}")
-            values[f":x{i}"] = Decimal(str(value)) if isinstance(value, float) else value
+            values[f":x{i}"] = dynamo_numbers(value)
         names = {"#error": "error", **{f"#x{i}": k for i, k in enumerate(extra)}}
         condition = ("(attribute_not_exists(recording_id) OR stage_rank < :rank"
                      " OR (#stage = :stage AND stage_rank < :terminal))")

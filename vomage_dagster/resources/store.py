@@ -72,6 +72,13 @@ class ObjectStore(ConfigurableResource):
         except self.s3.exceptions.NoSuchKey:
             return None
 
+    def get_bytes_or_none(self, key: str) -> bytes | None:
+        """The object at `key`, or None when there is no such object."""
+        try:
+            return self.get_bytes(key)
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
     def copy(self, source_key: str, dest_key: str, if_match: str | None = None) -> None:
         """Server-side copy; with `if_match`, only of the source with that ETag (else 412)."""
         extra = {"CopySourceIfMatch": if_match} if if_match else {}

@@ -1,0 +1,74 @@
+"""The app's fast path, simulated: stream while "recording", upload at the stop, then the
+transcript beside it. The benchmark's simulated app and the streaming tests use it.
+
+1. The app opens the presigned streaming URL the platform gave it and streams 16 kHz PCM
+   at real-time pace while the user speaks (here: a file's audio, decoded).
+2. At the end of speech it uploads the recording at once (S3, object metadata
+   `transcript: streaming`), while Transcribe sends the last final results.
+3. When the stream closes it puts the sidecar (`domain/streamed.py`). If the stream failed
+   it puts none, and the platform falls back to the batch job after `SIDECAR_WAIT_S`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..domain import streamed
+from ..domain.audio import decode
+from ..resources.store import ObjectStore
+from ..settings import Settings
+from ..streaming.client import StreamError, StreamResult, pcm16, stream
+from ..streaming.urls import stream_url
+from .demo import new_recording_id, upload_file
+
+
+@dataclass
+class Spoken:
+    recording_id: str
+    end_of_speech: float  # time.monotonic() of the last audio frame
+    uploaded_at: float  # …when the audio upload returned
+    transcript_at: float | None  # …when the stream's final results were in (None: stream failed)
+    transcript: str
+    language: str
+    error: str = ""
+
+
+def speak(settings: Settings, path: Path, user_id: str, *, language: str | None = None,
+          realtime: bool = True, sidecar: bool = True, cut_after_s: float | None = None,
+          **meta: str) -> Spoken:
+    """Stream `path`'s audio, upload it at the end of speech, then put the sidecar."""
+    rid = new_recording_id()
+    pcm = pcm16(decode(path.read_bytes()).samples)
+    uploaded = threading.Event()
+    stamps: dict[str, float] = {}
+
+    def upload() -> None:
+        upload_file(settings, path, user_id, recording_id=rid, streamed=True, lang=language, **meta)
+        stamps["uploaded"] = time.monotonic()
+        uploaded.set()
+
+    def at_end() -> None:
+        threading.Thread(target=upload, daemon=True).start()
+
+    result: StreamResult | None = None
+    error = ""
+    try:
+        result = stream(stream_url(settings, user_id, language), pcm, realtime=realtime,
+                        cut_after_s=cut_after_s, on_end_of_audio=at_end)
+    except StreamError as exc:
+        error = exc.code
+        if not uploaded.is_set() and "uploaded" not in stamps:
+            at_end()  # the stream broke: the recording is uploaded all the same
+    uploaded.wait(60)
+    end = result.end_of_audio if result else time.monotonic()
+    if result is not None and sidecar and result.finals:
+        doc = streamed.build(rid, result.language, result.finals, result.audio_seconds)
+        store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
+        store.put_bytes(streamed.sidecar_key(user_id, rid), json.dumps(doc, ensure_ascii=False).encode(),
+                        "application/json")
+    return Spoken(rid, end, stamps.get("uploaded", end), result.final_at if result else None,
+                  result.transcript if result else "", result.language if result else "", error)

@@ -1,0 +1,130 @@
+"""The SigV4-presigned WebSocket URL of Transcribe streaming, and its check.
+
+The app opens `wss://transcribestreaming.<region>.amazonaws.com:8443/stream-transcription-websocket`
+with the query signed (service `transcribe`, the `host` header only, the hash of an empty
+body as payload). Signing and checking
+share `_signature`, which takes the time as an argument: botocore's `add_auth` reads the
+clock itself, and a checker must recompute with the time the client signed at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import uuid
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from botocore.auth import SIGV4_TIMESTAMP, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+PATH = "/stream-transcription-websocket"
+SERVICE = "transcribe"
+MAX_EXPIRES_S = 300  # Transcribe refuses a presigned URL valid for longer
+SAMPLE_RATE = 16_000
+AUTH_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+               "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature")
+
+
+def aws_endpoint(region: str) -> str:
+    return f"wss://transcribestreaming.{region}.amazonaws.com:8443{PATH}"
+
+
+def stream_params(language: str | None, languages: tuple[str, ...], session_id: str | None = None) -> dict[str, str]:
+    """The operation's query: 16 kHz PCM, one language or identification among `languages`."""
+    params = {"media-encoding": "pcm", "sample-rate": str(SAMPLE_RATE),
+              "session-id": session_id or str(uuid.uuid4())}
+    if language:
+        params["language-code"] = language
+    else:
+        params["identify-language"] = "true"
+        params["language-options"] = ",".join(languages)
+    return params
+
+
+def _http(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme={"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)))
+
+
+def _signature(http_url: str, params: dict[str, str], credentials: Credentials, region: str,
+               timestamp: str, expires: int) -> tuple[str, str]:
+    """(the query with the auth parameters but the signature, the signature)."""
+    request = AWSRequest(method="GET", url=f"{http_url}?{urlencode(params)}" if params else http_url)
+    request.context["timestamp"] = timestamp
+    auth = SigV4QueryAuth(credentials, SERVICE, region, expires=expires)
+    auth._modify_request_before_signing(request)  # adds the X-Amz-* parameters for this timestamp
+    canonical = auth.canonical_request(request)
+    signature = auth.signature(auth.string_to_sign(request, canonical), request)
+    return urlsplit(request.url).query, signature
+
+
+def presign(endpoint: str, params: dict[str, str], credentials: Credentials, region: str,
+            expires: int = MAX_EXPIRES_S, now: dt.datetime | None = None) -> str:
+    """The URL to open: `endpoint` (ws:// or wss://) with the query signed."""
+    if not 1 <= expires <= MAX_EXPIRES_S:
+        raise ValueError(f"expires must be 1–{MAX_EXPIRES_S} s")
+    when = (now or dt.datetime.now(dt.UTC)).strftime(SIGV4_TIMESTAMP)
+    query, signature = _signature(_http(endpoint), params, credentials, region, when, expires)
+    return urlunsplit(urlsplit(endpoint)._replace(query=f"{query}&X-Amz-Signature={signature}"))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A presigned request that passed: its operation parameters and the key id it used."""
+
+    params: dict[str, str]
+    access_key: str
+    region: str
+
+
+class Refused(Exception):
+    """The URL was refused; `status` is the HTTP status Transcribe answers with."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def check(url: str, host: str, secrets: dict[str, str], now: dt.datetime | None = None) -> Checked:
+    """Check a presigned URL as Transcribe does: shape, expiry, then signature.
+
+    `secrets` maps access key ids to secret keys (the local stack has one). `host` is
+    the Host header the client sent (it is what was signed)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    missing = [p for p in AUTH_PARAMS if p != "X-Amz-Security-Token" and p not in query]
+    if missing:
+        raise Refused(403, "AccessDeniedException", f"missing authentication parameters: {', '.join(missing)}")
+    if query["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256" or query["X-Amz-SignedHeaders"] != "host":
+        raise Refused(403, "AccessDeniedException", "only AWS4-HMAC-SHA256 over the host header is accepted")
+    scope = query["X-Amz-Credential"].split("/")
+    if len(scope) != 5 or scope[3] != SERVICE or scope[4] != "aws4_request":
+        raise Refused(403, "AccessDeniedException", "malformed credential scope")
+    access_key, region = scope[0], scope[2]
+    try:
+        signed_at = dt.datetime.strptime(query["X-Amz-Date"], SIGV4_TIMESTAMP).replace(tzinfo=dt.UTC)
+        expires = int(query["X-Amz-Expires"])
+    except ValueError as exc:
+        raise Refused(403, "AccessDeniedException", "malformed X-Amz-Date or X-Amz-Expires") from exc
+    if scope[1] != query["X-Amz-Date"][:8]:
+        raise Refused(403, "AccessDeniedException", "the credential scope's date is not the signing date")
+    if not 1 <= expires <= MAX_EXPIRES_S:
+        raise Refused(403, "AccessDeniedException", f"X-Amz-Expires must be 1–{MAX_EXPIRES_S}")
+    now = now or dt.datetime.now(dt.UTC)
+    if now > signed_at + dt.timedelta(seconds=expires):
+        raise Refused(403, "AccessDeniedException", "the presigned URL has expired")
+    if signed_at > now + dt.timedelta(minutes=5):
+        raise Refused(403, "AccessDeniedException", "the signing time is in the future")
+    secret = secrets.get(access_key)
+    if secret is None:
+        raise Refused(403, "UnrecognizedClientException", "the security token included in the request is invalid")
+    params = {k: v for k, v in query.items() if k not in AUTH_PARAMS}
+    credentials = Credentials(access_key, secret, query.get("X-Amz-Security-Token"))
+    http_url = urlunsplit(("http", host, parts.path, "", ""))
+    _query, expected = _signature(http_url, params, credentials, region, query["X-Amz-Date"], expires)
+    if not hmac.compare_digest(expected, query["X-Amz-Signature"]):
+        raise Refused(403, "InvalidSignatureException",
+                      "the request signature we calculated does not match the signature you provided")
+    return Checked(params, access_key, region)
