@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The upload → complete benchmark on the embedded stack (see benchmarks/run.py).
+# The upload → complete benchmark on the embedded stack (see benchmarks/run.py);
+# `--profile aws` runs it under AWS's published latencies (a simulation).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 export VOMAGE_ENV=local
+# `--speech …`: end of speech → transcript, mood, image, three ways (benchmarks/speech.py).
+if [[ "${1:-}" == "--speech" ]]; then
+  shift
+  exec .venv/bin/python -m benchmarks.speech "$@"
+fi
 exec .venv/bin/python -m benchmarks.run "$@"

@@ -174,3 +174,44 @@ def test_a_failed_recording_shows_its_error_and_only_a_retryable_one_retries(app
     assert messages[-1]["error"]["code"] == "undecodable" and messages[-1]["error"]["retryable"] is False
     resp = requests.post(f"{app['base']}/api/recordings/{rid}/retry", headers=auth(app, "app-dave"), timeout=5)
     assert resp.status_code == 409 and "not retryable" in resp.json()["error"]
+
+
+def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samples, resources, settings):
+    from urllib.parse import urlsplit
+
+    from vomage_dagster.domain import streamed
+    from vomage_dagster.streaming import presign
+
+    grant = requests.post(f"{app['base']}/api/streams", headers=auth(app, "u-streams"), json={"lang": "en-US"},
+                          timeout=10)
+    assert grant.status_code == 200, grant.text
+    body = grant.json()
+    parts = urlsplit(body["stream_url"])
+    checked = presign.check(f"http://{parts.netloc}{parts.path}?{parts.query}", parts.netloc,
+                            {"testing": "testing"})
+    assert checked.params["language-code"] == "en-US"
+    rid = body["recording_id"]
+    # The transcript form takes JSON for exactly this recording's sidecar key.
+    sent = requests.post(body["sidecar"]["url"], data=body["sidecar"]["fields"],
+                         files={"file": ("t.json", b'{"version": 1}', "application/json")}, timeout=10)
+    assert sent.status_code in (200, 204)
+    assert resources["store"].exists(streamed.sidecar_key("u-streams", rid))
+    # The audio's form at the stop names the streamed recording and promises the sidecar.
+    data = samples["en_joy"]["path"].read_bytes()
+    form = requests.post(f"{app['base']}/api/uploads", headers=auth(app, "u-streams"), timeout=10,
+                         json={"content_type": "audio/mp4", "size": len(data), "streamed": True, "recording_id": rid})
+    assert form.status_code == 200 and form.json()["recording_id"] == rid
+    assert form.json()["fields"]["x-amz-meta-transcript"] == "streaming"
+    stored = requests.post(form.json()["url"], data=form.json()["fields"],
+                           files={"file": ("clip", data, "audio/mp4")}, timeout=30)
+    assert stored.status_code in (200, 204)
+    again = requests.post(f"{app['base']}/api/uploads", headers=auth(app, "u-streams"), timeout=10,
+                          json={"content_type": "audio/mp4", "size": 10, "streamed": True, "recording_id": rid})
+    assert again.status_code == 409  # an uploaded recording is not overwritten
+    bad = requests.post(f"{app['base']}/api/uploads", headers=auth(app, "u-streams"), timeout=10,
+                        json={"content_type": "audio/mp4", "size": 10, "streamed": True, "recording_id": "../x"})
+    assert bad.status_code == 400
+    wrong = requests.post(f"{app['base']}/api/streams", headers=auth(app, "u-streams"), json={"lang": "fr-FR"},
+                          timeout=10)
+    assert wrong.status_code == 400 and "lang" in wrong.json()["error"]
+    assert requests.post(f"{app['base']}/api/streams", timeout=10).status_code == 401

@@ -20,6 +20,7 @@ from vomage_dagster.local.browser import fake_microphone, microphone_wav, record
 from vomage_dagster.local.daemon import running_daemon
 from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
 from vomage_dagster.local.stack import free_port
+from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.settings import load_settings
 
 pytestmark = [pytest.mark.slow, needs_browser]
@@ -41,7 +42,8 @@ def live_view(private_stack):
             assert thread.is_alive()
             time.sleep(0.05)
         try:
-            yield {"base": f"http://127.0.0.1:{port}", "secret": secret}
+            yield {"base": f"http://127.0.0.1:{port}", "secret": secret,
+                   "store": ObjectStore(bucket=settings.bucket, region_name=settings.region)}
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -67,6 +69,11 @@ def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
     expected = set(sample["expected_text"].lower().replace(",", "").replace(".", "").split())
     assert len(expected & words) >= len(expected) // 2, seen["words"]
     assert seen["shown"][:3] == ["words", "mood", "image"]
+    # The page streamed the microphone to the streaming endpoint while recording: the words
+    # on screen are the stream's, and the platform adopted that transcript (no batch job).
+    assert seen["words_from"] == "stream", seen
+    adopted = live_view["store"].get_json(f"processed/{seen['recording_id']}/transcript.json")
+    assert adopted["source"] == "streaming", adopted.get("streaming_fallback")
     timings = seen["timings"]
     assert timings["words"] <= timings["mood"] <= timings["image"]
     ARTIFACTS.mkdir(exist_ok=True)

@@ -20,7 +20,8 @@ from vomage_dagster.settings import Settings
 
 # Actions IAM grants on "*" only (no resource-level permissions): the only ones allowed
 # a "*" resource here.
-NO_RESOURCE_LEVEL = {"transcribe:StartTranscriptionJob", "cloudwatch:PutMetricData",
+NO_RESOURCE_LEVEL = {"transcribe:StartTranscriptionJob", "transcribe:StartStreamTranscriptionWebSocket",
+                     "cloudwatch:PutMetricData",
                      "ecs:DescribeTaskDefinition", "ec2:DescribeNetworkInterfaces"}
 
 
@@ -263,3 +264,17 @@ def test_redis_has_tls_and_an_auth_token_from_secrets_manager(template):
     assert template["Outputs"]["RedisUrl"]["Value"]["Fn::Sub"].startswith("rediss://")
     assertions = template["Rules"]["NetworkRequiredOnAws"]["Assertions"]
     assert any("RedisAuthSecretArn" in str(a["Assert"]) for a in assertions)
+
+
+def test_the_apps_streaming_role_may_only_stream_and_only_the_live_view_assumes_it(template):
+    role = template["Resources"]["AppStreamingRole"]["Properties"]
+    actions = [a for n, st in _statements(template) if n == "AppStreamingRole"
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])]
+    assert actions == ["transcribe:StartStreamTranscriptionWebSocket"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    assert len(trust) == 1 and "LiveViewRole" in str(trust[0]["Condition"])
+    live = [st for n, st in _statements(template) if n == "LiveViewRole" and st["Action"] == "sts:AssumeRole"]
+    assert len(live) == 1 and "app-streaming" in str(live[0]["Resource"])
+    reads = [st for n, st in _statements(template)
+             if n == "ProcessingRunRole" and st.get("Sid") == "ReadStreamedTranscripts"]
+    assert reads and reads[0]["Action"] == "s3:GetObject"

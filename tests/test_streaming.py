@@ -205,3 +205,21 @@ def test_a_stream_cut_mid_way_leaves_the_endpoint_serving(settings, pcm):
     assert err.value.code == "StreamCut"
     again = stream(stream_url(settings, "u-stream", "en-US"), pcm["en_joy"], realtime=False)
     assert "happy" in again.transcript.lower()
+
+
+def test_vomage_stream_url_prints_a_url_the_endpoint_accepts(local_stack):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vomage = Path(sys.executable).parent / "vomage"
+    out = subprocess.run([str(vomage), "stream-url", "--user", "u-cli", "--lang", "ja-JP"], capture_output=True,
+                         text=True, check=True, env=dict(os.environ), timeout=60).stdout.strip()
+    parts = urlsplit(out)
+    checked = presign.check(f"http://{parts.netloc}{parts.path}?{parts.query}", parts.netloc,
+                            {"testing": "testing"})
+    assert checked.params["language-code"] == "ja-JP" and "u-cli" not in out  # no user id in the URL
+    bad = subprocess.run([str(vomage), "stream-url", "--user", "../x"], capture_output=True, text=True,
+                         env=dict(os.environ), timeout=60)
+    assert bad.returncode == 2 and "user id" in bad.stderr

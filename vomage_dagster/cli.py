@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .settings import INGESTS, Settings, load_settings
+from .settings import INGESTS, LANGUAGE_OPTIONS, Settings, load_settings
 
 
 def _use_local_stack(settings: Settings) -> None:
@@ -103,6 +103,40 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
                       lang=args.lang)
     print(f"uploaded {path.name} as {rid}", file=sys.stderr)
     print(rid)
+    return 0
+
+
+def cmd_stream_url(args: argparse.Namespace, settings: Settings) -> int:
+    """A presigned Transcribe streaming URL for one recording of `--user` (valid 5 min)."""
+    from .domain.keys import valid_user_id
+    from .streaming.urls import stream_url
+
+    if not valid_user_id(args.user):
+        print("a user id is [A-Za-z0-9_-], at most 64 characters", file=sys.stderr)
+        return 2
+    _use_local_stack(settings)
+    print(stream_url(load_settings(), args.user, args.lang, args.expires))
+    return 0
+
+
+def cmd_speak(args: argparse.Namespace, settings: Settings) -> int:
+    """The app's fast path for a file: stream it at real-time pace, upload at the end of
+    speech, put the streamed transcript beside it."""
+    from .local.speaking_app import speak
+
+    _use_local_stack(settings)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    spoken = speak(load_settings(), path, args.user, language=args.lang, realtime=not args.fast)
+    if spoken.transcript_at is None:
+        print(f"the stream failed ({spoken.error}): uploaded without a transcript, the batch job will run",
+              file=sys.stderr)
+    else:
+        print(f"streamed {path.name}: final transcript {spoken.transcript_at - spoken.end_of_speech:.2f} s "
+              f"after the end of speech ({spoken.language})", file=sys.stderr)
+    print(spoken.recording_id)
     return 0
 
 
@@ -426,6 +460,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tz")
     p.add_argument("--lang", help="language hint: en-US, zh-CN or ja-JP")
     p.set_defaults(fn=cmd_upload)
+    p = sub.add_parser("stream-url", help="a presigned Transcribe streaming URL for a user's next recording")
+    p.add_argument("--user", required=True)
+    p.add_argument("--lang", choices=list(LANGUAGE_OPTIONS), help="the language (default: identified)")
+    p.add_argument("--expires", type=int, default=300, help="seconds, at most 300")
+    p.set_defaults(fn=cmd_stream_url)
+    p = sub.add_parser("speak", help="stream a recording while 'speaking', upload it, send its transcript")
+    p.add_argument("file")
+    p.add_argument("--user", required=True)
+    p.add_argument("--lang", choices=list(LANGUAGE_OPTIONS))
+    p.add_argument("--fast", action="store_true", help="stream as fast as possible, not at real-time pace")
+    p.set_defaults(fn=cmd_speak)
     for name, fn, help_ in (("status", cmd_status, "a recording's processing status"),
                             ("record", cmd_record, "a recording's published record")):
         p = sub.add_parser(name, help=help_)

@@ -28,7 +28,8 @@ from ..operations.retry import retry
 from ..resources.queue import UploadQueue
 from ..resources.status import StatusTable
 from ..resources.store import ObjectStore
-from ..settings import Settings
+from ..settings import LANGUAGE_OPTIONS, Settings
+from ..streaming.urls import stream_url
 from . import views
 
 log = logging.getLogger("vomage.app")
@@ -102,9 +103,30 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
         # The same checks the pipeline applies later (client_metadata): refuse nothing here
         # that it would correct, and send only what it reads.
         meta = {k: str(body[k])[:64] for k in ("tz", "lat", "lon", "lang") if body.get(k) not in (None, "")}
-        form = await asyncio.to_thread(views.presigned_upload, store, who.user_id, new_recording_id(),
+        rid = new_recording_id()
+        if body.get("streamed") is True:  # the page streamed it (`/api/streams`): its id, a sidecar follows
+            rid = await asyncio.to_thread(views.fresh_recording_id, store, who.user_id, body.get("recording_id"))
+            meta["transcript"] = "streaming"
+        form = await asyncio.to_thread(views.presigned_upload, store, who.user_id, rid,
                                        content_type, extension, meta)
         return JSONResponse({"recording_id": form.recording_id, "url": form.url, "fields": form.fields})
+
+    async def new_stream(request: Request) -> Response:
+        """A recording about to start: its id, a presigned streaming URL, and the form for
+        its streamed transcript. The audio's own form comes at the stop (`/api/uploads`)."""
+        who = bearer(request)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = {}
+        language = body.get("lang") if isinstance(body, dict) else None
+        if language not in (None, "", *LANGUAGE_OPTIONS):
+            raise views.Refused(400, f"lang must be one of {', '.join(LANGUAGE_OPTIONS)}")
+        rid = new_recording_id()
+        url = await asyncio.to_thread(stream_url, settings, who.user_id, language or None)
+        sidecar = await asyncio.to_thread(views.presigned_sidecar, store, who.user_id, rid)
+        return JSONResponse({"recording_id": rid, "stream_url": url,
+                             "sidecar": {"url": sidecar.url, "fields": sidecar.fields}})
 
     async def recording(request: Request) -> Response:
         who = bearer(request)
@@ -151,6 +173,7 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
             Route("/health", health),
             Route("/api/me", me),
             Route("/api/uploads", new_upload, methods=["POST"]),
+            Route("/api/streams", new_stream, methods=["POST"]),
             Route("/api/recordings/{recording_id}", recording),
             Route("/api/recordings/{recording_id}/retry", retry_recording, methods=["POST"]),
             WebSocketRoute("/ws/recordings/{recording_id}", follow),

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain import status as st
+from ..domain import streamed
 from ..domain.audio import MAX_BYTES
-from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
+from ..domain.keys import RECORDING_ID, UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
 from ..resources.status import StatusTable
 from ..resources.store import ObjectStore
 
@@ -74,6 +75,25 @@ def presigned_upload(store: ObjectStore, user_id: str, recording_id: str, conten
     post = store.s3.generate_presigned_post(store.bucket, key, Fields=fields, Conditions=conditions,
                                             ExpiresIn=expires_s)
     return UploadForm(recording_id, post["url"], post["fields"])
+
+
+def presigned_sidecar(store: ObjectStore, user_id: str, recording_id: str, expires_s: int = 300) -> UploadForm:
+    """A presigned POST for the recording's streamed transcript (`domain/streamed.py`)."""
+    key = streamed.sidecar_key(user_id, recording_id)
+    fields = {"Content-Type": "application/json"}
+    conditions: list[Any] = [{"Content-Type": "application/json"}, ["content-length-range", 1, streamed.MAX_BYTES]]
+    post = store.s3.generate_presigned_post(store.bucket, key, Fields=fields, Conditions=conditions,
+                                            ExpiresIn=expires_s)
+    return UploadForm(recording_id, post["url"], post["fields"])
+
+
+def fresh_recording_id(store: ObjectStore, user_id: str, recording_id: object) -> str:
+    """A recording id the page was given for a stream, not used by an upload yet (400/409)."""
+    if not isinstance(recording_id, str) or not RECORDING_ID.fullmatch(recording_id):
+        raise Refused(400, "recording_id is not a recording id")
+    if next(iter(store.list(f"{UPLOADS_PREFIX}{user_id}/{recording_id}.")), None) is not None:
+        raise Refused(409, "that recording is uploaded already")
+    return recording_id
 
 
 def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str) -> dict | None:

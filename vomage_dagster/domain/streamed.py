@@ -27,7 +27,7 @@ from .transcript import SHORT_CODES, Segment, Transcript
 
 PREFIX = "transcripts/"
 VERSION = 1
-MAX_BYTES = 64 * 1024
+MAX_BYTES = 256 * 1024  # a 300 s recording's results with every word's confidence
 # Speech rarely exceeds ~25 characters a second in Latin script, ~10 in CJK; twice
 # that is absurd. The duration may differ by the app's last frame and encoder padding.
 MAX_CHARS_PER_S = {"en": 40.0, "zh": 16.0, "ja": 20.0}

@@ -73,7 +73,7 @@ def record_and_watch(driver, page_url: str, user_id: str, seconds: float, timeou
     state = driver.execute_script("return window.vomage")
     return {"timings": state["timings"], "shown": state["shown"], "stage": text(driver, "stage"),
             "words": text(driver, "transcript"), "mood": text(driver, "mood"), "error": text(driver, "error"),
-            "recording_id": state["recordingId"]}
+            "recording_id": state["recordingId"], "words_from": state.get("wordsFrom")}
 
 
 def microphone_wav(recording: Path, wav: Path) -> float:

@@ -72,3 +72,31 @@ def speak(settings: Settings, path: Path, user_id: str, *, language: str | None 
                         "application/json")
     return Spoken(rid, end, stamps.get("uploaded", end), result.final_at if result else None,
                   result.transcript if result else "", result.language if result else "", error)
+
+
+def speak_as_on_aws(settings: Settings, path: Path, user_id: str, final_delay_s: float, *,
+                    language: str | None = None, **meta: str) -> Spoken:
+    """`speak`, with Transcribe's timing instead of the local Whisper's.
+
+    On AWS the streaming transcription runs on Transcribe's machines while the user
+    speaks, and its last final result comes `final_delay_s` after the end of speech (the
+    latency profile's figure). Here the words are the local endpoint's (the clip is
+    streamed once beforehand, unpaced), and only their arrival is simulated: at the end
+    of speech the upload starts, and the sidecar is put `final_delay_s` later. The
+    platform's own path (ingest, run, stages) is real and runs on this machine alone, as
+    on AWS."""
+    rid = new_recording_id()
+    heard = stream(stream_url(settings, user_id, language), pcm16(decode(path.read_bytes()).samples),
+                   realtime=False)
+    end = time.monotonic()
+    uploading = threading.Thread(target=upload_file, args=(settings, path, user_id),
+                                 kwargs={"recording_id": rid, "streamed": True, "lang": language, **meta})
+    uploading.start()
+    time.sleep(max(0.0, end + final_delay_s - time.monotonic()))
+    transcript_at = time.monotonic()
+    doc = streamed.build(rid, heard.language, heard.finals, heard.audio_seconds)
+    store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
+    store.put_bytes(streamed.sidecar_key(user_id, rid), json.dumps(doc, ensure_ascii=False).encode(),
+                    "application/json")
+    uploading.join()
+    return Spoken(rid, end, time.monotonic(), transcript_at, heard.transcript, heard.language)

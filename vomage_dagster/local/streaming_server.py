@@ -33,6 +33,7 @@ STEP_S = 1.0  # a new partial pass once this much more audio arrived
 COMMIT_AFTER_S = 6.0  # past this much pending audio, all but the last segment become final
 IDENTIFY_AFTER_S = 3.0  # identify the language once, on the first pass with this much audio
 IDLE_TIMEOUT_S = 15.0  # Transcribe closes a stream that sends nothing for 15 s
+SILENCE_RMS = 0.01  # no 30 ms frame louder than this: silence (the decoder's own measure of sound)
 
 
 def _json_error(status: int, code: str, message: str) -> tuple[int, str]:
@@ -73,7 +74,7 @@ class Session:
         self.committed = 0  # samples before this index are final
         self.passed = 0  # samples covered by the last pass
         self.result_id = str(uuid.uuid4())
-        self.finals = 0
+        self.last: tuple[int, list[dict], str, float] | None = None  # the last pass's answer
         self.done = False
         self.cond = threading.Condition()
         self.worker = threading.Thread(target=self._partials, daemon=True)
@@ -105,19 +106,26 @@ class Session:
         final pass's frame is returned (the caller may hold it, see `latency`)."""
         window = self.samples[self.committed:end]
         offset = self.committed / audio.SAMPLE_RATE
-        if len(window) < audio.SAMPLE_RATE // 4 or float(np.sqrt(np.mean(window ** 2))) < 0.003:
+        if _silent(window):
             self.passed = end  # silence or too little: nothing to say yet
             if not final:
                 return None
             segments, language, score = [], self.language or LANGUAGE_OPTIONS[1], 0.0
         else:
-            results = self.speech.transcribe(window, self.language, word_timestamps=final)
+            started = time.perf_counter()
+            results = self.speech.transcribe(window, self.language, streaming=True)
+            log.debug("pass over %.1f s of audio took %.2f s", len(window) / audio.SAMPLE_RATE,
+                      time.perf_counter() - started)
             language = results["language_code"]
             score = float(results["language_identification"][0]["score"])
             if self.language is None and (len(window) >= IDENTIFY_AFTER_S * audio.SAMPLE_RATE or final):
                 self.language = language
             segments = self._segments(results, offset)
             self.passed = end
+        self.last = (end, segments, language, score)
+        return self._emit(end, segments, language, score, final)
+
+    def _emit(self, end: int, segments: list[dict], language: str, score: float, final: bool) -> bytes | None:
         pending_s = (end - self.committed) / audio.SAMPLE_RATE
         settle = segments if final else segments[:-1] if pending_s > COMMIT_AFTER_S else []
         out = [self._result(s, language, score, partial=False) for s in settle]
@@ -161,10 +169,26 @@ class Session:
             self.cond.notify()
 
     def finish(self) -> bytes | None:
-        """The stream ended: the last pass over what is not final yet, all of it final."""
+        """The stream ended: what is not final yet becomes final. When the audio after the
+        last partial pass is silence (the pause before the user stops), that pass's
+        segments are the answer and no further pass is needed."""
         self.stop()
         self.worker.join()
+        if self.last is not None:
+            end, segments, language, score = self.last
+            if end >= self.committed and _silent(self.samples[end:], any_length=True):
+                return self._emit(len(self.samples), segments, language, score, final=True)
         return self._pass(len(self.samples), final=True)
+
+
+def _silent(samples: np.ndarray, any_length: bool = False) -> bool:
+    """Too little audio to transcribe (under 0.25 s, unless `any_length`) or no sound in it."""
+    if len(samples) == 0:
+        return True
+    if not any_length and len(samples) < audio.SAMPLE_RATE // 4:
+        return True
+    frames = audio.frame_rms(samples) if len(samples) >= 480 else np.array([np.sqrt(np.mean(samples ** 2))])
+    return float(frames.max()) < SILENCE_RMS
 
 
 def _join(language: str, texts: list[str]) -> str:
