@@ -6,6 +6,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
 from vomage_dagster.assets.recording import ASSETS, ORDER
+from vomage_dagster.domain import quality
 from vomage_dagster.domain.keys import UploadKey, parse_upload_key, processed_key, upload_key
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.partitions import recordings
@@ -98,6 +99,11 @@ def test_a_batch_run_completes_the_good_and_fails_the_bad_alone(instance, resour
         by_partition = instance.get_status_by_partition(AssetKey(name), rids, recordings)
         assert by_partition == {rids[0]: AssetPartitionStatus.MATERIALIZED, rids[1]: AssetPartitionStatus.FAILED,
                                 rids[2]: AssetPartitionStatus.MATERIALIZED}, (name, by_partition)
+    # Each good recording's outputs got their quality checks, per partition, in the batch run.
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert {(c.asset_key.path[-1], c.check_name, c.partition) for c in checks} == {
+        (asset, name, rid) for asset, (name, _) in quality.CHECKS.items() for rid in (rids[0], rids[2])}
+    assert all(c.passed for c in checks), [(c.check_name, c.description) for c in checks if not c.passed]
 
 
 def test_a_batch_where_every_recording_fails_fails_the_run(instance, resources, settings, tmp_path):

@@ -90,3 +90,16 @@ def test_object_links_on_aws_open_the_console_page():
     assert store.browser_url("processed/rec 1/image.png") == (
         "https://console.aws.amazon.com/s3/object/vomage-recordings?region=eu-west-1"
         "&prefix=processed/rec%201/image.png")
+
+
+def test_quality_checks_flag_what_deserves_a_look():
+    from vomage_dagster.domain import quality
+
+    good = {"text": "I am happy today", "language": "en-US", "confidence": 0.9}
+    assert quality.transcript_check(good, 3.0).passed
+    assert not quality.transcript_check({**good, "confidence": 0.2}, 3.0).passed
+    assert not quality.transcript_check({**good, "language": "en-US", "text": "今天"}, 3.0).passed
+    assert not quality.transcript_check({**good, "text": "word " * 500}, 3.0).passed
+    assert quality.image_check({"width": 1024, "height": 1024, "image_key": "processed/r/image.png"}).passed
+    assert not quality.image_check({"width": 1024, "height": 768, "image_key": "processed/r/image.png"}).passed
+    assert not quality.mood_check({"primary_emotion": "joy"}).passed

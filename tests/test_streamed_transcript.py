@@ -115,7 +115,7 @@ def test_audio_whose_sidecar_never_comes_falls_back_after_the_wait(settings, res
 
 
 def test_runs_started_by_hand_use_the_batch_job(settings, resources, instance, samples):
-    item = samples["en_joy"]
+    item = samples["en_neutral"]
     spoken = speak(settings, item["path"], item["user"], language="en-US", realtime=False)
     out = process(instance, resources, spoken.recording_id, planned=False)
     assert out["source"] == "batch" and "by hand" in out["streaming_fallback"]
@@ -141,3 +141,15 @@ def test_a_streamed_transcript_gets_the_same_prompt_injection_handling(settings,
     mood = resources["store"].get_json(f"processed/{rid}/mood.json")
     # The image prompt is built from enumerated fields only: none of the user's words reach it.
     assert not {"landlord", "portrait", "sign", "instructions"} & set(mood["image_prompt"].lower().split())
+
+
+def test_a_stream_cut_mid_way_still_uploads_and_the_batch_job_transcribes(settings, resources, instance, samples,
+                                                                          monkeypatch):
+    monkeypatch.setattr(stages, "SIDECAR_WAIT_S", 0.5)
+    item = samples["en_neutral"]
+    spoken = speak(settings, item["path"], item["user"], language="en-US", realtime=False, cut_after_s=1.0)
+    assert spoken.error == "StreamCut" and spoken.transcript_at is None
+    assert not resources["store"].exists(streamed.sidecar_key(item["user"], spoken.recording_id))
+    out = process(instance, resources, spoken.recording_id)
+    assert out["source"] == "batch" and "sandwich" in out["text"].lower()
+    assert resources["tracker"].status.get(spoken.recording_id)["stage"] == "complete"

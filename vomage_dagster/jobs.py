@@ -15,10 +15,11 @@ from dagster import (
 )
 
 from .assets import model_checks
+from .assets.recording import QUALITY_CHECKS
 from .domain import lifetimes
 from .execution import RUN_QUEUES, step_executor
 from .operations import cache_warming, metrics, retention
-from .partitions import days, recordings
+from .partitions import recordings
 from .resources.cache import Cache
 from .resources.queue import UploadQueue
 from .resources.records import RecordsTable
@@ -45,9 +46,9 @@ RECORDINGS_QUEUE, BATCH_QUEUE, METRICS_QUEUE = RUN_QUEUES
 # to dagster-celery workers (execution.py, `vomage cluster up`).
 process_recording = define_asset_job(
     "process_recording",
-    # The model lifecycle checks run daily in check_models, not once per recording.
-    selection=AssetSelection.groups("recording").without_checks(),
-    partitions_def=recordings,
+    # The model lifecycle checks run daily in check_models, not once per recording; the
+    # per-recording quality checks run with each recording.
+    selection=AssetSelection.groups("recording").without_checks() | AssetSelection.checks(*QUALITY_CHECKS),
     executor_def=step_executor(load_settings()),
     tags={QUOTA_TAG: TRANSCRIBE_BEDROCK, QUEUE_TAG: RECORDINGS_QUEUE},
     description="Decode, transcribe, add context, analyse the mood, paint, publish: one recording.",
@@ -56,7 +57,6 @@ process_recording = define_asset_job(
 daily_tables = define_asset_job(
     "daily_tables",
     selection=AssetSelection.assets("voice_records_daily", "mood_daily_report"),
-    partitions_def=days,
     executor_def=in_process_executor,
     tags={QUEUE_TAG: BATCH_QUEUE},
     description="The day's Parquet table of records and its mood report.",
@@ -66,7 +66,6 @@ daily_tables = define_asset_job(
 reprocess_day = define_asset_job(
     "reprocess_day",
     selection=AssetSelection.assets("mood_reprocessed"),
-    partitions_def=days,
     executor_def=in_process_executor,
     tags={QUOTA_TAG: BEDROCK_BATCH, QUEUE_TAG: BATCH_QUEUE},
     description="Re-analyse a day's transcripts with a named prompt/model version (Bedrock batch).",

@@ -24,6 +24,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetKey,
     AssetMaterialization,
     AssetObservation,
     BackfillPolicy,
@@ -33,6 +36,7 @@ from dagster import (
     MetadataValue,
 )
 
+from ..domain import quality
 from ..domain.keys import processed_key
 from ..resources.status import TAKEN, WAITING
 from ..settings import Settings
@@ -140,15 +144,22 @@ def _chain(env: StageEnv, rid: str, wanted: list[str]) -> Iterator[AssetMaterial
             outputs[name] = found
         return outputs[name]
 
-    def run(name: str) -> AssetMaterialization:
+    def run(name: str) -> list:
         inputs = {upstream: load(upstream) for upstream in INPUTS[name]}
         with recording_stage(env.tracker, rid):
             out, metadata = STAGES[name](env, rid, inputs)
         key = processed_key(rid, f"{name}.json")
         env.store.put_json(key, out)
         outputs[name] = out
-        return AssetMaterialization(asset_key=name, partition=rid,
-                                    metadata={**metadata, "output": MetadataValue.url(env.store.browser_url(key))})
+        events: list = [AssetMaterialization(asset_key=name, partition=rid, metadata={
+            **metadata, "output": MetadataValue.url(env.store.browser_url(key))})]
+        if name in quality.CHECKS and name in env.checks:
+            found = quality.check(name, out, inputs)
+            events.append(AssetCheckEvaluation(
+                asset_key=AssetKey(name), check_name=quality.CHECKS[name][0], passed=found.passed,
+                metadata=found.metadata, severity=AssetCheckSeverity.WARN, description=found.description,
+                partition=rid))
+        return events
 
     def failed(name: str, exc: BaseException) -> AssetObservation:
         # The catalog shows the partition failed; this says why (the asset's Events tab).
@@ -165,17 +176,17 @@ def _chain(env: StageEnv, rid: str, wanted: list[str]) -> Iterator[AssetMaterial
             steps.remove("recording_context")
             beside = _side_pool.submit(run, "recording_context")
         try:
-            event = run(name)
+            produced = run(name)
         except BaseException as exc:
             yield failed(name, exc)
             if beside is not None and beside.exception() is None:
-                yield beside.result()  # it finished; what it produced stays produced
+                yield from beside.result()  # it finished; what it produced stays produced
             raise
-        yield event
+        yield from produced
         if beside is not None:
             try:
-                event = beside.result()
+                produced = beside.result()
             except BaseException as exc:
                 yield failed("recording_context", exc)
                 raise
-            yield event
+            yield from produced

@@ -15,10 +15,12 @@ remaining assets unmaterialized and the run failed, so the catalog shows those p
 failed, as the status table does; the other recordings of the batch go on.
 """
 
+import warnings
 from collections.abc import Iterator
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, multi_asset
+from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, PreviewWarning, multi_asset
 
+from ..domain import quality
 from ..partitions import recordings
 from ..resources.analyzer import MoodAnalyzer
 from ..resources.cache import Cache
@@ -47,11 +49,18 @@ _ABOUT = {  # asset → (kinds, description)
     "published_record": ({"dynamodb"}, "The app's VoiceRecords row; status complete; a Processing Complete event."),
 }
 
+# Per-partition asset checks are a preview in Dagster 1.13 (said once here).
+warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec", category=PreviewWarning)
+CHECK_SPECS = [AssetCheckSpec(check_name, asset=asset, description=about, partitions_def=recordings)
+               for asset, (check_name, about) in quality.CHECKS.items()]
+QUALITY_CHECKS = [spec.key for spec in CHECK_SPECS]
+
 SPECS = [AssetSpec(name, deps=INPUTS[name], group_name=GROUP, kinds=_ABOUT[name][0],
                    description=_ABOUT[name][1], skippable=True) for name in ORDER]
 
 
-@multi_asset(specs=SPECS, partitions_def=recordings, can_subset=True, backfill_policy=BATCH_POLICY,
+@multi_asset(specs=SPECS, check_specs=CHECK_SPECS, partitions_def=recordings, can_subset=True,
+             backfill_policy=BATCH_POLICY,
              name="recording_chain",
              description="The six stages of a recording (or a batch of them) in one step.")
 def recording_chain(context: AssetExecutionContext, store: ObjectStore, tracker: ProcessingTracker,
@@ -61,7 +70,8 @@ def recording_chain(context: AssetExecutionContext, store: ObjectStore, tracker:
     env = StageEnv(store=store, tracker=tracker, cache=cache, speech=speech, weather=weather,
                    analyzer=analyzer, painter=painter, records=records, events=events,
                    run_tags=dict(context.run.tags), batch=len(keys) > 1,
-                   attempts=recordings_of_run(context.run.tags), claim=context.run.tags.get(CLAIM_TAG, ""))
+                   attempts=recordings_of_run(context.run.tags), claim=context.run.tags.get(CLAIM_TAG, ""),
+                   checks={key.asset_key.path[-1] for key in context.selected_asset_check_keys})
     wanted = [name for name, key in zip(ORDER, KEYS, strict=True) if key in context.selected_asset_keys]
     yield from run_chain(env, keys, wanted, context.log)
 

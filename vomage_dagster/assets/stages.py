@@ -77,6 +77,7 @@ class StageEnv:
     batch: bool = False  # several recordings in this run
     attempts: dict[str, int] = field(default_factory=dict)  # recording → the attempt this run is for
     claim: str = ""  # the claim the planner requested this run under; "" for a run started by hand
+    checks: set[str] = field(default_factory=set)  # assets whose quality checks this run reports
 
 
 def media_copy_key(recording_id: str, extension: str) -> str:

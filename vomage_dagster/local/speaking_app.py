@@ -52,7 +52,9 @@ def speak(settings: Settings, path: Path, user_id: str, *, language: str | None 
         uploaded.set()
 
     def at_end() -> None:
-        threading.Thread(target=upload, daemon=True).start()
+        if "started" not in stamps:  # once, whether the stream ended or broke
+            stamps["started"] = time.monotonic()
+            threading.Thread(target=upload, daemon=True).start()
 
     result: StreamResult | None = None
     error = ""
@@ -61,8 +63,7 @@ def speak(settings: Settings, path: Path, user_id: str, *, language: str | None 
                         cut_after_s=cut_after_s, on_end_of_audio=at_end)
     except StreamError as exc:
         error = exc.code
-        if not uploaded.is_set() and "uploaded" not in stamps:
-            at_end()  # the stream broke: the recording is uploaded all the same
+        at_end()  # the stream broke: the recording is uploaded all the same
     uploaded.wait(60)
     end = result.end_of_audio if result else time.monotonic()
     if result is not None and sidecar and result.finals:
