@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ from ..resources.tracker import ProcessingTracker
 from ..resources.weather import WeatherSource
 from ..run_tags import UPLOAD_KEY_TAG
 from ..settings import load_settings
+
+log = logging.getLogger(__name__)
 
 PREVIEW_CHARS = 160
 # How long the transcript stage waits for a streamed transcript the upload promised
@@ -287,7 +290,10 @@ def mood(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     # The post can be shown now (words, mood, colours) while its image is painted.
     shown = mood_view(out)
     env.tracker.advance(rid, st.GENERATING, mood=shown)
-    env.events.publish(MOOD_READY, {"recording_id": rid, "mood": shown})
+    try:
+        env.events.publish(MOOD_READY, {"recording_id": rid, "mood": shown})
+    except Exception as exc:  # an early notice: the status has it, and Complete follows; never fail the post
+        log.warning("recording %s: the Mood Ready event was not sent (%s)", rid, type(exc).__name__)
     return out, {
         "primary_emotion": result.primary_emotion,
         "confidence": result.confidence,
