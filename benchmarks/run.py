@@ -208,15 +208,17 @@ class StatusWatch(threading.Thread):
     def run(self) -> None:
         import redis
 
-        from vomage_dagster.domain.status import TERMINAL
-
         try:
             for message in self.pubsub.listen():
-                item = json.loads(message["data"])
-                if item.get("stage") in TERMINAL:
-                    self.final_at.setdefault(item["recording_id"], time.time())
+                self.seen(json.loads(message["data"]))
         except redis.ConnectionError:  # the stack stopped
             return
+
+    def seen(self, item: dict) -> None:
+        from vomage_dagster.domain.status import TERMINAL
+
+        if item.get("stage") in TERMINAL:
+            self.final_at.setdefault(item["recording_id"], time.time())
 
 
 def upload_and_wait(settings, clips, timeout_s: float, watch: StatusWatch) -> list:

@@ -32,11 +32,10 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from .run import RESULTS, make_clips, pct
+from .run import RESULTS, StatusWatch, make_clips, pct
 
 PROFILES = Path(__file__).resolve().parent / "profiles"
 # stream: "live" (real-time to the local endpoint, its Whisper's timing), "aws" (the words
@@ -52,38 +51,30 @@ MODES = {
 LANGUAGES = {"en": "en-US", "zh": "zh-CN", "ja": "ja-JP"}
 
 
-class Milestones(threading.Thread):
-    """When each recording's status first carried its transcript, its mood, and became final."""
+class Milestones(StatusWatch):
+    """When each recording's status first carried its transcript, its mood, and became
+    final (time.monotonic(), the clock the simulated app stamps the end of speech with)."""
 
     def __init__(self, redis_url: str) -> None:
-        import redis
+        super().__init__(redis_url)
+        self.milestones: dict[str, dict[str, float]] = {}
 
-        super().__init__(daemon=True)
-        self.pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe("status:*")
-        self.seen: dict[str, dict[str, float]] = {}
-
-    def run(self) -> None:
-        import redis
-
-        try:
-            for message in self.pubsub.listen():
-                item, now = json.loads(message["data"]), time.monotonic()
-                mine = self.seen.setdefault(item["recording_id"], {})
-                if item.get("transcript"):
-                    mine.setdefault("transcript", now)
-                if item.get("mood"):
-                    mine.setdefault("mood", now)
-                if item.get("stage") in ("complete", "failed"):
-                    mine.setdefault(item["stage"], now)
-        except redis.ConnectionError:
-            return
+    def seen(self, item: dict) -> None:
+        now = time.monotonic()
+        mine = self.milestones.setdefault(item["recording_id"], {})
+        if item.get("transcript"):
+            mine.setdefault("transcript", now)
+        if item.get("mood"):
+            mine.setdefault("mood", now)
+        if item.get("stage") in ("complete", "failed"):
+            mine.setdefault(item["stage"], now)
 
 
 def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -> dict:
     import redis
 
-    from vomage_dagster.local import latency, stack
+    from vomage_dagster import latency
+    from vomage_dagster.local import stack
     from vomage_dagster.local.daemon import running_daemon
     from vomage_dagster.local.demo import upload_file
     from vomage_dagster.local.speaking_app import speak, speak_as_on_aws
@@ -130,9 +121,10 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
                         rid = upload_file(settings, path, "bench", lang=language, tz="UTC")
                         heard = None
                     deadline = time.monotonic() + timeout_s
-                    while time.monotonic() < deadline and not ({"complete", "failed"} & set(watch.seen.get(rid, {}))):
+                    final = {"complete", "failed"}
+                    while time.monotonic() < deadline and not final & set(watch.milestones.get(rid, ())):
                         time.sleep(0.02)
-                    seen = watch.seen.get(rid, {})
+                    seen = watch.milestones.get(rid, {})
                     if i == 0:
                         continue
                     heard = heard if heard is not None else seen.get("transcript")

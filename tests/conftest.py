@@ -66,6 +66,20 @@ def samples() -> dict[str, dict]:
     return {Path(m["file"]).stem: {**m, "path": SAMPLES_DIR / m["file"]} for m in sample_manifest()}
 
 
+@pytest.fixture(scope="module")
+def events_queue(settings, request):
+    """An EventBridge rule that copies our events to a queue of this test module's own."""
+    from vomage_dagster.resources.aws import client
+
+    name = "vomage-test-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+    events, sqs = client("events", settings.region), client("sqs", settings.region)
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": ["vomage.voice-processing"]}))
+    events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
 @pytest.fixture()
 def private_stack(tmp_path, monkeypatch):
     """A stack of its own: a sensor on a fresh cursor would otherwise also process every

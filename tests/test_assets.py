@@ -35,17 +35,6 @@ def output(resources, rid, name):
 
 
 @pytest.fixture(scope="module")
-def events_queue(settings):
-    """An EventBridge rule that copies our events to a queue the test can read."""
-    events, sqs = client("events", settings.region), client("sqs", settings.region)
-    url = sqs.create_queue(QueueName="vomage-test-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="vomage-test", EventPattern=json.dumps({"source": ["vomage.voice-processing"]}))
-    events.put_targets(Rule="vomage-test", Targets=[{"Id": "q", "Arn": arn}])
-    return url
-
-
-@pytest.fixture(scope="module")
 def chain(settings, resources, instance, samples, events_queue):
     """The English sample through all six assets, one materialize() each."""
     item = samples["en_joy"]

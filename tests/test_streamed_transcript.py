@@ -15,6 +15,7 @@ from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain import streamed
 from vomage_dagster.domain.audio import decode
 from vomage_dagster.domain.keys import parse_upload_key
+from vomage_dagster.domain.messages import PoisonMessage, parse_message
 from vomage_dagster.local.demo import upload_file
 from vomage_dagster.local.speaking_app import speak
 from vomage_dagster.partitions import recordings
@@ -26,16 +27,6 @@ from vomage_dagster.run_tags import CLAIM_TAG, recording_tag
 def instance():
     with DagsterInstance.ephemeral() as inst:
         yield inst
-
-
-@pytest.fixture(scope="module")
-def events_queue(settings):
-    events, sqs = client("events", settings.region), client("sqs", settings.region)
-    url = sqs.create_queue(QueueName="vomage-test-streamed-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="vomage-test-streamed", EventPattern=json.dumps({"source": ["vomage.voice-processing"]}))
-    events.put_targets(Rule="vomage-test-streamed", Targets=[{"Id": "q", "Arn": arn}])
-    return url
 
 
 def process(instance, resources, rid, planned=True):
@@ -125,6 +116,11 @@ def test_a_sidecar_without_audio_is_no_recording(settings, resources):
     key = streamed.sidecar_key("u-lonely", "rec-no-audio")
     resources["store"].put_bytes(key, b"{}", "application/json")
     assert parse_upload_key(key) is None  # neither the ingest nor the listing sensor takes it
+    # Even a notification that named it (a bucket rule wider than uploads/) is refused, not processed.
+    event = {"Records": [{"eventName": "ObjectCreated:Put",
+                          "s3": {"bucket": {"name": settings.bucket}, "object": {"key": key}}}]}
+    with pytest.raises(PoisonMessage, match="is not uploads/"):
+        parse_message(json.dumps(event), settings.bucket)
     assert resources["tracker"].status.get("rec-no-audio") is None
 
 

@@ -21,7 +21,7 @@ MAX_SECONDS = 300.0
 MAX_BYTES = 50 * 1024 * 1024
 # A 30 ms frame louder than -40 dBFS counts as sound; a recording with none is silent.
 _FRAME = 480
-_SOUND_RMS = 0.01
+SOUND_RMS = 0.01
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def validate(audio: DecodedAudio) -> None:
         )
     if audio.duration_s > MAX_SECONDS:
         raise ProcessingError(TOO_LONG, f"the recording lasts over {MAX_SECONDS:.0f} s")
-    if audio.peak_frame_rms < _SOUND_RMS:
+    if audio.peak_frame_rms < SOUND_RMS:
         raise ProcessingError(NO_SPEECH, "the recording is silent")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .errors import ProcessingError
 from .mood import mood_from_dict
-from .streamed import MAX_CHARS_PER_S, _script_ok
+from .streamed import MAX_CHARS_PER_S, script_ok
 from .transcript import SHORT_CODES
 
 MIN_CONFIDENCE = 0.5
@@ -31,7 +31,7 @@ def transcript_check(out: dict, duration_s: float) -> Checked:
     problems = []
     if language not in SHORT_CODES:
         problems.append(f"language {language!r} is not one the app uses")
-    elif not _script_ok(language, text):
+    elif not script_ok(language, text):
         problems.append(f"not written in {language}'s script")
     elif len(text) > MAX_CHARS_PER_S[language.split("-")[0]] * max(duration_s, 1.0):
         problems.append("implausibly long for the audio")

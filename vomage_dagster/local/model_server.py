@@ -39,11 +39,11 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
+from .. import latency
 from ..domain import image_models, prompts
 from ..domain.audio import decode
 from ..domain.errors import ProcessingError
 from ..domain.models import ANTHROPIC, NOVA_TEXT, STABILITY, family
-from . import latency
 from . import served_models as served
 
 log = logging.getLogger("vomage.model_server")

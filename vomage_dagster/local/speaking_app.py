@@ -37,6 +37,13 @@ class Spoken:
     error: str = ""
 
 
+def _put_sidecar(settings: Settings, user_id: str, rid: str, result: StreamResult) -> None:
+    doc = streamed.build(rid, result.language, result.finals, result.audio_seconds)
+    store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
+    store.put_bytes(streamed.sidecar_key(user_id, rid), json.dumps(doc, ensure_ascii=False).encode(),
+                    "application/json")
+
+
 def speak(settings: Settings, path: Path, user_id: str, *, language: str | None = None,
           realtime: bool = True, sidecar: bool = True, cut_after_s: float | None = None,
           **meta: str) -> Spoken:
@@ -67,10 +74,7 @@ def speak(settings: Settings, path: Path, user_id: str, *, language: str | None 
     uploaded.wait(60)
     end = result.end_of_audio if result else time.monotonic()
     if result is not None and sidecar and result.finals:
-        doc = streamed.build(rid, result.language, result.finals, result.audio_seconds)
-        store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
-        store.put_bytes(streamed.sidecar_key(user_id, rid), json.dumps(doc, ensure_ascii=False).encode(),
-                        "application/json")
+        _put_sidecar(settings, user_id, rid, result)
     return Spoken(rid, end, stamps.get("uploaded", end), result.final_at if result else None,
                   result.transcript if result else "", result.language if result else "", error)
 
@@ -95,9 +99,6 @@ def speak_as_on_aws(settings: Settings, path: Path, user_id: str, final_delay_s:
     uploading.start()
     time.sleep(max(0.0, end + final_delay_s - time.monotonic()))
     transcript_at = time.monotonic()
-    doc = streamed.build(rid, heard.language, heard.finals, heard.audio_seconds)
-    store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
-    store.put_bytes(streamed.sidecar_key(user_id, rid), json.dumps(doc, ensure_ascii=False).encode(),
-                    "application/json")
+    _put_sidecar(settings, user_id, rid, heard)
     uploading.join()
     return Spoken(rid, end, time.monotonic(), transcript_at, heard.transcript, heard.language)

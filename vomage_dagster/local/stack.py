@@ -104,7 +104,7 @@ def stack_env(info: dict) -> dict[str, str]:
         "VOMAGE_STATUS_TABLE": s["status_table"],
         "VOMAGE_RECORDS_TABLE": s["records_table"],
         "VOMAGE_UPLOADS_QUEUE_URL": info.get("queue_url", ""),
-        # A latency profile the stack was started under (local/latency.py): every process
+        # A latency profile the stack was started under (vomage_dagster/latency.py): every process
         # started with this environment applies it.
         **({"VOMAGE_LATENCY_PROFILE": info["latency_profile"]} if info.get("latency_profile") else {}),
     }

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import latency
 from ..domain import audio
+from ..domain.transcript import join_text
 from ..settings import LANGUAGE_OPTIONS
 from ..streaming import event_stream, presign
-from . import latency
 
 log = logging.getLogger("vomage.streaming")
 
@@ -33,7 +34,6 @@ STEP_S = 1.0  # a new partial pass once this much more audio arrived
 COMMIT_AFTER_S = 6.0  # past this much pending audio, all but the last segment become final
 IDENTIFY_AFTER_S = 3.0  # identify the language once, on the first pass with this much audio
 IDLE_TIMEOUT_S = 15.0  # Transcribe closes a stream that sends nothing for 15 s
-SILENCE_RMS = 0.01  # no 30 ms frame louder than this: silence (the decoder's own measure of sound)
 
 
 def _json_error(status: int, code: str, message: str) -> tuple[int, str]:
@@ -70,7 +70,10 @@ class Session:
     def __init__(self, speech: Any, params: dict[str, str], send: Any):
         self.speech, self.send = speech, send
         self.language = params.get("language-code")
-        self.samples = np.zeros(0, dtype=np.float32)
+        # Audio so far, in a buffer that doubles when full (appending 100 ms frames to an
+        # array by concatenation would copy the whole stream on every frame).
+        self._buffer = np.zeros(10 * audio.SAMPLE_RATE, dtype=np.float32)
+        self._length = 0
         self.committed = 0  # samples before this index are final
         self.passed = 0  # samples covered by the last pass
         self.result_id = str(uuid.uuid4())
@@ -83,8 +86,18 @@ class Session:
     def add(self, pcm: bytes) -> None:
         chunk = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         with self.cond:
-            self.samples = np.concatenate([self.samples, chunk])
+            if self._length + len(chunk) > len(self._buffer):
+                grown = np.zeros(max(2 * len(self._buffer), self._length + len(chunk)), dtype=np.float32)
+                grown[:self._length] = self._buffer[:self._length]
+                self._buffer = grown
+            self._buffer[self._length:self._length + len(chunk)] = chunk
+            self._length += len(chunk)
             self.cond.notify()
+
+    @property
+    def samples(self) -> np.ndarray:
+        """The audio so far (a view: windows taken from it stay valid when the buffer grows)."""
+        return self._buffer[:self._length]
 
     @property
     def seconds(self) -> float:
@@ -135,7 +148,7 @@ class Session:
         rest = segments[len(settle):]
         if rest:
             out.append(self._result({"start": rest[0]["start"], "end": rest[-1]["end"],
-                                     "text": _join(language, [s["text"] for s in rest]),
+                                     "text": join_text(language, [s["text"] for s in rest]),
                                      "items": [i for s in rest for i in s["items"]]},
                                     language, score, partial=True))
         frame = event_stream.transcript_event(out) if out else None
@@ -188,11 +201,7 @@ def _silent(samples: np.ndarray, any_length: bool = False) -> bool:
     if not any_length and len(samples) < audio.SAMPLE_RATE // 4:
         return True
     frames = audio.frame_rms(samples) if len(samples) >= 480 else np.array([np.sqrt(np.mean(samples ** 2))])
-    return float(frames.max()) < SILENCE_RMS
-
-
-def _join(language: str, texts: list[str]) -> str:
-    return ("" if language.split("-")[0] in ("zh", "ja") else " ").join(t.strip() for t in texts).strip()
+    return float(frames.max()) < audio.SOUND_RMS  # the decoder's own measure of sound
 
 
 def serve(speech: Any, host: str, port: int, count: Any = None) -> Any:

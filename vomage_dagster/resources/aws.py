@@ -99,10 +99,10 @@ ROUND_TRIPS = {"s3": "s3_round_trip_s", "sqs": "sqs_round_trip_s", "dynamodb": "
 
 
 def _inject_latency(session: Any) -> None:
-    """Under a latency profile (local only, `local/latency.py`): every call to S3, SQS,
+    """Under a latency profile (local only, `vomage_dagster/latency.py`): every call to S3, SQS,
     DynamoDB and EventBridge waits the profile's round trip before it leaves, so the
     chain pays what it would pay in an AWS region, in every process of the stack."""
-    from ..local import latency
+    from .. import latency
 
     profile = latency.active()
     if profile is None:

@@ -6,27 +6,16 @@ so one record can be found without knowing its user.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from dagster import ConfigurableResource
 
 from ..domain import lifetimes
 from .aws import dynamodb_table
-from .status import plain_numbers
+from .status import dynamo_numbers, plain_numbers
 
 RECORDING_INDEX = "recording_id-index"
 DAY_INDEX = "day-index"
-
-
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
 
 
 class RecordsTable(ConfigurableResource):
@@ -45,7 +34,7 @@ class RecordsTable(ConfigurableResource):
 
         recorded = dt.datetime.fromisoformat(record["recorded_at"])
         item = {**record, lifetimes.TTL_ATTRIBUTE: lifetimes.expires_at(recorded, lifetimes.RECORD_DAYS)}
-        self.table.put_item(Item=_to_dynamo(item))
+        self.table.put_item(Item=dynamo_numbers(item))
 
     def for_user(self, user_id: str) -> list[dict]:
         """Every record of a user (the table's partition key)."""

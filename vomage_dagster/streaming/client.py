@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..domain.streamed import results_text
 from . import event_stream
 from .presign import SAMPLE_RATE
 
@@ -37,9 +38,7 @@ class StreamResult:
 
     @property
     def transcript(self) -> str:
-        joiner = "" if self.language.split("-")[0] in ("zh", "ja") else " "
-        return joiner.join(r["Alternatives"][0]["Transcript"].strip() for r in self.finals
-                           if r.get("Alternatives")).strip()
+        return results_text(self.language, self.finals)
 
     @property
     def final_delay_s(self) -> float:

@@ -1,5 +1,8 @@
 """A latency profile: AWS's published service latencies, applied by the local stack.
 
+Beside `settings.py` rather than in `local/`: the boto3 clients (`resources/aws.py`) apply
+it in every process of the stack, and the model server (`local/`) to its models.
+
 Nothing here can reach AWS, so the AWS figures in docs/performance.md are a simulation:
 the same code and protocols, with each call to a managed service held until the time the
 profile gives for it (`VOMAGE_LATENCY_PROFILE=benchmarks/profiles/aws.json`, local only).
