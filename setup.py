@@ -39,6 +39,8 @@ setup(
     name="vomage_dagster",
     version="0.1.0",
     packages=find_packages(exclude=["tests", "tests.*"]),
+    # The live view's page ships beside its code (a non-editable install needs it said).
+    package_data={"vomage_dagster.app": ["*.html"]},
     python_requires=">=3.11,<3.13",
     install_requires=INSTALL_REQUIRES,
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "cfn-lint==1.58.0", "hypothesis==6.170.15",

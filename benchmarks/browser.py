@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 
 from vomage_dagster.domain import access
-from vomage_dagster.local import stack
-from vomage_dagster.local.browser import chromium, fake_microphone, microphone_wav, record_and_watch
-from vomage_dagster.local.daemon import running_daemon
-from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
+from vomage_dagster.local.aws import stack
+from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
+from vomage_dagster.local.deployment.daemon import running_daemon
 from vomage_dagster.resources.aws import clear_clients
 from vomage_dagster.settings import load_settings
+from vomage_dagster.testing.browser import chromium, fake_microphone, microphone_wav, record_and_watch
 
 RESULTS = Path(__file__).parent / "results" / "browser.json"
 
@@ -40,6 +40,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    from vomage_dagster.cli.common import exit_on_sigterm
+
+    exit_on_sigterm()  # a stopped benchmark stops what it started
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="recordings to make (samples in turn)")
     args = parser.parse_args()
@@ -49,7 +52,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="vomage-browser-bench-"))
     os.environ.update({"VOMAGE_STATE_DIR": str(work / "state"), "VOMAGE_ENV": "local"})
-    info = stack.up(load_settings())
+    info = stack.up(load_settings(), tied=True)
     os.environ.update(stack.stack_env(info))
     clear_clients()
     settings = load_settings()

@@ -3,7 +3,7 @@
 dagster-postgres opens a new connection for every storage call (SQLAlchemy NullPool), so
 on the cluster (`vomage cluster up`) each event a step writes pays a connection: a TCP
 handshake, SCRAM authentication (PBKDF2 on both sides, as on RDS) and a forked backend.
-This measures that cost on the cluster's own Postgres setup (local/postgres.py).
+This measures that cost on the cluster's own Postgres setup (local/deployment/postgres.py).
 
     .venv/bin/python -m benchmarks.pg_connections [--n 300]
 
@@ -60,8 +60,9 @@ def main() -> int:
 
     import psycopg2
 
-    from vomage_dagster.local import postgres
-    from vomage_dagster.local.stack import free_port, stop_process
+    from vomage_dagster.local import processes
+    from vomage_dagster.local.aws.stack import free_port
+    from vomage_dagster.local.deployment import postgres
 
     state = Path(tempfile.mkdtemp(prefix="vomage-pgbench-"))
     root = postgres.make_root(state)
@@ -92,7 +93,7 @@ def main() -> int:
                         query_on_open_connection, server.pid)]
         open_conn.close()
     finally:
-        stop_process(server.pid)
+        processes.stop(server.pid)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)
     width = max(len(r["what"]) for r in rows)

@@ -9,8 +9,7 @@ process over the burst's clips), a cached repeat (same audio again: model calls 
 
 The levers are options, so each can be measured against the defaults, e.g.
 `./scripts/bench.sh --max-batch 1` (every recording its own run), `--sqs-wait 0`
-(no long poll), `--ingest sqs` (the SQS sensor launches the runs instead of the ingest
-service), `--launch immediate` (no run queue), `--max-runs 1`, `--compute-logs local`
+(no long poll), `--launch immediate` (no run queue), `--max-runs 1`, `--compute-logs local`
 (Dagster's per-run compute-log capture back on), `--runs spawn` (a process per run instead
 of the warm run worker).
 
@@ -72,7 +71,7 @@ def preload_partitions(home: Path, total: int) -> int:
     os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterInstance
 
-    from vomage_dagster.partitions import recordings
+    from vomage_dagster.assets.partitions import recordings
 
     with DagsterInstance.get() as instance:
         have = len(instance.get_dynamic_partitions(recordings.name))
@@ -91,8 +90,8 @@ def make_clips(n: int, seed: int = 7) -> list[tuple[str, bytes, str | None]]:
     """n distinct 5–15 s clips (name, m4a bytes, language hint): a sample repeated with
     different pauses and gain, so no two share an audio hash."""
     from vomage_dagster.domain.audio import SAMPLE_RATE, decode
-    from vomage_dagster.local.audio_files import encode
-    from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
+    from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
+    from vomage_dagster.testing.audio_files import encode
 
     rng = np.random.default_rng(seed)
     sources = [(m, decode((SAMPLES_DIR / m["file"]).read_bytes()).samples) for m in sample_manifest()]
@@ -222,7 +221,8 @@ class StatusWatch(threading.Thread):
 
 
 def upload_and_wait(settings, clips, timeout_s: float, watch: StatusWatch) -> list:
-    from vomage_dagster.local.demo import Upload, upload_file, wait_until_final
+    from vomage_dagster.local.client.uploads import upload_file
+    from vomage_dagster.local.demo.samples import Upload, wait_until_final
 
     uploads = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,9 +244,9 @@ def floor_seconds(clips) -> float:
     """The models alone, warm, in this process, over the same clips."""
     from vomage_dagster.domain import prompts
     from vomage_dagster.domain.audio import decode
-    from vomage_dagster.local.asr import SpeechModel
-    from vomage_dagster.local.mood_model import MoodModel
-    from vomage_dagster.local.painter import paint
+    from vomage_dagster.local.models.asr import SpeechModel
+    from vomage_dagster.local.models.mood_model import MoodModel
+    from vomage_dagster.local.models.painter import paint
 
     speech, mood = SpeechModel(), MoodModel()
     started = time.perf_counter()
@@ -265,7 +265,7 @@ def run_phases(home: Path, groups: dict[str, list]) -> dict:
     os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
-    from vomage_dagster.run_tags import recordings_of_run
+    from vomage_dagster.domain.run_tags import recordings_of_run
 
     uploaded = {u.recording_id: u.uploaded_at for us in groups.values() for u in us}
     group_of = {u.recording_id: g for g, us in groups.items() for u in us}
@@ -304,17 +304,16 @@ def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]
     """The daemon alone (runs execute their steps in-process) or the whole cluster
     (steps on Celery workers); yields the instance home and the pids worth watching."""
     if not args.cluster:
-        from vomage_dagster.local.daemon import running_daemon
+        from vomage_dagster.local.deployment.daemon import running_daemon
 
         with running_daemon(state, env, args.max_runs, args.launch, args.compute_logs, args.runs) as daemon:
             pids = {"daemon": daemon.proc.pid, "runs": daemon.proc.pid}
             if daemon.run_worker is not None:  # the runs execute in its process group
                 pids |= {"run-worker": daemon.run_worker.pid, "runs": daemon.run_worker.pid}
-            if daemon.ingest is not None:
-                pids |= {"ingest": daemon.ingest.pid}
+            pids |= {"ingest": daemon.ingest.pid}
             yield daemon.home, pids
         return
-    from vomage_dagster.local.cluster import running_cluster
+    from vomage_dagster.local.deployment.cluster import running_cluster
 
     with running_cluster(state, args.cluster, args.max_runs, env) as info:
         os.environ.update(info["env"])  # the instance reads DAGSTER_PG_* from the environment
@@ -323,15 +322,16 @@ def dagster_processes(state: Path, args: argparse.Namespace, env: dict[str, str]
 
 
 def main() -> int:
+    from vomage_dagster.cli.common import exit_on_sigterm
+
+    exit_on_sigterm()  # a stopped benchmark stops what it started
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--singles", type=int, default=20)
     parser.add_argument("--burst", type=int, default=60)
     parser.add_argument("--cached", type=int, default=5)
     parser.add_argument("--max-batch", type=int, default=None, help="recordings per run (default: the setting, 10)")
-    parser.add_argument("--sqs-wait", type=int, default=None, help="SQS long poll seconds (default 4)")
+    parser.add_argument("--sqs-wait", type=int, default=None, help="the ingest's SQS long poll seconds (default 5)")
     parser.add_argument("--transcribe-poll", type=float, default=None, help="seconds (default 0.25 locally)")
-    parser.add_argument("--ingest", choices=("service", "sqs"), default="service",
-                        help="the ingest service (default) or the SQS sensor launches the runs")
     parser.add_argument("--launch", choices=("queued", "immediate"), default="queued")
     parser.add_argument("--max-runs", type=int, default=2, help="concurrent runs when queued")
     parser.add_argument("--cluster", type=int, default=0, metavar="WORKERS",
@@ -357,13 +357,13 @@ def main() -> int:
               "VOMAGE_TRANSCRIBE_POLL_SECONDS": args.transcribe_poll, "VOMAGE_PG_POOL": args.pg_pool}
     levers = {k: str(v) for k, v in levers.items() if v is not None}
 
-    from vomage_dagster.local import stack
+    from vomage_dagster.local import processes
+    from vomage_dagster.local.aws import stack
     from vomage_dagster.resources.aws import clear_clients
     from vomage_dagster.settings import load_settings
 
     state = Path(tempfile.mkdtemp(prefix="vomage-bench-"))
-    os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", "VOMAGE_INGEST": args.ingest,
-                       **levers})
+    os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", **levers})
     if args.profile:
         found = Path(args.profile) if args.profile.endswith(".json") else PROFILES / f"{args.profile}.json"
         levers["VOMAGE_LATENCY_PROFILE"] = str(found.resolve())
@@ -374,7 +374,7 @@ def main() -> int:
     singles, burst = clips[: args.singles], clips[args.singles: args.singles + args.burst]
     level_clips = clips[args.singles + args.burst:]
     scale: list[dict] = []
-    info = stack.up(load_settings())
+    info = stack.up(load_settings(), tied=True)
     os.environ.update(stack.stack_env(info))
     clear_clients()
     settings = load_settings()
@@ -384,21 +384,21 @@ def main() -> int:
     status_watch.start()
     out: dict = {}
     try:
-        with dagster_processes(state, args, {"VOMAGE_INGEST": args.ingest, **levers}) as (home, pids):
+        with dagster_processes(state, args, levers) as (home, pids):
             watch.group = pids["runs"]
             upload_and_wait(settings, singles[:1], 300, status_watch)  # warm-up: first run pays imports
             single = []
             for clip in singles:
                 single += upload_and_wait(settings, [clip], 300, status_watch)
             dagster = {n: p for n, p in pids.items() if n != "runs"}
-            cpu_before = {n: cpu_seconds(p) for n, p in info["pids"].items()}
+            cpu_before = {n: group_cpu_seconds(p) for n, p in info["pids"].items()}
             cpu_before |= {n: group_cpu_seconds(p) for n, p in dagster.items()}
             busy_before = machine_busy_seconds()
             sessions_before = pg_sessions()
             t0 = time.time()
             burst_uploads = upload_and_wait(settings, burst, 1800, status_watch)
             sessions_after = pg_sessions()
-            burst_cpu = {n: round(cpu_seconds(p) - cpu_before[n], 1) for n, p in info["pids"].items()}
+            burst_cpu = {n: round(group_cpu_seconds(p) - cpu_before[n], 1) for n, p in info["pids"].items()}
             burst_cpu |= {n: round(group_cpu_seconds(p) - cpu_before[n], 1) for n, p in dagster.items()}
             burst_cpu["everything else (this harness, other work)"] = round(
                 machine_busy_seconds() - busy_before - sum(burst_cpu.values()), 1)
@@ -409,7 +409,8 @@ def main() -> int:
                 cached += upload_and_wait(settings, [clip], 300, status_watch)
             cached_calls = sum(model_calls(info).values()) - sum(before.values())
             daemon_mb = _status_kb(pids["daemon"], "VmHWM") / 1024
-            stack_mb = {n: round(_status_kb(p, "VmHWM") / 1024, 1) for n, p in info["pids"].items()}
+            stack_mb = {n: round(_status_kb(processes.command_pid(p) or p, "VmHWM") / 1024, 1)
+                        for n, p in info["pids"].items()}
             stack_mb.update({n: _group_peak_mb(p) for n, p in pids.items()
                              if n.startswith("worker-") or n in ("postgres", "webserver")})
             if "code-server" in pids:
@@ -466,7 +467,7 @@ def main() -> int:
         "peak_rss_stack_mb": stack_mb,
         "phases_p50_s": phases,
         "scale": scale,
-        "levers": {"ingest": args.ingest, "launch": args.launch, "max_concurrent_runs": args.max_runs,
+        "levers": {"launch": args.launch, "max_concurrent_runs": args.max_runs,
                    "compute_logs": args.compute_logs, "runs": args.runs, **levers},
         "setup": f"cluster, {args.cluster} Celery workers" if args.cluster else "single process",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],

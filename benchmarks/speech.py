@@ -2,7 +2,7 @@
 
     ./scripts/bench.sh --speech [--clips 10] [--modes local,aws,aws-batch,aws-nova-micro]
 
-The simulated app (`vomage_dagster/local/speaking_app.py`) streams each clip to the
+The simulated app (`vomage_dagster/local/client/speaking_app.py`) streams each clip to the
 streaming endpoint at real-time pace while "recording", uploads at the end of speech and
 puts the streamed transcript beside it; the platform's status channel (`status:<id>` on
 Redis, what the live view follows) says when the transcript, the mood and the image exist.
@@ -73,11 +73,11 @@ class Milestones(StatusWatch):
 def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -> dict:
     import redis
 
-    from vomage_dagster import latency
-    from vomage_dagster.local import stack
-    from vomage_dagster.local.daemon import running_daemon
-    from vomage_dagster.local.demo import upload_file
-    from vomage_dagster.local.speaking_app import speak, speak_as_on_aws
+    from vomage_dagster.local.aws import stack
+    from vomage_dagster.local.client.speaking_app import speak, speak_as_on_aws
+    from vomage_dagster.local.client.uploads import upload_file
+    from vomage_dagster.local.deployment.daemon import running_daemon
+    from vomage_dagster.resources import latency
     from vomage_dagster.resources.aws import clear_clients
     from vomage_dagster.settings import load_settings
 
@@ -91,7 +91,7 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
     rows = []
     profile = latency.load(os.environ["VOMAGE_LATENCY_PROFILE"]) if mode["profile"] else None
     try:
-        info = stack.up(load_settings())
+        info = stack.up(load_settings(), tied=True)
         os.environ.update(stack.stack_env(info))
         clear_clients()
         settings = load_settings()
@@ -170,6 +170,9 @@ def summarize(name: str, rows: list[dict]) -> dict:
 
 
 def main() -> int:
+    from vomage_dagster.cli.common import exit_on_sigterm
+
+    exit_on_sigterm()  # a stopped benchmark stops what it started
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--modes", default="local,aws,aws-batch,aws-live-stream")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vomage_dagster.local.audio_files import encode
+from vomage_dagster.testing.audio_files import encode
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -1,4 +1,4 @@
-"""The browser helpers of the UI tests: `vomage_dagster.local.browser`'s Chromium, plus
+"""The browser helpers of the UI tests: `vomage_dagster.testing.browser`'s Chromium, plus
 screenshots kept in `tests/artifacts/` (kept by CI as test artifacts, not committed) and a
 wait that leaves a screenshot behind when what it waits for never shows."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vomage_dagster.local.browser import available, chromium, poll, text  # noqa: F401  (for the tests)
+from vomage_dagster.testing.browser import available, chromium, poll, text  # noqa: F401  (for the tests)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 

@@ -9,10 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from vomage_dagster.local import stack
-from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
+from vomage_dagster.local.aws import stack
+from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
 from vomage_dagster.resources.aws import clear_clients
 from vomage_dagster.settings import load_settings
+
+
+def pytest_configure(config):
+    """SIGTERM stops the suite as Ctrl-C does: fixtures tear down what they started (and
+    every process they started is tied to this one, `local/processes.py`, should even that
+    not happen)."""
+    from vomage_dagster.cli.common import exit_on_sigterm
+
+    exit_on_sigterm()
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +32,7 @@ def local_stack(tmp_path_factory):
     os.environ["VOMAGE_STATE_DIR"] = str(state)
     os.environ["VOMAGE_ENV"] = "local"
     settings = load_settings()
-    info = stack.up(settings)
+    info = stack.up(settings, tied=True)
     os.environ.update(stack.stack_env(info))
     os.environ["VOMAGE_TRANSCRIBE_POLL_SECONDS"] = "0.2"
     clear_clients()
@@ -43,7 +52,7 @@ def settings(local_stack):
 
 @pytest.fixture(scope="session")
 def resources(settings):
-    from vomage_dagster.definitions import build_resources
+    from vomage_dagster.resources.build import build_resources
 
     return build_resources(settings)
 
@@ -85,7 +94,7 @@ def private_stack(tmp_path, monkeypatch):
     """A stack of its own: a sensor on a fresh cursor would otherwise also process every
     upload other tests left in the shared bucket, and warm the cache for ours."""
     env = {**os.environ, "VOMAGE_STATE_DIR": str(tmp_path / "state")}
-    info = stack.up(load_settings(env))
+    info = stack.up(load_settings(env), tied=True)
     for name, value in {**stack.stack_env(info), "VOMAGE_TRANSCRIBE_POLL_SECONDS": "1"}.items():
         monkeypatch.setenv(name, value)
     clear_clients()
@@ -97,9 +106,8 @@ def private_stack(tmp_path, monkeypatch):
 
 
 @pytest.fixture()
-def queues(settings, monkeypatch):
+def queues(settings):
     """Both uploads queues emptied (PurgeQueue is limited to once a minute, so drain instead)."""
-    import vomage_dagster.sensors.sqs_uploads as sqs_mod
     from vomage_dagster.resources.queue import UploadQueue
 
     queue = UploadQueue(queue_name=settings.uploads_queue, region_name=settings.region,
@@ -107,19 +115,31 @@ def queues(settings, monkeypatch):
     for dead_letter in (False, True):
         while batch := queue.receive(10, dead_letter=dead_letter, visibility_s=60):
             queue.delete(batch, dead_letter=dead_letter)
-    monkeypatch.setattr(sqs_mod, "FOLLOW_UP_DELAY_S", 0)
     return queue
 
 
 @pytest.fixture()
-def tick(instance, resources, queues):
-    """One SQS sensor tick on the drained queue, against the module's `instance`."""
-    from dagster import SensorResult, build_sensor_context
+def ingest(instance, resources, queues):
+    """One pass of the ingest on the drained queue, against the module's `instance`: the
+    run requests it launched. Launching here creates the run in the instance (queued, as
+    the run queue would hold it) without the GraphQL machinery `tests/test_ingest.py` uses."""
+    import logging
 
-    from vomage_dagster.sensors.sqs_uploads import sqs_upload_sensor
+    from vomage_dagster.definitions import defs
+    from vomage_dagster.ingest.consumer import ingest_once
 
-    def run() -> SensorResult:
-        with build_sensor_context(instance=instance, resources={
-                "queue": queues, "store": resources["store"], "tracker": resources["tracker"]}) as ctx:
-            return sqs_upload_sensor(ctx)
+    job = defs.resolve_job_def("process_recording")
+
+    def run(max_batch: int = 10) -> list:
+        launched = []
+
+        def launch(request):
+            tags = {**request.tags, **({"dagster/partition": request.partition_key} if request.partition_key else {})}
+            launched.append(request)
+            return instance.create_run_for_job(job, tags=tags).run_id
+
+        ingest_once(queues, resources["store"], instance, resources["tracker"], launch, max_batch,
+                    logging.getLogger("test.ingest"))
+        return launched
     return run
+

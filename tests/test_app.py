@@ -16,8 +16,8 @@ from vomage_dagster.app.server import app_secret, create_app
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain import access
 from vomage_dagster.domain.keys import parse_upload_key, upload_key
-from vomage_dagster.local.stack import free_port
-from vomage_dagster.sensors.planning import plan_runs
+from vomage_dagster.ingest.planner import plan_runs
+from vomage_dagster.local.aws.stack import free_port
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_a_presigned_upload_is_the_users_own_key_and_metadata(app, samples, reso
 
 def test_results_come_as_they_exist_then_the_image(app, samples, resources, settings):
     from vomage_dagster.domain.audio import SAMPLE_RATE, decode
-    from vomage_dagster.local.audio_files import encode
+    from vomage_dagster.testing.audio_files import encode
 
     # Audio no other test sends, and words test_assets does not, so its caches stay cold.
     path = settings.state_dir / "app-live-view.wav"
@@ -124,7 +124,7 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources, sett
     listener.start()
     with DagsterInstance.ephemeral() as instance:
         arrival = parse_upload_key(upload_key("app-bob", rid, "wav"))
-        (request,) = plan_runs(instance, resources["tracker"], [arrival]).run_requests
+        (request,) = plan_runs(instance, resources["tracker"], [arrival], 10).runs
         assert materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                            partition_key=request.partition_key).success
     listener.join(timeout=120)
@@ -166,7 +166,7 @@ def test_a_failed_recording_shows_its_error_and_only_a_retryable_one_retries(app
     rid = upload(app, "app-dave", bad)
     with DagsterInstance.ephemeral() as instance:
         arrival = parse_upload_key(upload_key("app-dave", rid, "m4a"))
-        (request,) = plan_runs(instance, resources["tracker"], [arrival]).run_requests
+        (request,) = plan_runs(instance, resources["tracker"], [arrival], 10).runs
         materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                     partition_key=request.partition_key, raise_on_error=False)
     messages, code = follow(app, "app-dave", rid, timeout=30)

@@ -8,13 +8,15 @@ import json
 
 import pytest
 from dagster import DagsterInstance, materialize
+from helpers import own_and_move
 
+from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS, ORDER
 from vomage_dagster.domain.images import png_size
-from vomage_dagster.local.audio_files import encode, silence, tone
-from vomage_dagster.local.demo import new_recording_id, upload_file
-from vomage_dagster.partitions import recordings
+from vomage_dagster.domain.keys import new_recording_id
+from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.resources.aws import client
+from vomage_dagster.testing.audio_files import encode, silence, tone
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +168,7 @@ def test_bad_input_fails_once_with_its_code(tmp_path, settings, resources, insta
     assert status["stage"] == "failed"
     assert status["error"]["code"] == code and status["error"]["retryable"] is False
     # A later stage cannot move a failed recording forward again.
-    assert resources["tracker"].advance(rid, "analyzing") is False
+    assert resources["tracker"].advance(rid, "analyzing", 1, status["owner"]) is False
 
 
 def test_noise_without_words_fails_as_no_speech(tmp_path, settings, resources, instance):
@@ -191,11 +193,19 @@ def test_unknown_recording_fails_with_not_found(resources, instance):
     assert not result.success
 
 
-def test_a_run_that_no_longer_owns_its_recording_publishes_nothing(settings, resources, instance, samples):
-    """A run taken for dead (its recording failed `stalled`) or an old attempt still going
-    after a retry: its last stage writes no record and leaves the status alone."""
+def stood_down(result, rid) -> str:
+    """Why a run processed nothing for `rid` (it must have materialized nothing)."""
+    assert result.success and not result.asset_materializations_for_node("recording_chain")
+    (why,) = [o for o in result.asset_observations_for_node("recording_chain") if o.partition == rid]
+    return why.metadata["outcome"].value
+
+
+def test_a_run_that_does_not_own_its_recording_writes_nothing(settings, resources, instance, samples):
+    """A run launched for an attempt that ended (taken for dead: failed `stalled`), or for
+    an old attempt after a retry, or a second run of one attempt: it stands down, writes
+    no record and leaves the status alone."""
     from vomage_dagster.domain.errors import ProcessingError
-    from vomage_dagster.run_tags import recording_tag
+    from vomage_dagster.domain.run_tags import recording_tag
 
     item = samples["en_joy"]
     rid = upload_file(settings, item["path"], item["user"])
@@ -209,17 +219,34 @@ def test_a_run_that_no_longer_owns_its_recording_publishes_nothing(settings, res
         return materialize(ASSETS, selection=["published_record"], partition_key=rid, instance=instance,
                            resources=resources, tags={recording_tag(rid): str(attempt)}, raise_on_error=False)
 
-    assert not publish(1).success
+    assert stood_down(publish(1), rid).startswith("stood down: the recording is failed (stalled)")
     assert resources["records"].get(rid) is None
     assert tracker.status.get(rid)["error"]["code"] == "stalled"
 
-    assert tracker.status.reset_for_retry(rid) == 2
-    assert not publish(1).success  # the old attempt's run: not its recording any more
+    assert tracker.retry(rid) == 2
+    assert "on attempt 2, not 1" in stood_down(publish(1), rid)  # the old attempt's run
     assert resources["records"].get(rid) is None and tracker.status.get(rid)["stage"] == "uploaded"
     assert tracker.fail(rid, ProcessingError("run_failed", "late", retryable=True), attempt=1) is False
 
     assert publish(2).success  # the current attempt publishes
     assert resources["records"].get(rid)["recording_id"] == rid
     assert tracker.status.get(rid)["stage"] == "complete"
-    assert publish(2).success  # a duplicate run of the same attempt keeps the one record
+    assert "is complete" in stood_down(publish(2), rid)  # a second run of the same attempt
     assert resources["records"].get(rid) is not None
+
+
+def test_an_owner_that_loses_its_recording_mid_run_publishes_nothing(resources):
+    """The run owned the attempt, then the watchdog failed it (taken for dead) while the run
+    went on: its publish writes no record and the recording stays failed."""
+    from vomage_dagster.domain.errors import ProcessingError
+    from vomage_dagster.resources.tracker import Superseded
+
+    tracker = resources["tracker"]
+    rid = new_recording_id()
+    own_and_move(tracker, rid, "transcribing", "analyzing", "generating", owner="slow-run")
+    tracker.fail(rid, ProcessingError("stalled", "taken for dead", retryable=True), 1)
+    record = {"recording_id": rid, "user_id": "u", "created_at": f"2026-12-06T00:00:00+00:00#{rid}",
+              "recorded_at": "2026-12-06T00:00:00+00:00"}
+    with pytest.raises(Superseded, match="failed"):
+        tracker.publish(record, 1, "slow-run")
+    assert resources["records"].get(rid) is None and tracker.status.get(rid)["stage"] == "failed"

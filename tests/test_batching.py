@@ -5,13 +5,14 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
+from vomage_dagster.assets.partitions import recordings
+from vomage_dagster.assets.partitions import recordings_in_range as keys_in_range
 from vomage_dagster.assets.recording import ASSETS, ORDER
 from vomage_dagster.domain import quality
 from vomage_dagster.domain.keys import UploadKey, parse_upload_key, processed_key, upload_key
-from vomage_dagster.local.demo import upload_file
-from vomage_dagster.partitions import recordings
-from vomage_dagster.run_tags import BATCH_TAG, recordings_of_run
-from vomage_dagster.sensors.planning import keys_in_range, plan_runs
+from vomage_dagster.domain.run_tags import BATCH_TAG, recordings_of_run
+from vomage_dagster.ingest.planner import plan_runs
+from vomage_dagster.local.client.uploads import upload_file
 
 
 @pytest.fixture()
@@ -26,16 +27,16 @@ def uploads(n: int, prefix: str) -> list[UploadKey]:
 
 
 def covered(plan) -> list[list[str]]:
-    return [list(recordings_of_run(r.tags)) for r in plan.run_requests]
+    return [list(recordings_of_run(r.tags)) for r in plan.runs]
 
 
 def test_a_burst_is_cut_into_batches_of_at_most_the_limit(instance, resources):
     plan = plan_runs(instance, resources["tracker"], uploads(5, "rec-cut"), max_batch=2)
     assert [len(b) for b in covered(plan)] == [2, 2, 1]
     assert instance.get_dynamic_partitions(recordings.name)[-5:] == [f"rec-cut-{i}" for i in range(5)]
-    two = plan.run_requests[0]
+    two = plan.runs[0]
     assert two.tags[BATCH_TAG] == "2" and two.partition_key_range.start == "rec-cut-0"
-    assert plan.run_requests[-1].partition_key == "rec-cut-4"
+    assert plan.runs[-1].partition_key == "rec-cut-4"
 
 
 def test_a_partition_added_by_another_writer_splits_the_batch(instance, resources, monkeypatch):
@@ -48,9 +49,9 @@ def test_a_partition_added_by_another_writer_splits_the_batch(instance, resource
         add(name, keys[2:])
 
     monkeypatch.setattr(instance, "add_dynamic_partitions", interleaved)
-    plan = plan_runs(instance, resources["tracker"], uploads(4, "rec-split"))
+    plan = plan_runs(instance, resources["tracker"], uploads(4, "rec-split"), max_batch=10)
     assert covered(plan) == [["rec-split-0", "rec-split-1"], ["rec-split-2", "rec-split-3"]]
-    for request in plan.run_requests:
+    for request in plan.runs:
         keys = keys_in_range(instance, *request.partition_key_range)
         assert "rec-foreign" not in keys
 
@@ -59,9 +60,9 @@ def test_a_recording_whose_partition_exists_runs_alone(instance, resources):
     tracker = resources["tracker"]
     old, *new = uploads(3, "rec-again")
     instance.add_dynamic_partitions(recordings.name, [old.recording_id])
-    plan = plan_runs(instance, tracker, [old, *new])
+    plan = plan_runs(instance, tracker, [old, *new], max_batch=10)
     assert covered(plan) == [[old.recording_id], [u.recording_id for u in new]]
-    assert plan.run_requests[0].partition_key == old.recording_id
+    assert plan.runs[0].partition_key == old.recording_id
 
 
 def test_a_batch_run_completes_the_good_and_fails_the_bad_alone(instance, resources, settings,
@@ -73,8 +74,8 @@ def test_a_batch_run_completes_the_good_and_fails_the_bad_alone(instance, resour
             upload_file(settings, samples["en_angry"]["path"], "batch")]
     arrivals = [parse_upload_key(upload_key("batch", rid, ext))
                 for rid, ext in zip(rids, ("m4a", "m4a", "mp3"), strict=True)]
-    plan = plan_runs(instance, resources["tracker"], arrivals)
-    (request,) = plan.run_requests
+    plan = plan_runs(instance, resources["tracker"], arrivals, max_batch=10)
+    (request,) = plan.runs
     result = materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                          raise_on_error=False)
     assert not result.success  # one recording of it failed: the run says so
@@ -111,7 +112,7 @@ def test_a_batch_where_every_recording_fails_fails_the_run(instance, resources, 
     bad.write_bytes(b"\x00not audio" * 400)
     rids = [upload_file(settings, bad, "batch-bad") for _ in range(2)]
     arrivals = [parse_upload_key(upload_key("batch-bad", r, "m4a")) for r in rids]
-    (request,) = plan_runs(instance, resources["tracker"], arrivals).run_requests
+    (request,) = plan_runs(instance, resources["tracker"], arrivals, max_batch=10).runs
     result = materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                          raise_on_error=False)
     assert not result.success

@@ -16,12 +16,12 @@ from browser import ARTIFACTS, chromium, needs_browser, screenshot, text, wait_f
 
 from vomage_dagster.app.server import app_secret, create_app
 from vomage_dagster.domain import access
-from vomage_dagster.local.browser import fake_microphone, microphone_wav, record_and_watch
-from vomage_dagster.local.daemon import running_daemon
-from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest
-from vomage_dagster.local.stack import free_port
+from vomage_dagster.local.aws.stack import free_port
+from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
+from vomage_dagster.local.deployment.daemon import running_daemon
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.settings import load_settings
+from vomage_dagster.testing.browser import fake_microphone, microphone_wav, record_and_watch
 
 pytestmark = [pytest.mark.slow, needs_browser]
 

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from browser import chromium, needs_browser, page_text, screenshot, wait_for
 
-from vomage_dagster.local.demo import SAMPLES_DIR, sample_manifest, upload_file
-from vomage_dagster.local.stack import free_port
+from vomage_dagster.local.aws.stack import free_port
+from vomage_dagster.local.client.uploads import upload_file
+from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
 from vomage_dagster.resources.records import RecordsTable
-from vomage_dagster.resources.status import StatusTable
+from vomage_dagster.resources.status_table import StatusTable
 from vomage_dagster.settings import load_settings
 
 pytestmark = [pytest.mark.slow, needs_browser]
@@ -170,8 +171,8 @@ def test_the_dagster_ui_shows_what_happened_to_each_recording(ui, uploaded):
         wait_for(driver, lambda: f"failed: {code}" in page_text(driver), what=f"the failure's reason ({code})")
         shot(driver, "ui-failed-reason")
 
-        # Automation: the sensors that watch runs and recordings are running; with the
-        # ingest service taking uploads, the two upload sensors are off.
+        # Automation: every sensor runs locally; none of them launches recordings' runs (the
+        # ingest service does), the upload sweep only sends it what nothing registered.
         _open(driver, f"{ui}/automation")
         wait_for(driver, lambda: driver.execute_script(SWITCH_STATE, "stranded_recordings_sensor") is not None,
                  what="the sensors' switches")
@@ -179,8 +180,8 @@ def test_the_dagster_ui_shows_what_happened_to_each_recording(ui, uploaded):
                  what="recording_failure_sensor running")
         states = {name: driver.execute_script(SWITCH_STATE, name) for name in (
             "recording_failure_sensor", "recording_canceled_sensor", "stranded_recordings_sensor",
-            "batch_job_sensor", "sqs_upload_sensor", "s3_upload_sensor")}
+            "batch_job_sensor", "upload_sweep_sensor")}
         assert states == {"recording_failure_sensor": True, "recording_canceled_sensor": True,
                           "stranded_recordings_sensor": True, "batch_job_sensor": True,
-                          "sqs_upload_sensor": False, "s3_upload_sensor": False}, states
+                          "upload_sweep_sensor": True}, states
         shot(driver, "ui-automation")

@@ -20,7 +20,7 @@ def test_upload_prints_the_id_last_and_status_reads_it(local_stack, samples, cap
     assert head["Metadata"] == {"user-id": "cli-user", "lat": "1.5", "lon": "2.5",
                                 "tz": "Asia/Tokyo", "lang": "en-US"}
     assert head["ContentType"] == "audio/mp4"
-    # No status until the sensor (or the app) registers the upload.
+    # No status until the ingest registers the upload.
     assert cli.main(["status", rid, "--json"]) == 1
 
 

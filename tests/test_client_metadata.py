@@ -11,13 +11,12 @@ from dagster import DagsterInstance, materialize
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.assets.stages import media_copy_key
 from vomage_dagster.domain import client_metadata
-from vomage_dagster.domain.keys import parse_upload_key, upload_key
-from vomage_dagster.local.demo import new_recording_id
-from vomage_dagster.partitions import recordings
-from vomage_dagster.sensors.planning import plan_runs
+from vomage_dagster.domain.keys import new_recording_id, parse_upload_key, upload_key
+from vomage_dagster.ingest.planner import plan_runs
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 UPLOADED = NOW - dt.timedelta(seconds=5)
@@ -89,12 +88,12 @@ def test_a_recording_id_cannot_be_taken_over_by_another_users_upload(settings, r
     first = _put(settings, resources, "owner", rid, data, {})
     second = _put(settings, resources, "intruder", rid, data, {})
     with DagsterInstance.ephemeral() as instance:
-        plan = plan_runs(instance, resources["tracker"], [parse_upload_key(first), parse_upload_key(second)])
-        assert [r.tags.get("vomage/upload_key") for r in plan.run_requests] == [first]
-        assert "recording_id_taken" in plan.refused[second]
+        plan = plan_runs(instance, resources["tracker"], [parse_upload_key(first), parse_upload_key(second)], 10)
+        assert [r.partition_key for r in plan.runs] == [rid] and plan.decisions[rid] == "launch"
+        assert "recording_id_taken" in plan.refused[second] and first not in plan.refused
         # Later, the intruder's upload alone: still refused, the owner's recording untouched.
-        again = plan_runs(instance, resources["tracker"], [parse_upload_key(second)])
-        assert again.run_requests == [] and second in again.refused
+        again = plan_runs(instance, resources["tracker"], [parse_upload_key(second)], 10)
+        assert again.runs == [] and second in again.refused and again.decisions[rid] == "refused"
     assert resources["tracker"].status.get(rid)["upload_key"] == first
 
 

@@ -17,10 +17,13 @@ import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from vomage_dagster import cli
-from vomage_dagster.execution import celery_config, run_worker_config
-from vomage_dagster.local import cluster, stack
-from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, upload_file, wait_until_final
-from vomage_dagster.local.stack import _alive
+from vomage_dagster.local.aws import stack
+from vomage_dagster.local.client.uploads import upload_file
+from vomage_dagster.local.demo.samples import SAMPLES_DIR, Upload, sample_manifest, wait_until_final
+from vomage_dagster.local.deployment import cluster
+from vomage_dagster.local.processes import alive as _alive
+from vomage_dagster.local.processes import descendants
+from vomage_dagster.runtime.execution import celery_config, run_worker_config
 from vomage_dagster.settings import load_settings
 
 PRODUCTION = yaml.safe_load(cluster.PRODUCTION_INSTANCE.read_text())
@@ -59,7 +62,7 @@ def test_celery_config_is_valid_for_the_executor_and_acks_late():
 
 
 def test_run_worker_config_is_valid_for_the_launcher_and_acks_on_receipt():
-    from vomage_dagster.run_launcher import WarmRunLauncher
+    from vomage_dagster.runtime.run_launcher import WarmRunLauncher
 
     settings = load_settings({"REDIS_URL": "redis://127.0.0.1:6390/0"})
     config = run_worker_config(settings)
@@ -137,10 +140,10 @@ def test_cluster_runs_recordings_in_warm_run_workers_with_postgres(private_stack
     settings = load_settings()
     state = Path(private_stack["state_dir"])
     monkeypatch.setenv("VOMAGE_MAX_BATCH", "1")
-    assert cli.main(["cluster", "up", "--workers", "2", "--ingest", "sqs"]) == 0
+    assert cli.main(["cluster", "up", "--workers", "2"]) == 0
     try:
         info = cluster.read_info(state)
-        assert set(info["pids"]) == {"postgres", "code-server", "webserver", "daemon",
+        assert set(info["pids"]) == {"postgres", "code-server", "webserver", "daemon", "ingest",
                                      "worker-0", "worker-1"}
         assert info["env"]["DAGSTER_PG_PORT"] == str(info["ports"]["postgres"])
         assert not info["started_stack"]
@@ -162,6 +165,7 @@ def test_cluster_runs_recordings_in_warm_run_workers_with_postgres(private_stack
     finally:
         assert cli.main(["cluster", "down"]) == 0
     assert not any(_alive(pid) for pid in info["pids"].values())
+    assert not any(_alive(pid) for pid in set(pids))  # nothing below the guards either
     assert not Path(info["postgres_root"]).exists()  # the database is thrown away
     assert cluster.read_info(state) is None
     assert stack.healthy(private_stack)  # it was running before: `down` leaves it running
@@ -175,7 +179,7 @@ def test_a_run_worker_lost_mid_run_loses_no_recording(private_stack, monkeypatch
     retries, 2) on the other worker and every recording completes."""
     settings = load_settings()
     state = Path(private_stack["state_dir"])
-    env = {"VOMAGE_INGEST": "sqs", "VOMAGE_MAX_BATCH": "3"}
+    env = {"VOMAGE_MAX_BATCH": "3"}
     with cluster.running_cluster(state, workers=2, extra_env=env) as info:
         uploads = _upload(settings, _samples(8), "killed")
         with _instance(info, monkeypatch) as instance:
@@ -196,22 +200,22 @@ def test_a_run_worker_lost_mid_run_loses_no_recording(private_stack, monkeypatch
 
 
 def _pool_process(state: Path, index: int) -> int:
-    """The pid of worker `index`'s pool process, the one that executes the runs: the
-    worker's process group holds the launcher, its child the Celery worker, the worker's
-    child the pool process."""
-    leader = cluster.read_info(state)["pids"][f"worker-{index}"]
-    group = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == leader:
-            group[int(pid)] = int(fields[1])
-    celery = [pid for pid, parent in group.items() if parent == leader]
-    pool = [pid for pid, parent in group.items() if celery and parent == celery[0]]
-    assert len(celery) == 1 and len(pool) == 1, group
-    return pool[0]
+    """The pid of worker `index`'s pool process, the one that executes the runs: below the
+    worker's guard, dagster-celery's launcher, its Celery worker, and the worker's child."""
+    guard = cluster.read_info(state)["pids"][f"worker-{index}"]
+    chain = [guard]
+    for _ in range(3):
+        below = [pid for pid in descendants(chain[-1]) if _parent(pid) == chain[-1]]
+        assert len(below) == 1, (chain, below)
+        chain.append(below[0])
+    return chain[-1]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
 
 
 @pytest.mark.slow
@@ -221,7 +225,7 @@ def test_a_run_process_killed_mid_run_fails_the_run_and_its_retry_completes(priv
     retries it, and the failure sensor leaves its recordings alone until then."""
     settings = load_settings()
     state = Path(private_stack["state_dir"])
-    env = {"VOMAGE_INGEST": "sqs", "VOMAGE_MAX_BATCH": "3"}
+    env = {"VOMAGE_MAX_BATCH": "3"}
     with cluster.running_cluster(state, workers=2, extra_env=env) as info:
         uploads = _upload(settings, _samples(6), "pool")
         with _instance(info, monkeypatch) as instance:

@@ -75,7 +75,7 @@ def test_postgres_storage_reads_the_environment(instance_config):
 
     importlib.import_module("dagster_postgres")
     storage = instance_config["storage"]["custom"]
-    assert (storage["module"], storage["class"]) == ("vomage_dagster.storage", "PooledPostgresStorage")
+    assert (storage["module"], storage["class"]) == ("vomage_dagster.runtime.storage", "PooledPostgresStorage")
     db = storage["config"]["postgres_db"]
     assert db["password"] == {"env": "DAGSTER_PG_PASSWORD"}  # never a literal secret
     resolved = process_config(resolve_to_config_type(pg_config()), storage["config"])
@@ -101,7 +101,7 @@ def test_the_warm_run_launcher_takes_its_broker_from_the_settings(instance_confi
     from dagster._serdes.config_class import ConfigurableClassData
 
     section = instance_config["run_launcher"]
-    assert (section["module"], section["class"]) == ("vomage_dagster.run_launcher", "WarmRunLauncher")
+    assert (section["module"], section["class"]) == ("vomage_dagster.runtime.run_launcher", "WarmRunLauncher")
     assert not section.get("config")  # nothing to disagree with the workers' configuration
     monkeypatch.delenv("VOMAGE_CELERY_BROKER", raising=False)  # the local stack sets one
     monkeypatch.setenv("REDIS_URL", "rediss://cache.example.internal:6379/0")
@@ -144,8 +144,8 @@ def test_each_configured_class_constructs_offline(instance_config, monkeypatch):
 def test_every_job_names_the_run_queue_of_its_role():
     """Runs go to the run workers of their job's IAM role (docs/deploy.md): every job
     carries a queue tag, and the recordings' queue is the launcher's default."""
-    from vomage_dagster.execution import RUN_QUEUE, RUN_QUEUES
     from vomage_dagster.jobs import JOBS, QUEUE_TAG
+    from vomage_dagster.runtime.execution import RUN_QUEUE, RUN_QUEUES
 
     queues = {job.name: (job.tags or {}).get(QUEUE_TAG) for job in JOBS}
     assert set(queues.values()) == set(RUN_QUEUES), queues

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vomage_dagster.domain import models
-from vomage_dagster.local.provision import LEFT_OUT_LOCALLY, TEMPLATE, TTL_ATTRIBUTE
+from vomage_dagster.local.aws.provision import LEFT_OUT_LOCALLY, TEMPLATE, TTL_ATTRIBUTE
 from vomage_dagster.operations import metrics
 from vomage_dagster.resources.events import ERROR, SOURCE
 from vomage_dagster.resources.records import DAY_INDEX, RECORDING_INDEX

@@ -5,7 +5,7 @@ import pytest
 
 from vomage_dagster.domain import audio
 from vomage_dagster.domain.errors import NO_SPEECH, TOO_LONG, TOO_SHORT, UNDECODABLE, ProcessingError
-from vomage_dagster.local.audio_files import FORMATS, encode, silence, tone
+from vomage_dagster.testing.audio_files import FORMATS, encode, silence, tone
 
 
 @pytest.mark.parametrize("ext", sorted(FORMATS))

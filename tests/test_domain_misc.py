@@ -1,8 +1,8 @@
-"""Keys, transcripts, status order and the S3 sensor's cursor: pure code."""
+"""Keys, transcripts, status order and the upload sweep's cursor: pure code."""
 
 import datetime as dt
 
-from vomage_dagster.domain import status as st
+from vomage_dagster.domain import lifecycle as st
 from vomage_dagster.domain.keys import decode_event_key, parse_upload_key, upload_key
 from vomage_dagster.domain.transcript import parse_transcribe_output, to_transcribe_code
 from vomage_dagster.domain.upload_cursor import LOOKBACK, UploadCursor, take_new
@@ -46,7 +46,7 @@ T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 
 
 def _tick(objects, cursor, limit=10, now=T0 + dt.timedelta(minutes=1)):
-    """One S3-sensor tick over `objects` (listed in key order from the cursor's position)."""
+    """One upload-sweep tick over `objects` (listed in key order from the cursor's position)."""
     listing = sorted(o for o in objects if cursor.position is None or o[0] > cursor.position)
     taken, position = take_new(listing, cursor, limit)
     return taken, UploadCursor.from_json(cursor.advance(taken, position, now).to_json())

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vomage_dagster.local.audio_files import encode, silence, tone
-from vomage_dagster.local.daemon import running_daemon
-from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, table, upload_file, wait_until_final
+from vomage_dagster.local.client.uploads import upload_file
+from vomage_dagster.local.demo.samples import SAMPLES_DIR, Upload, sample_manifest, table, wait_until_final
+from vomage_dagster.local.deployment.daemon import running_daemon
 from vomage_dagster.settings import load_settings
+from vomage_dagster.testing.audio_files import encode, silence, tone
 
 pytestmark = pytest.mark.slow
 

@@ -11,14 +11,14 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from vomage_dagster.assets import daily, reprocessing
+from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain import tables
 from vomage_dagster.domain.keys import parse_upload_key, upload_key
-from vomage_dagster.local.demo import upload_file
+from vomage_dagster.ingest.planner import plan_runs
+from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.operations.erasure import erase_user
-from vomage_dagster.partitions import recordings
 from vomage_dagster.resources.aws import client
-from vomage_dagster.sensors.planning import plan_runs
 
 TODAY = __import__("datetime").datetime.now(__import__("datetime").UTC).date().isoformat()
 
@@ -41,7 +41,7 @@ def _scan(table: str, region: str) -> list[dict]:
             return items
 
 
-def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources, samples, queues, tick):
+def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources, samples, queues, ingest):
     user, other = f"erase-{uuid.uuid4().hex[:8]}", f"keep-{uuid.uuid4().hex[:8]}"
     store, records, tracker, cache = resources["store"], resources["records"], resources["tracker"], resources["cache"]
     mine = [upload_file(settings, samples[n]["path"], user, lat="48.8566", lon="2.3522", tz="Europe/Paris")
@@ -49,9 +49,9 @@ def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources
     theirs = upload_file(settings, samples["zh_sad"]["path"], other, lang="zh-CN")
     ext = {mine[0]: "m4a", mine[1]: "mp3", theirs: "webm"}
     owners = {mine[0]: user, mine[1]: user, theirs: other}
-    # One batch run over both users' recordings, as the sensors micro-batch them.
+    # One batch run over both users' recordings, as the ingest micro-batches them.
     arrivals = [parse_upload_key(upload_key(owners[r], r, ext[r])) for r in (*mine, theirs)]
-    (request,) = plan_runs(instance, tracker, arrivals).run_requests
+    (request,) = plan_runs(instance, tracker, arrivals, 10).runs
     assert materialize(ASSETS, instance=instance, resources=resources, tags=request.tags).success
     assert materialize(daily.ASSETS, partition_key=TODAY, instance=instance, resources=resources).success
     assert materialize(reprocessing.ASSETS[:1], partition_key=TODAY, instance=instance, resources=resources,
@@ -61,7 +61,7 @@ def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources
     queues.send({"recording_id": mine[0], "s3_key": upload_key(user, "other-id", "m4a"), "user_id": user})
     queues.send({"recording_id": mine[0], "s3_key": upload_key(user, mine[0], "m4a"), "user_id": user},
                 dead_letter=True)
-    tick()
+    ingest()
     shas = [store.get_json(f"processed/{r}/raw_recording.json")["sha256"] for r in mine]
     assert cache.get_json("transcribe", shas[0]) is not None
 

@@ -8,14 +8,14 @@ from botocore.awsrequest import AWSResponse
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, materialize
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
+from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain.errors import ProcessingError
-from vomage_dagster.local.demo import upload_file
-from vomage_dagster.partitions import recordings
+from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.resources.aws import dynamodb_table
 from vomage_dagster.resources.cache import Cache, cache_errors
 from vomage_dagster.resources.tracker import ProcessingTracker
-from vomage_dagster.sensors.run_failures import recording_failure_sensor
+from vomage_dagster.sensors.run_watchdog import recording_failure_sensor
 
 ORDER = ["raw_recording", "transcript", "recording_context", "mood", "mood_image", "published_record"]
 
@@ -52,7 +52,7 @@ def test_a_crashed_run_leaves_the_recording_failed_and_retryable(instance, resou
         with build_run_status_sensor_context(
                 sensor_name=recording_failure_sensor.name, dagster_event=failure,
                 dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
-                resources={"tracker": resources["tracker"], "records": resources["records"]}) as ctx:
+                resources={"tracker": resources["tracker"], "queue": resources["queue"]}) as ctx:
             recording_failure_sensor(ctx.for_run_failure())
 
     # The instance will retry the run (run retries on): the retry must be free to advance it.
@@ -71,10 +71,48 @@ def test_a_crashed_run_leaves_the_recording_failed_and_retryable(instance, resou
     assert resources["tracker"].fail(rid, ProcessingError("run_failed", "again", True)) is False
 
 
+def test_a_run_that_failed_before_owning_its_recordings_queues_them_again(instance, resources, queues):
+    """A run that never started (the daemon killed while launching it; run monitoring fails
+    it after its start timeout) never owned its recordings: they are queued again through
+    the ingest, not failed, three times at most."""
+    from vomage_dagster.definitions import defs
+    from vomage_dagster.domain.keys import new_recording_id
+    from vomage_dagster.domain.run_tags import recording_tag
+
+    tracker = resources["tracker"]
+    rids = [new_recording_id() for _ in range(2)]
+    for rid in rids:
+        tracker.register(rid, f"uploads/u/{rid}.m4a")
+    run = instance.create_run_for_job(defs.resolve_job_def("process_recording"),
+                                      tags={recording_tag(r): "1" for r in rids})
+
+    def fail_run() -> None:
+        instance.report_run_failed(instance.get_run_by_id(run.run_id))
+        failure = next(e.dagster_event for e in instance.all_logs(run.run_id)
+                       if e.dagster_event and e.dagster_event.event_type == DagsterEventType.PIPELINE_FAILURE)
+        with build_run_status_sensor_context(
+                sensor_name=recording_failure_sensor.name, dagster_event=failure, dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(run.run_id),
+                resources={"tracker": tracker, "queue": queues}) as ctx:
+            recording_failure_sensor(ctx.for_run_failure())
+
+    fail_run()
+    received = queues.receive(10)
+    queues.delete(received)
+    assert sorted(json.loads(m.body)["recording_id"] for m in received) == sorted(rids)
+    assert all(tracker.status.get(r)["stage"] == "uploaded" and tracker.status.get(r)["requeues"] == 1
+               for r in rids)
+    for rid in rids:  # queued again as often as allowed: the next failure fails them
+        tracker.status.table.update_item(Key={"recording_id": rid}, UpdateExpression="SET requeues = :n",
+                                         ExpressionAttributeValues={":n": 3})
+    fail_run()
+    assert all(tracker.status.get(r)["error"]["code"] == "run_failed" for r in rids)
+
+
 def test_with_redis_down_processing_completes_without_cache(instance, resources, settings, samples):
     dead = Cache(redis_url="redis://127.0.0.1:1/0", socket_timeout_s=0.2)
     tracker = ProcessingTracker(status=resources["tracker"].status, cache=dead,
-                                events=resources["events"])
+                                events=resources["events"], records=resources["records"])
     degraded = {**resources, "cache": dead, "tracker": tracker}
     item = samples["en_neutral"]
     rid = upload_file(settings, item["path"], "no-redis", tz=item["tz"])
@@ -128,12 +166,11 @@ def test_status_changes_are_published_on_the_recording_channel(resources):
     pubsub.get_message(timeout=1)  # the subscribe confirmation
     tracker = resources["tracker"]
     tracker.register("rec-pubsub", "uploads/u/rec-pubsub.m4a")
-    tracker.advance("rec-pubsub", "transcribing")
-    stages = []
-    for _ in range(2):
-        msg = pubsub.get_message(timeout=2)
-        stages.append(json.loads(msg["data"])["stage"])
-    assert stages == ["uploaded", "transcribing"]
+    tracker.own("rec-pubsub", 1, "run-pubsub")
+    tracker.advance("rec-pubsub", "transcribing", 1, "run-pubsub")
+    seen = [json.loads(pubsub.get_message(timeout=2)["data"]) for _ in range(3)]
+    assert [(m["stage"], m.get("owner")) for m in seen] == [
+        ("uploaded", None), ("uploaded", "run-pubsub"), ("transcribing", "run-pubsub")]
     pubsub.close()
 
 
@@ -143,14 +180,15 @@ def test_a_retry_after_an_image_failure_does_not_transcribe_again(instance, reso
     that failed answer from the cache (keyed by audio hash, transcript, prompt), and the
     speech and mood models are not called a second time."""
     from vomage_dagster.domain.audio import SAMPLE_RATE, decode
-    from vomage_dagster.local.audio_files import encode
+    from vomage_dagster.domain.run_tags import recording_tag
     from vomage_dagster.resources.painter import ImagePainter
-    from vomage_dagster.run_tags import recording_tag
+    from vomage_dagster.testing.audio_files import encode
 
     path = settings.state_dir / "retry-granularity.wav"
     pcm = decode(samples["ja_tired"]["path"].read_bytes()).samples
     path.write_bytes(encode(pcm * 0.93, SAMPLE_RATE, "wav"))  # audio no other test has sent
     rid = upload_file(settings, path, "retry-user")
+    resources["tracker"].register(rid, f"uploads/retry-user/{rid}.wav")  # as the ingest does
     instance.add_dynamic_partitions(recordings.name, [rid])
     unreachable = ImagePainter(model_id="stability.stable-image-core-v1:9", endpoint_url="http://127.0.0.1:9")
     first = materialize(ASSETS, partition_key=rid, instance=instance, raise_on_error=False,
@@ -162,7 +200,7 @@ def test_a_retry_after_an_image_failure_does_not_transcribe_again(instance, reso
     assert made == {"raw_recording", "transcript", "recording_context", "mood"}
 
     before = model_calls()
-    assert status.reset_for_retry(rid) == 2
+    assert resources["tracker"].retry(rid) == 2
     again = materialize(ASSETS, partition_key=rid, instance=instance, resources=resources,
                         tags={recording_tag(rid): "2"})
     assert again.success and status.get(rid)["stage"] == "complete"

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from vomage_dagster.local import stack
-from vomage_dagster.local.daemon import running_daemon
-from vomage_dagster.local.demo import Upload, upload_file, wait_until_final
-from vomage_dagster.local.reconcile import reconcile
+from vomage_dagster.local.aws import stack
+from vomage_dagster.local.client.uploads import upload_file
+from vomage_dagster.local.demo.samples import Upload, wait_until_final
+from vomage_dagster.local.deployment.daemon import running_daemon
 from vomage_dagster.settings import load_settings
+from vomage_dagster.testing.reconcile import reconcile
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ def upload(samples, names, user):
 
 
 def wait_for_stage(uploads, stages, timeout_s=120):
-    from vomage_dagster.resources.status import StatusTable
+    from vomage_dagster.resources.status_table import StatusTable
 
     settings = load_settings()
     table = StatusTable(table_name=settings.status_table, region_name=settings.region)

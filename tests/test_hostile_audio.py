@@ -17,9 +17,10 @@ from dagster import DagsterInstance, materialize
 
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain.keys import parse_upload_key, upload_key
-from vomage_dagster.local import hostile_files as hostile
-from vomage_dagster.local.demo import SAMPLES_DIR, upload_file
-from vomage_dagster.sensors.planning import plan_runs
+from vomage_dagster.ingest.planner import plan_runs
+from vomage_dagster.local.client.uploads import upload_file
+from vomage_dagster.local.demo.samples import SAMPLES_DIR
+from vomage_dagster.testing import hostile_files as hostile
 
 MEASURE = """
 import json, resource, sys, time
@@ -98,7 +99,7 @@ def test_a_hostile_file_in_a_batch_fails_alone(resources, settings, samples, tmp
     arrivals = [parse_upload_key(upload_key("batch-hostile", rid, ext))
                 for rid, ext in zip(rids, ("m4a", "mkv"), strict=True)]
     with DagsterInstance.ephemeral() as instance:
-        (request,) = plan_runs(instance, resources["tracker"], arrivals).run_requests
+        (request,) = plan_runs(instance, resources["tracker"], arrivals, 10).runs
         # The run fails (one recording of it did); the other recording completes.
         assert not materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                                raise_on_error=False).success

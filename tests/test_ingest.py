@@ -1,4 +1,4 @@
-"""The ingest service (`vomage_dagster/ingest.py`) against the local queue and a real
+"""The ingest service (`vomage_dagster/ingest/`) against the local queue and a real
 instance: runs launched through Dagster's GraphQL `launchRun`, once per recording.
 
 The instance has a run queue and no daemon here, so launched runs stay QUEUED: what is
@@ -6,14 +6,18 @@ checked is the launch itself (the run, its tags, its partition) and what becomes
 messages. The end-to-end tests run the service beside the daemon (the local default).
 """
 
+import logging
+
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
-from vomage_dagster.ingest import GraphQLLauncher, LaunchFailed, ingest_once
-from vomage_dagster.local.daemon import PROJECT_ROOT, create_storage, prepare_home
-from vomage_dagster.local.demo import upload_file
-from vomage_dagster.run_tags import RECORDING_TAG, recording_tag, recordings_of_run
+from vomage_dagster.domain.run_tags import LAUNCHED_BY_TAG, recording_tag, recordings_of_run
+from vomage_dagster.ingest.consumer import ingest_once
+from vomage_dagster.ingest.launcher import GraphQLLauncher
+from vomage_dagster.local import PROJECT_ROOT
+from vomage_dagster.local.client.uploads import upload_file
+from vomage_dagster.local.deployment.daemon import create_storage, prepare_home
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,9 @@ def launcher(tmp_path_factory, local_stack):
         launcher.close()
 
 
+LOG = logging.getLogger("test.ingest")
+
+
 def _runs_of(instance, rid):
     return instance.get_runs(filters=RunsFilter(tags={recording_tag(rid): "1"}))
 
@@ -33,17 +40,18 @@ def _runs_of(instance, rid):
 def test_an_upload_is_launched_at_once_and_its_message_deleted(launcher, queues, resources, settings, samples):
     instance, gql = launcher
     rid = upload_file(settings, samples["en_joy"]["path"], "ingest-user")
-    assert ingest_once(instance, queues, resources["store"], resources["tracker"], gql.launch, 10) == 1
+    assert ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG) == 1
     [run] = _runs_of(instance, rid)
     assert run.job_name == "process_recording"
-    assert run.tags[PARTITION_NAME_TAG] == rid and run.tags[RECORDING_TAG] == rid
+    assert run.tags[PARTITION_NAME_TAG] == rid and run.tags[recording_tag(rid)] == "1"
+    assert run.tags[LAUNCHED_BY_TAG] == "ingest"
     assert run.status == DagsterRunStatus.QUEUED  # the queue and its limits still apply
-    assert queues.depth() == {"visible": 0, "in_flight": 0}  # no follow-up: the run exists
+    assert queues.depth() == {"visible": 0, "in_flight": 0}  # the run exists: the message is done
 
     # The same notification again (S3 and SQS deliver at least once): no second run.
     key = f"uploads/ingest-user/{rid}{samples['en_joy']['path'].suffix}"
     queues.send({"recording_id": rid, "s3_key": key, "user_id": "ingest-user"})
-    assert ingest_once(instance, queues, resources["store"], resources["tracker"], gql.launch, 10) == 0
+    assert ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG) == 0
     assert len(_runs_of(instance, rid)) == 1
     assert queues.depth() == {"visible": 0, "in_flight": 0}
 
@@ -55,22 +63,8 @@ def test_uploads_arriving_together_share_a_run_each_recording_once(launcher, que
     rids = [upload_file(settings, samples[name]["path"], "ingest-batch") for name in names]
     launched = 0
     for _ in range(3):
-        launched += ingest_once(instance, queues, resources["store"], resources["tracker"], gql.launch, 10)
+        launched += ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG)
     assert launched == 3
     runs = {r.run_id: r for rid in rids for r in _runs_of(instance, rid)}
     covered = sorted(rid for r in runs.values() for rid in recordings_of_run(r.tags))
     assert covered == sorted(rids)
-
-
-def test_a_failed_launch_keeps_the_recording_queued(launcher, queues, resources, settings, samples):
-    instance, _ = launcher
-
-    def refuse(request):
-        raise LaunchFailed("PythonError: the code location is reloading")
-
-    rid = upload_file(settings, samples["ja_tired"]["path"], "ingest-fail")
-    assert ingest_once(instance, queues, resources["store"], resources["tracker"], refuse, 10) == 0
-    assert _runs_of(instance, rid) == []
-    # Its message was replaced by a follow-up, so a later delivery launches it.
-    assert sum(queues.depth().values()) == 1
-    assert resources["tracker"].status.get(rid)["stage"] not in ("failed", "complete")

@@ -3,10 +3,10 @@
 import pytest
 
 from vomage_dagster.domain.audio import decode
-from vomage_dagster.local import asr
-from vomage_dagster.local.demo import error_rate
-from vomage_dagster.local.mood_model import MoodModel, keywords
-from vomage_dagster.local.painter import paint
+from vomage_dagster.local.demo.samples import error_rate
+from vomage_dagster.local.models import asr
+from vomage_dagster.local.models.mood_model import MoodModel, keywords
+from vomage_dagster.local.models.painter import paint
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import urllib.request
 
 import redis
 
-from vomage_dagster.local import stack
+from vomage_dagster.local import processes
+from vomage_dagster.local.aws import stack
 from vomage_dagster.resources.aws import client
 from vomage_dagster.settings import load_settings
 
@@ -38,7 +39,7 @@ def test_resources_are_provisioned(local_stack):
 
 def test_resources_come_from_the_production_template(local_stack):
     """One description: the local stack is the CloudFormation template deployed into moto."""
-    from vomage_dagster.local.provision import STACK_NAME
+    from vomage_dagster.local.aws.provision import STACK_NAME
 
     settings = load_settings()
     cfn = client("cloudformation", settings.region)
@@ -56,7 +57,7 @@ def test_resources_come_from_the_production_template(local_stack):
 def test_up_is_idempotent_and_provisioning_reruns_cleanly(local_stack):
     again = stack.up(load_settings())
     assert again["pids"] == local_stack["pids"]
-    from vomage_dagster.local.provision import provision
+    from vomage_dagster.local.aws.provision import provision
 
     assert provision(load_settings())["queue_url"].endswith("/vomage-uploads")
 
@@ -73,11 +74,12 @@ def test_down_stops_every_process(tmp_path):
     """A second, private stack: `down` leaves no process behind."""
     env = {**os.environ, "VOMAGE_STATE_DIR": str(tmp_path)}
     settings = load_settings(env)
-    info = stack.up(settings)
+    info = stack.up(settings, tied=True)
     pids = list(info["pids"].values())
-    assert stack.healthy(info)
+    below = [p for guard in pids for p in processes.descendants(guard)]
+    assert stack.healthy(info) and len(below) >= len(pids)  # each guard runs its service
     assert sorted(stack.down(settings)) == ["broker", "models", "moto", "redis"]
-    assert not any(stack._alive(p) for p in pids)
+    assert not any(processes.alive(p) for p in pids + below)
     assert stack.read_info(settings) is None
     assert stack.down(settings) == []
 
@@ -107,17 +109,17 @@ def test_a_restarted_stack_shows_no_recordings_whose_data_is_gone(tmp_path):
     UI lists no partitions, runs or materializations of recordings that no longer exist."""
     from dagster import DagsterInstance
 
-    from vomage_dagster.local.daemon import prepare_home
-    from vomage_dagster.partitions import recordings
+    from vomage_dagster.assets.partitions import recordings
+    from vomage_dagster.local.deployment.daemon import prepare_home
 
     settings = load_settings({**os.environ, "VOMAGE_STATE_DIR": str(tmp_path)})
-    stack.up(settings)
+    stack.up(settings, tied=True)
     try:
         home = prepare_home(tmp_path, runs="spawn")
         with DagsterInstance.from_config(str(home)) as instance:
             instance.add_dynamic_partitions(recordings.name, ["rec-before-restart"])
         stack.down(settings)
-        stack.up(settings)
+        stack.up(settings, tied=True)
         assert not (tmp_path / stack.HOME_DIR).exists()
         home = prepare_home(tmp_path, runs="spawn")
         with DagsterInstance.from_config(str(home)) as instance:

@@ -1,6 +1,6 @@
 """The configured Bedrock models against the local model server: lifecycle, refusals, shapes.
 
-The local server knows only the models it serves (`local/served_models.py`), so a typo
+The local server knows only the models it serves (`local/models/served_models.py`), so a typo
 or a retired id fails here as on AWS. `VOMAGE_LOCAL_LEGACY_MODELS` on a private stack
 turns a model LEGACY, which drives the check's failure path: the CLI exits 1 and the
 asset check on `mood` fails with ERROR severity.
@@ -15,11 +15,11 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from vomage_dagster import cli
+from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS, ORDER
 from vomage_dagster.domain import batch
 from vomage_dagster.domain.errors import MODEL_UNAVAILABLE, ProcessingError
-from vomage_dagster.local.demo import upload_file
-from vomage_dagster.partitions import recordings
+from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.resources.analyzer import MoodAnalyzer
 from vomage_dagster.resources.batch import BatchInference
 from vomage_dagster.resources.model_catalog import ModelCatalog

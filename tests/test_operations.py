@@ -8,13 +8,14 @@ import time
 import pytest
 from botocore.stub import ANY, Stubber
 from dagster import DagsterInstance, build_sensor_context, materialize
+from helpers import own_and_move
 
 from vomage_dagster.assets import daily, recording, reprocessing
+from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.domain import tables
 from vomage_dagster.jobs import prune_recording_partitions
-from vomage_dagster.local.demo import upload_file
+from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.operations import cache_warming, metrics, retention
-from vomage_dagster.partitions import recordings
 from vomage_dagster.resources.aws import client
 from vomage_dagster.resources.batch import BatchInference
 from vomage_dagster.sensors.batch_jobs import batch_job_sensor
@@ -197,9 +198,7 @@ def test_retention_prunes_only_tabled_or_failed_partitions(processed, resources,
     untabled = "rec-ops-untabled"
     resources["records"].put({**resources["records"].get(processed[0]), "recording_id": untabled,
                               "day": "2026-01-02", "created_at": "2026-01-02T00:00:00+00:00#x"})
-    resources["tracker"].register(untabled, f"uploads/u/{untabled}.m4a")
-    for stage in ("transcribing", "analyzing", "generating", "complete"):
-        resources["tracker"].advance(untabled, stage)
+    own_and_move(resources["tracker"], untabled, "transcribing", "analyzing", "generating", "complete")
     instance.add_dynamic_partitions(recordings.name, [failed, untabled])
     keys = processed + [failed, untabled]
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)

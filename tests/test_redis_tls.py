@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
-from vomage_dagster.execution import celery_config
 from vomage_dagster.resources.cache import Cache
+from vomage_dagster.runtime.execution import celery_config
 from vomage_dagster.settings import load_settings
 
 TOKEN = "tls-test-token-0123456789"

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import time
 
-from vomage_dagster.execution import RUN_QUEUES
-from vomage_dagster.local import run_workers
-from vomage_dagster.local.daemon import PROJECT_ROOT
-from vomage_dagster.local.stack import stop_process
+from vomage_dagster.local import PROJECT_ROOT, processes
+from vomage_dagster.local.deployment import run_workers
+from vomage_dagster.runtime.execution import RUN_QUEUES
 from vomage_dagster.settings import load_settings
 
 
@@ -32,5 +31,5 @@ def test_the_run_worker_consumes_every_run_queue_and_answers_pings(local_stack, 
         app.close()
         assert queues == set(RUN_QUEUES), queues
     finally:
-        stop_process(proc.pid)
+        processes.stop(proc.pid)
     assert not run_workers.answering(settings.celery_broker_url)

@@ -1,5 +1,5 @@
 """Soak: 200 uploads in bursts, 20 % invalid files, 20 % duplicate notifications, plus
-poison messages, through the SQS sensor. It must reconcile exactly, both on the
+poison messages, through the ingest service. It must reconcile exactly, both on the
 single-process daemon (SQLite, steps in the run process) and on the cluster (Postgres,
 gRPC code server, daemon, 2 Celery workers executing the steps).
 
@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from vomage_dagster.local.audio_files import encode, silence, tone
-from vomage_dagster.local.cluster import running_cluster
-from vomage_dagster.local.daemon import running_daemon
-from vomage_dagster.local.demo import SAMPLES_DIR, Upload, sample_manifest, upload_file, wait_until_final
-from vomage_dagster.local.reconcile import reconcile
+from vomage_dagster.local.client.uploads import upload_file
+from vomage_dagster.local.demo.samples import SAMPLES_DIR, Upload, sample_manifest, wait_until_final
+from vomage_dagster.local.deployment.cluster import running_cluster
+from vomage_dagster.local.deployment.daemon import running_daemon
 from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.settings import load_settings
+from vomage_dagster.testing.audio_files import encode, silence, tone
+from vomage_dagster.testing.reconcile import reconcile
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ POISON = ["{broken json", json.dumps({"recording_id": "x"}), json.dumps([1, 2, 3
 @contextmanager
 def dagster_instance(setup: str, state_dir: Path, monkeypatch):
     """Start `setup`'s processes; yield a function that opens its instance."""
-    env = {"VOMAGE_INGEST": "sqs"}
+    env: dict[str, str] = {}
     if setup == "single":
         with running_daemon(state_dir, env) as daemon:
             yield lambda: DagsterInstance.from_config(str(daemon.home))
@@ -48,7 +49,6 @@ def dagster_instance(setup: str, state_dir: Path, monkeypatch):
 
 @pytest.mark.parametrize("setup", ["single", "cluster"])
 def test_soak_reconciles_exactly(setup, private_stack, tmp_path, monkeypatch):
-    monkeypatch.setenv("VOMAGE_INGEST", "sqs")
     settings = load_settings()
     rng = random.Random(2026)
     bad_files = []

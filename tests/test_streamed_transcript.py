@@ -5,22 +5,21 @@ stage (or refused, and the batch job used), results in the status as they come, 
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from dagster import DagsterInstance, materialize
 
 from vomage_dagster.assets import stages
+from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain import streamed
 from vomage_dagster.domain.audio import decode
 from vomage_dagster.domain.keys import parse_upload_key
 from vomage_dagster.domain.messages import PoisonMessage, parse_message
-from vomage_dagster.local.demo import upload_file
-from vomage_dagster.local.speaking_app import speak
-from vomage_dagster.partitions import recordings
+from vomage_dagster.domain.run_tags import recording_tag
+from vomage_dagster.local.client.speaking_app import speak
+from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.resources.aws import client
-from vomage_dagster.run_tags import CLAIM_TAG, recording_tag
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +29,16 @@ def instance():
 
 
 def process(instance, resources, rid, planned=True):
-    """The chain for `rid` as the ingest's planner runs it (a claim), or as a run by hand."""
+    """The chain for `rid` as the ingest launches it (registered, tagged with its attempt),
+    or as a run by hand (no tags)."""
     tracker = resources["tracker"]
-    item = tracker.status.get(rid)
-    if item is None:
-        key = next(o.key for o in resources["store"].list("uploads/") if parse_upload_key(o.key)
-                   and parse_upload_key(o.key).recording_id == rid)
-        tracker.register(rid, key)
-    tags = {recording_tag(rid): "1"}
+    tags = {}
     if planned:
-        token = uuid.uuid4().hex
-        assert tracker.status.claim_run(rid, 1, token)
-        tags[CLAIM_TAG] = token
+        if tracker.status.get(rid) is None:
+            key = next(o.key for o in resources["store"].list("uploads/") if parse_upload_key(o.key)
+                       and parse_upload_key(o.key).recording_id == rid)
+            tracker.register(rid, key)
+        tags = {recording_tag(rid): "1"}
     instance.add_dynamic_partitions(recordings.name, [rid])
     materialize(ASSETS, partition_key=rid, instance=instance, resources=resources, tags=tags)
     return resources["store"].get_json(f"processed/{rid}/transcript.json")

@@ -1,19 +1,19 @@
 """vomage-dagster: everything Dagster loads, as a table of contents.
 
-- assets/recording.py   the per-recording assets (raw_recording … published_record), one step
-- assets/stages.py      what each of them does for one recording (plain functions)
-- assets/batching.py    running them for a recording or a batch; failed means failed in the catalog
-- sensors/sqs_uploads.py what runs when S3 (or the app) announces a recording on SQS
-- sensors/s3_uploads.py the same by listing the bucket (VOMAGE_INGEST chooses)
-- sensors/run_failures.py a failed or canceled run marks its recordings failed
-- sensors/stranded.py   a recording stuck in progress outside any run is queued again
-- assets/daily.py       the daily Parquet table and mood report
-- assets/model_checks.py  is every Bedrock model still ACTIVE (checks on mood, mood_image)
-- assets/reprocessing.py  batch re-analysis of a day (Bedrock batch) + sensors/batch_jobs.py
-- jobs.py               process_recording, daily_tables, check_models, warm_cache, export_metrics, retention
-- schedules.py          when the daily, metric, cache and retention jobs run
-- operations/           cache warming, metric export, retention (plain functions)
-- resources/            one module per external system; built here from settings.py
+- assets/recording.py      the per-recording assets (raw_recording … published_record), one step
+- assets/stages.py         what each of them does for one recording (plain functions)
+- assets/runner.py         running them for a recording or a batch, as the owner of its attempt
+- assets/daily.py          the daily Parquet table and mood report
+- assets/model_checks.py   is every Bedrock model still ACTIVE (checks on mood, mood_image)
+- assets/reprocessing.py   batch re-analysis of a day (Bedrock batch) + sensors/batch_jobs.py
+- sensors/upload_sweep.py  an upload nothing registered is sent to the ingest (the one door, ingest/)
+- sensors/run_watchdog.py  a failed or canceled run marks its recordings failed
+- sensors/stranded.py      a recording stuck in progress outside any run is queued again
+- jobs.py                  process_recording, daily_tables, check_models, warm_cache, export_metrics, retention
+- schedules.py             when the daily, metric, cache and retention jobs run
+- resources/build.py       every resource, from settings.py
+
+Runs of recordings are launched by the ingest service (`ingest/`), not by a sensor.
 """
 
 import os
@@ -24,67 +24,20 @@ from dagster import (
     AnchorBasedFilePathMapping,
     BetaWarning,
     Definitions,
-    EnvVar,
     link_code_references_to_git,
     map_asset_specs,
-    mem_io_manager,
     with_source_code_references,
 )
 
-from .assets import daily, model_checks, recording, reprocessing
-from .jobs import JOBS
-from .resources.analyzer import MoodAnalyzer
-from .resources.batch import BatchInference
-from .resources.cache import Cache
-from .resources.events import EventPublisher
-from .resources.io_manager import S3JsonIOManager
-from .resources.model_catalog import ModelCatalog
-from .resources.painter import ImagePainter
-from .resources.queue import UploadQueue
-from .resources.records import RecordsTable
-from .resources.speech import SpeechToText
-from .resources.status import StatusTable
-from .resources.store import ObjectStore
-from .resources.tracker import ProcessingTracker
-from .resources.weather import WeatherSource
-from .schedules import SCHEDULES
-from .sensors.batch_jobs import batch_job_sensor
-from .sensors.run_failures import recording_canceled_sensor, recording_failure_sensor
-from .sensors.s3_uploads import s3_upload_sensor
-from .sensors.sqs_uploads import sqs_upload_sensor
-from .sensors.stranded import stranded_recordings_sensor
-from .settings import Settings, load_settings
-
-
-def build_resources(settings: Settings) -> dict:
-    """Every resource, configured for `settings.env` (endpoints come from the environment)."""
-    region = settings.region
-    store = ObjectStore(bucket=settings.bucket, region_name=region)
-    cache = Cache(redis_url=settings.redis_url, ca_file=settings.redis_ca_file or None,
-                  password=EnvVar("REDIS_PASSWORD") if settings.redis_password else None)
-    events = EventPublisher(event_bus=settings.event_bus, region_name=region)
-    status = StatusTable(table_name=settings.status_table, region_name=region)
-    return {
-        "io_manager": S3JsonIOManager(store=store),
-        "ops_io_manager": mem_io_manager,
-        "store": store,
-        "cache": cache,
-        "events": events,
-        "tracker": ProcessingTracker(status=status, cache=cache, events=events),
-        "queue": UploadQueue(queue_name=settings.uploads_queue,
-                             dead_letter_queue_name=settings.dead_letter_queue, region_name=region,
-                             wait_s=settings.sqs_wait_seconds),
-        "records": RecordsTable(table_name=settings.records_table, region_name=region),
-        "speech": SpeechToText(store=store, region_name=region,
-                               poll_seconds=settings.transcribe_poll_seconds,
-                               timeout_seconds=settings.transcribe_timeout_seconds),
-        "analyzer": MoodAnalyzer(model_id=settings.analysis_model_id, region_name=settings.analysis_region),
-        "painter": ImagePainter(model_id=settings.image_model_id, region_name=settings.image_region),
-        "model_catalog": ModelCatalog(),
-        "weather": WeatherSource(),
-        "batch_inference": BatchInference(region_name=settings.analysis_region),
-    }
-
+from vomage_dagster.assets import daily, model_checks, recording, reprocessing
+from vomage_dagster.jobs import JOBS
+from vomage_dagster.resources.build import build_resources
+from vomage_dagster.schedules import SCHEDULES
+from vomage_dagster.sensors.batch_jobs import batch_job_sensor
+from vomage_dagster.sensors.run_watchdog import recording_canceled_sensor, recording_failure_sensor
+from vomage_dagster.sensors.stranded import stranded_recordings_sensor
+from vomage_dagster.sensors.upload_sweep import upload_sweep_sensor
+from vomage_dagster.settings import load_settings
 
 OWNERS = ["team:vomage-platform"]
 
@@ -114,7 +67,7 @@ defs = Definitions(
     asset_checks=model_checks.CHECKS,
     jobs=JOBS,
     schedules=SCHEDULES,
-    sensors=[sqs_upload_sensor, s3_upload_sensor, recording_failure_sensor, recording_canceled_sensor,
+    sensors=[upload_sweep_sensor, recording_failure_sensor, recording_canceled_sensor,
              stranded_recordings_sensor, batch_job_sensor],
     resources=build_resources(load_settings()),
 )

@@ -14,18 +14,18 @@ from dagster import (
     op,
 )
 
-from .assets import model_checks
-from .assets.recording import QUALITY_CHECKS
-from .domain import lifetimes
-from .execution import RUN_QUEUES, step_executor
-from .operations import cache_warming, metrics, retention
-from .partitions import recordings
-from .resources.cache import Cache
-from .resources.queue import UploadQueue
-from .resources.records import RecordsTable
-from .resources.store import ObjectStore
-from .resources.tracker import ProcessingTracker
-from .settings import load_settings
+from vomage_dagster.assets import model_checks
+from vomage_dagster.assets.partitions import recordings
+from vomage_dagster.assets.recording import QUALITY_CHECKS
+from vomage_dagster.domain import lifetimes
+from vomage_dagster.operations import cache_warming, metrics, retention
+from vomage_dagster.resources.cache import Cache
+from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.resources.records import RecordsTable
+from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.runtime.execution import RUN_QUEUES, step_executor
+from vomage_dagster.settings import load_settings
 
 # Run tag the production instance's queue limits (deploy/dagster.yaml,
 # tag_concurrency_limits) count, so a burst of uploads or a backfill cannot exceed the
@@ -41,7 +41,7 @@ QUEUE_TAG = "dagster-celery/queue"
 RECORDINGS_QUEUE, BATCH_QUEUE, METRICS_QUEUE = RUN_QUEUES
 
 # In-process by default: a 6-asset chain costs ~1–2 s of orchestration this way against
-# ~9–10 s with a subprocess per step (measured, DESIGN.md §5); the model calls are the
+# ~9–10 s with a subprocess per step (measured, docs/sources.md); the model calls are the
 # slow part and already run in the model services. VOMAGE_EXECUTOR=celery sends the steps
 # to dagster-celery workers (execution.py, `vomage cluster up`).
 process_recording = define_asset_job(

@@ -11,9 +11,16 @@ from dagster import (
     schedule,
 )
 
-from .jobs import check_models, daily_tables, export_metrics, prune_recording_partitions, reprocess_day, warm_cache
-from .operations.metrics import WINDOW, window_start
-from .settings import load_settings
+from vomage_dagster.jobs import (
+    check_models,
+    daily_tables,
+    export_metrics,
+    prune_recording_partitions,
+    reprocess_day,
+    warm_cache,
+)
+from vomage_dagster.operations.metrics import WINDOW, window_start
+from vomage_dagster.settings import load_settings
 
 _LOCAL = load_settings().is_local
 ON = DefaultScheduleStatus.RUNNING if _LOCAL else DefaultScheduleStatus.STOPPED

@@ -13,19 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .domain import models
+from vomage_dagster.domain import models
 
 LOCAL = "local"
 AWS = "aws"
 
-# Transcribe's IdentifyLanguage options (DESIGN.md §2).
+# The app's languages: Transcribe's IdentifyLanguage options.
 LANGUAGE_OPTIONS = ("zh-CN", "en-US", "ja-JP")
 
 
 LOCAL_TRANSCRIBE_POLL_S = 0.25
-
-
-INGESTS = ("service", "service+s3", "sqs", "s3", "both")
+# Dagster's home on the local stack, under the state folder.
+LOCAL_HOME_DIR = "dagster_home"
 
 
 @dataclass(frozen=True)
@@ -42,21 +41,16 @@ class Settings:
     status_table: str = "vomage-processing-status"
     records_table: str = "vomage-voice-records"
     event_bus: str = "default"
-    # What ingests uploads: "service" (the ingest service alone, on the queue of S3
-    # notifications and app messages, `ingest.py`), "service+s3" (the service with the
-    # listing sensor as a safety net), "sqs" (the SQS sensor instead), "s3" (the listing
-    # sensor alone) or "both" (the SQS and listing sensors). Any two claimants are safe:
-    # a run takes its claim before it processes (README, "Ingestion").
-    ingest: str = "service"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache AUTH token (REDIS_PASSWORD) and, for a private CA, its bundle
     # (VOMAGE_REDIS_CA_FILE); a rediss:// URL verifies the server's certificate.
     redis_password: str = field(default="", repr=False)
     redis_ca_file: str = ""
     transcribe_poll_seconds: float = 1.0  # on AWS; locally 0.25 (see load_settings)
-    # How long the SQS sensor's first receive of a tick waits for a message (long poll).
-    sqs_wait_seconds: int = 4
-    # Most recordings in one run (micro-batching, assets/batching.py); 1 runs each alone.
+    # How long the ingest's receive of the uploads queue waits for a first message (long
+    # poll): a message ends the wait at once; a stop is seen within it.
+    sqs_wait_seconds: int = 5
+    # Most recordings in one run (micro-batching, ingest/planner.py); 1 runs each alone.
     max_batch: int = 10
     transcribe_timeout_seconds: float = 600.0
     # Where the steps of the asset jobs run: "in_process" (in the run's own process, the
@@ -93,6 +87,17 @@ class Settings:
         return self.env == LOCAL
 
     @property
+    def local_dagster_home(self) -> Path:
+        """Dagster's home on the local stack (`vomage ui`, the demo, the tools); it lives as
+        long as the stack."""
+        return self.state_dir.resolve() / LOCAL_HOME_DIR
+
+    @property
+    def local_app_secret_file(self) -> Path:
+        """The live view's token secret of the local stack, new for every stack."""
+        return self.state_dir.resolve() / "app_secret"
+
+    @property
     def analysis_model_id(self) -> str:
         """The mood model as invoked: through its inference profile when one is set."""
         return models.with_profile(self.analysis_model, self.inference_profile_prefix)
@@ -125,9 +130,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if env not in (LOCAL, AWS):
         raise ValueError(f"VOMAGE_ENV must be '{LOCAL}' or '{AWS}', not {env!r}")
     d = Settings()
-    ingest = e.get("VOMAGE_INGEST", d.ingest).strip().lower()
-    if ingest not in INGESTS:
-        raise ValueError(f"VOMAGE_INGEST must be one of {', '.join(INGESTS)}, not {ingest!r}")
     executor = e.get("VOMAGE_EXECUTOR", d.executor).strip().lower()
     if executor not in ("in_process", "celery"):
         raise ValueError(f"VOMAGE_EXECUTOR must be 'in_process' or 'celery', not {executor!r}")
@@ -140,7 +142,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         status_table=e.get("VOMAGE_STATUS_TABLE", d.status_table),
         records_table=e.get("VOMAGE_RECORDS_TABLE", d.records_table),
         event_bus=e.get("VOMAGE_EVENT_BUS", d.event_bus),
-        ingest=ingest,
         redis_url=e.get("REDIS_URL", d.redis_url),
         redis_password=e.get("REDIS_PASSWORD", ""),
         redis_ca_file=e.get("VOMAGE_REDIS_CA_FILE", ""),

@@ -22,15 +22,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..domain import access
-from ..domain.keys import RECORDING_ID, new_recording_id
-from ..operations.retry import retry
-from ..resources.queue import UploadQueue
-from ..resources.status import StatusTable
-from ..resources.store import ObjectStore
-from ..settings import LANGUAGE_OPTIONS, Settings
-from ..streaming.urls import stream_url
-from . import views
+from vomage_dagster.app import views
+from vomage_dagster.domain import access
+from vomage_dagster.domain.keys import RECORDING_ID, new_recording_id
+from vomage_dagster.operations.retry import retry
+from vomage_dagster.resources.build import build_resources
+from vomage_dagster.resources.status_table import StatusTable
+from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.settings import LANGUAGE_OPTIONS, Settings
+from vomage_dagster.streaming.urls import stream_url
 
 log = logging.getLogger("vomage.app")
 PAGE = Path(__file__).with_name("page.html")
@@ -43,12 +44,10 @@ REGISTER_WAIT_S = 30.0
 
 def app_secret(settings: Settings) -> bytes:
     """VOMAGE_APP_SECRET (production: from Secrets Manager into the task's environment);
-    locally the stack writes one per stack (`local/stack.py`)."""
+    locally the stack writes one per stack (`local/aws/stack.py`)."""
     secret = os.environ.get("VOMAGE_APP_SECRET", "")
     if not secret and settings.is_local:
-        from ..local.stack import APP_SECRET_FILE
-
-        path = settings.state_dir.resolve() / APP_SECRET_FILE
+        path = settings.local_app_secret_file
         secret = path.read_text().strip() if path.exists() else ""
     if len(secret) < 32:
         raise RuntimeError("VOMAGE_APP_SECRET is not set (at least 32 characters)")
@@ -56,10 +55,11 @@ def app_secret(settings: Settings) -> bytes:
 
 
 def create_app(settings: Settings, secret: bytes) -> Starlette:
-    store = ObjectStore(bucket=settings.bucket, region_name=settings.region)
-    status = StatusTable(table_name=settings.status_table, region_name=settings.region)
-    queue = UploadQueue(queue_name=settings.uploads_queue, dead_letter_queue_name=settings.dead_letter_queue,
-                        region_name=settings.region)
+    resources = build_resources(settings)
+    store: ObjectStore = resources["store"]
+    tracker: ProcessingTracker = resources["tracker"]
+    status = tracker.status
+    queue = resources["queue"]
 
     def grant(token: str | None) -> access.Grant:
         try:
@@ -137,7 +137,7 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
         who = bearer(request)
         rid = recording_id(request)
         await asyncio.to_thread(views.owned_status, status, store, who.user_id, rid)
-        outcome = await asyncio.to_thread(retry, status, queue, rid)
+        outcome = await asyncio.to_thread(retry, tracker, queue, rid)
         if not outcome.queued:
             raise views.Refused(409, outcome.reason)
         return JSONResponse({"recording_id": rid, "attempt": outcome.attempt, "queued": True})
@@ -192,7 +192,7 @@ async def _follow(ws: WebSocket, settings: Settings, status: StatusTable, store:
     """
     import redis.asyncio as aioredis
 
-    from ..resources.cache import redis_tls_options
+    from vomage_dagster.resources.cache import redis_tls_options
 
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
                                      **redis_tls_options(settings.redis_url, settings.redis_password or None,

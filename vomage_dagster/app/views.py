@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain import status as st
-from ..domain import streamed
-from ..domain.audio import MAX_BYTES
-from ..domain.keys import RECORDING_ID, UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
-from ..resources.status import StatusTable
-from ..resources.store import ObjectStore
+from vomage_dagster.domain import lifecycle as life
+from vomage_dagster.domain import streamed
+from vomage_dagster.domain.audio import MAX_BYTES
+from vomage_dagster.domain.keys import RECORDING_ID, UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
+from vomage_dagster.resources.status_table import StatusTable
+from vomage_dagster.resources.store import ObjectStore
 
 # What a phone or a browser sends → the key's extension. MediaRecorder says
 # "audio/webm;codecs=opus": the parameters are dropped before the lookup.
@@ -24,8 +24,8 @@ UPLOAD_TYPES = {
     "audio/x-wav": "wav", "audio/wave": "wav", "audio/3gpp": "3gp",
 }
 IMAGE_LINK_S = 15 * 60
-_RANK_ANALYZING = st.RANK[st.ANALYZING]
-_RANK_GENERATING = st.RANK[st.GENERATING]
+_RANK_ANALYZING = life.RANK[life.ANALYZING]
+_RANK_GENERATING = life.RANK[life.GENERATING]
 
 
 class Refused(Exception):
@@ -116,11 +116,11 @@ def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id
     exist, the image once complete, or the error with its retryable flag."""
     item = owned_status(status, store, user_id, recording_id)
     if item is None:
-        return {"recording_id": recording_id, "stage": st.UPLOADED, "progress": 0, "eta_seconds": None,
+        return {"recording_id": recording_id, "stage": life.UPLOADED, "progress": 0, "eta_seconds": None,
                 "error": None}
     view = {k: item.get(k) for k in ("recording_id", "stage", "progress", "eta_seconds", "error", "attempt")}
     rank = int(item.get("stage_rank", 0))
-    complete = item.get("stage") == st.COMPLETE
+    complete = item.get("stage") == life.COMPLETE
     # The status item carries the words and the mood as soon as they exist; the stage
     # outputs in S3 stand in for items written before it did.
     if item.get("transcript"):
@@ -144,4 +144,4 @@ def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id
 
 
 def is_final(view: dict) -> bool:
-    return view.get("stage") in st.TERMINAL
+    return view.get("stage") in life.FINAL

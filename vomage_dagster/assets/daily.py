@@ -11,10 +11,10 @@ from dagster import (
     asset,
 )
 
-from ..domain import costs, report, tables
-from ..partitions import days
-from ..resources.records import RecordsTable
-from ..resources.store import ObjectStore
+from vomage_dagster.assets.partitions import days
+from vomage_dagster.domain import costs, report, tables
+from vomage_dagster.resources.records import RecordsTable
+from vomage_dagster.resources.store import ObjectStore
 
 GROUP = "daily"
 

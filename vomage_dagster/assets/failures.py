@@ -13,20 +13,22 @@ from contextlib import contextmanager
 
 from dagster import Failure, MetadataValue
 
-from ..domain.errors import INTERNAL, ProcessingError
-from ..resources.tracker import ProcessingTracker
+from vomage_dagster.domain.errors import INTERNAL, ProcessingError
+from vomage_dagster.domain.lifecycle import Attempt
+from vomage_dagster.resources.tracker import ProcessingTracker
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def recording_stage(tracker: ProcessingTracker, recording_id: str) -> Iterator[None]:
+def recording_stage(tracker: ProcessingTracker, att: Attempt) -> Iterator[None]:
+    """Failures inside the block end `att`'s recording failed (while the run owns it)."""
     try:
         yield
     except Failure:
         raise  # raised on purpose by the stage, which has kept the status as it should be
     except ProcessingError as exc:
-        tracker.fail(recording_id, exc)
+        tracker.fail(att.recording_id, exc, att.number, att.owner)
         raise Failure(
             description=f"{exc.code}: {exc.message}",
             metadata={"error_code": exc.code, "retryable": MetadataValue.bool(exc.retryable)},
@@ -36,9 +38,9 @@ def recording_stage(tracker: ProcessingTracker, recording_id: str) -> Iterator[N
         try:
             # The user and the operator read this: the exception's type only, never its text
             # (it may hold a server path); the traceback stays in the run's own logs.
-            tracker.fail(recording_id, ProcessingError(
+            tracker.fail(att.recording_id, ProcessingError(
                 INTERNAL, f"internal error ({type(exc).__name__}); the run's logs have the details",
-                retryable=True))
+                retryable=True), att.number, att.owner)
         except Exception:  # the status store may be what failed; keep the original error
-            log.exception("could not mark recording %s failed", recording_id)
+            log.exception("could not mark recording %s failed", att.recording_id)
         raise

@@ -7,11 +7,11 @@ life breaks recordings. `vomage models check` runs the same verdicts from a term
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
-from ..domain.lifecycle import ModelVerdict
-from ..domain.models import ConfiguredModel
-from ..resources.analyzer import MoodAnalyzer
-from ..resources.model_catalog import ModelCatalog
-from ..resources.painter import ImagePainter
+from vomage_dagster.domain.model_verdicts import ModelVerdict
+from vomage_dagster.domain.models import ConfiguredModel
+from vomage_dagster.resources.analyzer import MoodAnalyzer
+from vomage_dagster.resources.model_catalog import ModelCatalog
+from vomage_dagster.resources.painter import ImagePainter
 
 
 def _result(verdict: ModelVerdict) -> AssetCheckResult:

@@ -10,9 +10,10 @@ not the work, were most of Dagster's share of a recording. The catalog still sho
 assets, each partition materialized when its stage produced it; a subset (one asset, from
 the UI) runs alone, its inputs read from S3.
 
-A run covers one recording or a batch (`batching`). A recording that fails leaves its
-remaining assets unmaterialized and the run failed, so the catalog shows those partitions
-failed, as the status table does; the other recordings of the batch go on.
+A run covers one recording or a batch (`runner`), and first owns each recording's attempt.
+A recording that fails leaves its remaining assets unmaterialized and the run failed, so
+the catalog shows those partitions failed, as the status table does; the other
+recordings of the batch go on.
 """
 
 import warnings
@@ -20,20 +21,19 @@ from collections.abc import Iterator
 
 from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, PreviewWarning, multi_asset
 
-from ..domain import quality
-from ..partitions import recordings
-from ..resources.analyzer import MoodAnalyzer
-from ..resources.cache import Cache
-from ..resources.events import EventPublisher
-from ..resources.painter import ImagePainter
-from ..resources.records import RecordsTable
-from ..resources.speech import SpeechToText
-from ..resources.store import ObjectStore
-from ..resources.tracker import ProcessingTracker
-from ..resources.weather import WeatherSource
-from ..run_tags import CLAIM_TAG, recordings_of_run
-from .batching import BATCH_POLICY, run_chain
-from .stages import INPUTS, STAGES, StageEnv
+from vomage_dagster.assets.partitions import recordings
+from vomage_dagster.assets.runner import BATCH_POLICY, owner_live, run_recordings
+from vomage_dagster.assets.stages import INPUTS, STAGES, StageResources
+from vomage_dagster.domain import quality
+from vomage_dagster.domain.run_tags import recordings_of_run
+from vomage_dagster.resources.analyzer import MoodAnalyzer
+from vomage_dagster.resources.cache import Cache
+from vomage_dagster.resources.events import EventPublisher
+from vomage_dagster.resources.painter import ImagePainter
+from vomage_dagster.resources.speech import SpeechToText
+from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.resources.weather import WeatherSource
 
 GROUP = "recording"
 ORDER = list(STAGES)
@@ -65,15 +65,15 @@ SPECS = [AssetSpec(name, deps=INPUTS[name], group_name=GROUP, kinds=_ABOUT[name]
              description="The six stages of a recording (or a batch of them) in one step.")
 def recording_chain(context: AssetExecutionContext, store: ObjectStore, tracker: ProcessingTracker,
                     cache: Cache, speech: SpeechToText, weather: WeatherSource, analyzer: MoodAnalyzer,
-                    painter: ImagePainter, records: RecordsTable, events: EventPublisher) -> Iterator:
-    keys = list(context.partition_keys)
-    env = StageEnv(store=store, tracker=tracker, cache=cache, speech=speech, weather=weather,
-                   analyzer=analyzer, painter=painter, records=records, events=events,
-                   run_tags=dict(context.run.tags), batch=len(keys) > 1,
-                   attempts=recordings_of_run(context.run.tags), claim=context.run.tags.get(CLAIM_TAG, ""),
-                   checks={key.asset_key.path[-1] for key in context.selected_asset_check_keys})
+                    painter: ImagePainter, events: EventPublisher) -> Iterator:
+    res = StageResources(store=store, tracker=tracker, cache=cache, speech=speech, weather=weather,
+                         analyzer=analyzer, painter=painter, events=events)
     wanted = [name for name, key in zip(ORDER, KEYS, strict=True) if key in context.selected_asset_keys]
-    yield from run_chain(env, keys, wanted, context.log)
+    # Dagster's retries of a run share its root run id: a retry still owns what the run owned.
+    owner = context.run.root_run_id or context.run.run_id
+    checks = {key.asset_key.path[-1] for key in context.selected_asset_check_keys}
+    yield from run_recordings(res, list(context.partition_keys), recordings_of_run(context.run.tags), owner,
+                              lambda other: owner_live(context.instance, other), wanted, checks, context.log)
 
 
 ASSETS = [recording_chain]

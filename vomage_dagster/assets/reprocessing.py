@@ -11,14 +11,14 @@ import json
 
 from dagster import AssetExecutionContext, AssetSpec, Config, Failure, MaterializeResult, asset
 
-from ..domain import batch, models, prompts
-from ..domain.errors import ProcessingError
-from ..domain.hashing import sha256_text
-from ..partitions import days
-from ..resources.analyzer import MoodAnalyzer
-from ..resources.batch import BatchInference
-from ..resources.records import RecordsTable
-from ..resources.store import ObjectStore
+from vomage_dagster.assets.partitions import days
+from vomage_dagster.domain import batch, models, prompts
+from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.domain.hashing import sha256_text
+from vomage_dagster.resources.analyzer import MoodAnalyzer
+from vomage_dagster.resources.batch import BatchInference
+from vomage_dagster.resources.records import RecordsTable
+from vomage_dagster.resources.store import ObjectStore
 
 GROUP = "daily"
 

@@ -3,13 +3,14 @@
     raw_recording ─┬── transcript ─────────┬── mood ── mood_image ── published_record
                    └── recording_context ──┘
 
-Each stage takes the recording id and the outputs of the stages before it, and returns
-its own output (JSON, kept in S3 under `processed/<recording_id>/`) and the few metadata
+Each stage takes the systems it talks to (`StageResources`), the attempt of the recording
+this run owns (`domain.lifecycle.Attempt`) and the outputs of the stages it reads
+(`INPUTS`), and returns its own output (JSON, kept in S3 under `processed/<recording_id>/`) and the few metadata
 values the Dagster UI shows. Every output carries the seconds it took and, where a cache
 can answer, whether it did. The status a user sees advances here; a `ProcessingError`
 is bad input or an unusable answer and ends the recording `failed` with its code (see
-`failures`). Nothing here depends on how the stages are scheduled: `assets/recording.py`
-runs them, one recording or a batch, in one Dagster step.
+`failures`). Nothing here depends on how the stages are scheduled: `assets/runner.py`
+runs them, side by side where `INPUTS` allows, one recording or a batch in one Dagster step.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import base64
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import Failure, MetadataValue
 
-from ..domain import audio, client_metadata, costs, prompts, streamed
-from ..domain import status as st
-from ..domain.context import (
+from vomage_dagster.domain import audio, client_metadata, costs, prompts, streamed
+from vomage_dagster.domain import lifecycle as life
+from vomage_dagster.domain.context import (
     RecordingContext,
     Weather,
     build_context,
@@ -34,22 +35,21 @@ from ..domain.context import (
     time_bucket,
     zone,
 )
-from ..domain.errors import NO_SPEECH, RECORDING_ID_TAKEN, ProcessingError
-from ..domain.images import png_size, thumbnail
-from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
-from ..domain.mood import mood_from_dict
-from ..domain.transcript import Transcript, transcript_from_dict
-from ..resources.analyzer import MoodAnalyzer
-from ..resources.cache import Cache
-from ..resources.events import COMPLETE, MOOD_READY, EventPublisher
-from ..resources.painter import ImagePainter
-from ..resources.records import RecordsTable
-from ..resources.speech import SpeechToText
-from ..resources.store import ObjectStore
-from ..resources.tracker import ProcessingTracker
-from ..resources.weather import WeatherSource
-from ..run_tags import UPLOAD_KEY_TAG
-from ..settings import load_settings
+from vomage_dagster.domain.errors import NO_SPEECH, ProcessingError
+from vomage_dagster.domain.images import png_size, thumbnail
+from vomage_dagster.domain.keys import parse_upload_key, processed_key
+from vomage_dagster.domain.lifecycle import Attempt
+from vomage_dagster.domain.mood import mood_from_dict
+from vomage_dagster.domain.transcript import Transcript, transcript_from_dict
+from vomage_dagster.resources.analyzer import MoodAnalyzer
+from vomage_dagster.resources.cache import Cache
+from vomage_dagster.resources.events import COMPLETE, MOOD_READY, EventPublisher
+from vomage_dagster.resources.painter import ImagePainter
+from vomage_dagster.resources.speech import SpeechToText
+from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.resources.tracker import ProcessingTracker, Superseded
+from vomage_dagster.resources.weather import WeatherSource
+from vomage_dagster.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ TARGET_S = 15.0
 
 
 @dataclass
-class StageEnv:
-    """What the stages of one run share: its resources and what its tags say."""
+class StageResources:
+    """What every stage of every recording of a run uses: the systems it talks to."""
 
     store: ObjectStore
     tracker: ProcessingTracker
@@ -74,13 +74,11 @@ class StageEnv:
     weather: WeatherSource
     analyzer: MoodAnalyzer
     painter: ImagePainter
-    records: RecordsTable
     events: EventPublisher
-    run_tags: dict[str, str] = field(default_factory=dict)
-    batch: bool = False  # several recordings in this run
-    attempts: dict[str, int] = field(default_factory=dict)  # recording → the attempt this run is for
-    claim: str = ""  # the claim the planner requested this run under; "" for a run started by hand
-    checks: set[str] = field(default_factory=set)  # assets whose quality checks this run reports
+
+    def advance(self, att: Attempt, stage: str, **shown: object) -> bool:
+        """Move `att`'s recording on (while the run owns it), with what the app may show."""
+        return self.tracker.advance(att.recording_id, stage, att.number, att.owner, **shown)
 
 
 def media_copy_key(recording_id: str, extension: str) -> str:
@@ -104,44 +102,21 @@ def _pinned(call: Any, *args: Any, **kwargs: Any) -> Any:
         raise
 
 
-def _find_upload_key(env: StageEnv, recording_id: str) -> tuple[str, bool]:
-    """The upload's key, and whether the status table knows the recording already.
-
-    A one-recording run from a sensor carries the key in a tag; a batch or a run
-    started by hand looks it up in the status table (registered by the sensor) and,
-    failing that, in the bucket."""
-    key = env.run_tags.get(UPLOAD_KEY_TAG)
-    if key and not env.batch:
-        return key, True
-    item = env.tracker.status.get(recording_id)
-    if item and item.get("upload_key"):
-        return item["upload_key"], True
-    found = [obj.key for obj in env.store.list(UPLOADS_PREFIX)
-             if (parsed := parse_upload_key(obj.key)) and parsed.recording_id == recording_id]
-    if len(found) > 1:  # two users' uploads claim the id: neither may take the other's record
-        raise ProcessingError(RECORDING_ID_TAKEN, f"{len(found)} uploads claim recording {recording_id}")
-    if found:
-        return found[0], item is not None
-    raise ProcessingError("not_found", f"no upload found for recording {recording_id}")
-
-
-def raw_recording(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
+def raw_recording(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     started = time.perf_counter()
-    key, registered = _find_upload_key(env, rid)
-    if not registered:
-        env.tracker.register(rid, key)
+    rid, key = att.recording_id, att.upload_key
     parsed = parse_upload_key(key)
     if parsed is None or parsed.recording_id != rid:
         raise ProcessingError("not_found", "the upload's key does not name this recording")
-    head = _pinned(env.store.head, key)
+    head = _pinned(res.store.head, key)
     if head["ContentLength"] > audio.MAX_BYTES:
         raise ProcessingError(audio.TOO_LARGE,
                               f"the file is {head['ContentLength']} bytes, over {audio.MAX_BYTES}")
     # The bytes validated here are the bytes transcribed: read and copy only this ETag.
     etag = head["ETag"]
-    decoded = audio.decode_and_validate(_pinned(env.store.get_bytes, key, if_match=etag))
+    decoded = audio.decode_and_validate(_pinned(res.store.get_bytes, key, if_match=etag))
     media_key = media_copy_key(rid, parsed.extension)
-    _pinned(env.store.copy, key, media_key, if_match=etag)
+    _pinned(res.store.copy, key, media_key, if_match=etag)
     meta = client_metadata.read(head.get("Metadata", {}), head["LastModified"])
     out = {
         "recording_id": rid,
@@ -166,7 +141,7 @@ def raw_recording(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
         "metadata_corrections": list(meta.corrections),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    env.tracker.advance(rid, st.TRANSCRIBING)
+    res.advance(att, life.TRANSCRIBING)
     return out, {
         "duration_s": out["duration_s"],
         "format": f"{out['format']}/{out['codec']}",
@@ -176,18 +151,18 @@ def raw_recording(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     }
 
 
-def _streamed_transcript(env: StageEnv, raw: dict) -> tuple[Transcript | None, str]:
+def _streamed_transcript(res: StageResources, att: Attempt, raw: dict) -> tuple[Transcript | None, str]:
     """The streamed transcript the upload promised, validated; or None and why not.
 
-    Only runs the ingest planned take it (a claim tag): a run started by hand, a UI
-    backfill or a reprocessing transcribes with the batch job, as before streaming."""
+    Only runs the ingest launched take it: a run started by hand, a UI backfill or a
+    reprocessing transcribes with the batch job, as before streaming."""
     if not raw.get("transcript_streamed"):
         return None, "the upload promised no streamed transcript"
-    if not env.claim:
+    if not att.ingested:
         return None, "runs started by hand and backfills use the batch job"
     key = streamed.sidecar_key(raw["user_id"], raw["recording_id"])
     deadline = time.monotonic() + SIDECAR_WAIT_S
-    while (found := env.store.get_bytes_or_none(key)) is None:
+    while (found := res.store.get_bytes_or_none(key)) is None:
         if time.monotonic() > deadline:
             return None, f"no sidecar within {SIDECAR_WAIT_S:.0f} s"
         time.sleep(SIDECAR_POLL_S)
@@ -197,32 +172,32 @@ def _streamed_transcript(env: StageEnv, raw: dict) -> tuple[Transcript | None, s
         return None, f"sidecar refused: {exc}"
 
 
-def transcript(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
+def transcript(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     raw = inputs["raw_recording"]
     started = time.perf_counter()
-    result, fallback = _streamed_transcript(env, raw)
+    result, fallback = _streamed_transcript(res, att, raw)
     source = "streaming" if result is not None else "batch"
     cached = None
     if result is None:
-        cached = env.cache.get_json("transcribe", raw["sha256"])
+        cached = res.cache.get_json("transcribe", raw["sha256"])
         if cached is not None:
             result = transcript_from_dict(cached)
         else:
-            result = env.speech.transcribe(raw.get("media_key") or raw["upload_key"], raw["sha256"],
+            result = res.speech.transcribe(raw.get("media_key") or raw["upload_key"], raw["sha256"],
                                            raw["language_hint"])
     if not result.text.strip():
         raise ProcessingError(NO_SPEECH, "no speech was recognised in the recording")
     if source == "batch" and cached is None:
         # Only Transcribe's answers are cached by audio hash: a streamed transcript is the
         # app's word for one recording, not a result later runs of that audio may reuse.
-        env.cache.set_json("transcribe", raw["sha256"], result.as_dict())
+        res.cache.set_json("transcribe", raw["sha256"], result.as_dict())
     out = {**result.as_dict(), "source": source, "cache_hit": cached is not None,
            "seconds": round(time.perf_counter() - started, 3)}
     if raw.get("transcript_streamed") and source == "batch":
         out["streaming_fallback"] = fallback
     # Results as they come: the app shows the words before the mood and the image exist.
-    env.tracker.advance(rid, st.TRANSCRIBING, transcript={"text": result.text, "language": result.language,
-                                                          "source": source})
+    res.advance(att, life.TRANSCRIBING, transcript={"text": result.text, "language": result.language,
+                                                   "source": source})
     preview = result.text[:PREVIEW_CHARS] if load_settings().metadata_transcript else \
         f"({len(result.text)} characters; VOMAGE_METADATA_TRANSCRIPT=off keeps the text out of Dagster)"
     return out, {
@@ -236,7 +211,7 @@ def transcript(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
     }
 
 
-def recording_context(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
+def recording_context(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     raw = inputs["raw_recording"]
     started = time.perf_counter()
     when = dt.datetime.fromisoformat(raw["recorded_at"]).astimezone(dt.UTC)
@@ -246,14 +221,14 @@ def recording_context(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict
     cache_hit = False
     if place is not None:
         key = f"{place}:{time_bucket(when)}"
-        cached = env.cache.get_json("context", key)
+        cached = res.cache.get_json("context", key)
         cache_hit = cached is not None
         if cached is not None:
             found = Weather(**cached)
         else:
             local = when.astimezone(zone(raw["time_zone"]))
-            found = env.weather.weather_at(place, when, season(local.month, lat))
-            env.cache.set_json("context", key, found.__dict__)
+            found = res.weather.weather_at(place, when, season(local.month, lat))
+            res.cache.set_json("context", key, found.__dict__)
     ctx = build_context(when, raw["time_zone"], lat, lon, found)
     out = {**ctx.as_dict(), "cache_hit": cache_hit,
            "seconds": round(time.perf_counter() - started, 3)}
@@ -265,12 +240,13 @@ def recording_context(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict
     }
 
 
-def mood(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
+def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     text, where = inputs["transcript"], inputs["recording_context"]
     started = time.perf_counter()
-    env.tracker.advance(rid, st.ANALYZING)
-    key = prompts.analysis_cache_key(text["text"], text["language"], env.analyzer.model_id)
-    cached = env.cache.get_json("analysis", key)
+    rid = att.recording_id
+    res.advance(att, life.ANALYZING)
+    key = prompts.analysis_cache_key(text["text"], text["language"], res.analyzer.model_id)
+    cached = res.cache.get_json("analysis", key)
     usage: dict = {}
     saved_usage: dict = {}
     if cached is not None:
@@ -278,20 +254,20 @@ def mood(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
         saved_usage = cached.pop("usage", None) or {}
         result = mood_from_dict(cached)
     else:
-        result, usage = env.analyzer.analyze(text["text"], text["language"])
-        env.cache.set_json("analysis", key, {**result.as_dict(), "usage": usage})
+        result, usage = res.analyzer.analyze(text["text"], text["language"])
+        res.cache.set_json("analysis", key, {**result.as_dict(), "usage": usage})
     ctx_fields = {k: v for k, v in where.items() if k not in ("cache_hit", "seconds")}
     weather = Weather(**ctx_fields["weather"]) if ctx_fields.get("weather") else None
     ctx = RecordingContext(**{**ctx_fields, "weather": weather})
     image_prompt = prompts.image_prompt(result, ctx)
-    out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": env.analyzer.model_id,
+    out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": res.analyzer.model_id,
            "prompt_version": prompts.PROMPT_VERSION, "usage": usage, "saved_usage": saved_usage,
            "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
     # The post can be shown now (words, mood, colours) while its image is painted.
     shown = mood_view(out)
-    env.tracker.advance(rid, st.GENERATING, mood=shown)
+    res.advance(att, life.GENERATING, mood=shown)
     try:
-        env.events.publish(MOOD_READY, {"recording_id": rid, "mood": shown})
+        res.events.publish(MOOD_READY, {"recording_id": rid, "mood": shown})
     except Exception as exc:  # an early notice: the status has it, and Complete follows; never fail the post
         log.warning("recording %s: the Mood Ready event was not sent (%s)", rid, type(exc).__name__)
     return out, {
@@ -314,35 +290,36 @@ def mood_view(found: dict) -> dict:
             "palette": prompts.PALETTES.get(found.get("primary_emotion", ""), "")}
 
 
-def mood_image(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
+def mood_image(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     found = inputs["mood"]
     started = time.perf_counter()
+    rid = att.recording_id
     image_key = processed_key(rid, "image.png")
     thumb_key = processed_key(rid, "thumbnail.png")
-    env.tracker.advance(rid, st.GENERATING)
-    prompt_hash = prompts.image_cache_key(found["image_prompt"], env.painter.model_id)
-    cached = env.cache.get_json("image", prompt_hash)
-    cache_hit = cached is not None and env.store.exists(cached["image_key"])
+    res.advance(att, life.GENERATING)
+    prompt_hash = prompts.image_cache_key(found["image_prompt"], res.painter.model_id)
+    cached = res.cache.get_json("image", prompt_hash)
+    cache_hit = cached is not None and res.store.exists(cached["image_key"])
     if cache_hit:
         if cached["image_key"] != image_key:
-            env.store.copy(cached["image_key"], image_key)
-            env.store.copy(cached["thumbnail_key"], thumb_key)
-        small = env.store.get_bytes(thumb_key)
+            res.store.copy(cached["image_key"], image_key)
+            res.store.copy(cached["thumbnail_key"], thumb_key)
+        small = res.store.get_bytes(thumb_key)
         size = tuple(cached["size"])
     else:
-        png = env.painter.paint(found["image_prompt"])
+        png = res.painter.paint(found["image_prompt"])
         size = png_size(png)
         small = thumbnail(png)
-        env.store.put_bytes(image_key, png, "image/png")
-        env.store.put_bytes(thumb_key, small, "image/png")
-        env.cache.set_json("image", prompt_hash, {"image_key": image_key,
+        res.store.put_bytes(image_key, png, "image/png")
+        res.store.put_bytes(thumb_key, small, "image/png")
+        res.cache.set_json("image", prompt_hash, {"image_key": image_key,
                                               "thumbnail_key": thumb_key, "size": size})
     out = {"image_key": image_key, "thumbnail_key": thumb_key, "width": size[0],
-           "height": size[1], "prompt_hash": prompt_hash, "model_id": env.painter.model_id,
+           "height": size[1], "prompt_hash": prompt_hash, "model_id": res.painter.model_id,
            "cache_hit": cache_hit, "seconds": round(time.perf_counter() - started, 3)}
     return out, {
-        "thumbnail": MetadataValue.md(f"![mood image]({_image_source(env.store, thumb_key, small)})"),
-        "image": MetadataValue.url(env.store.browser_url(image_key)),
+        "thumbnail": MetadataValue.md(f"![mood image]({_image_source(res.store, thumb_key, small)})"),
+        "image": MetadataValue.url(res.store.browser_url(image_key)),
         "size": f"{size[0]}×{size[1]}",
         "cache_hit": MetadataValue.bool(cache_hit),
         "seconds": out["seconds"],
@@ -372,49 +349,9 @@ def utc_day(iso_time: str) -> str:
 STAGE_INPUTS = ("raw_recording", "transcript", "recording_context", "mood", "mood_image")
 
 
-def publish_once(tracker: ProcessingTracker, records: RecordsTable, record: dict,
-                 attempt: int | None) -> bool:
-    """Write the record and mark the recording complete, only if this run still owns it.
-
-    A run can outlive the decision that it was dead (the stranded sensor failed its
-    recording), and a recording can be retried while an old run of it is still going:
-    such a run must publish nothing. The status is checked before the record is written
-    and the completion is conditional on the attempt; a completion refused after the
-    write removes the record again, unless another run of the same attempt completed it
-    (then the one record stays, and this run announces nothing). True if this run
-    completed the recording; a `Failure` if it no longer owns it.
-    """
-    rid = record["recording_id"]
-
-    def superseded(item: dict | None) -> Failure:
-        now = "unknown" if item is None else (
-            f"{item.get('stage')}" + (f" ({item['error']['code']})" if item.get("error") else "")
-            + f", attempt {item.get('attempt', 1)}")
-        return Failure(description=f"not published: the recording is now {now}, not this run's to end",
-                       metadata={"error_code": "superseded"}, allow_retries=False)
-
-    def ours(item: dict | None) -> bool:
-        return item is not None and (attempt is None or int(item.get("attempt", 1)) == attempt)
-
-    current = tracker.status.get(rid)
-    if ours(current) and current.get("stage") == st.COMPLETE:
-        if attempt is None:  # a person re-materializing a complete recording: the record follows
-            records.put(record)
-        return False  # (a duplicate run of this attempt: the record exists already)
-    if not ours(current) or current.get("stage") in st.TERMINAL:
-        raise superseded(current)
-    records.put(record)
-    if tracker.complete(rid, attempt):
-        return True
-    current = tracker.status.get(rid)
-    if ours(current) and current.get("stage") == st.COMPLETE:
-        return False
-    records.delete(record)
-    raise superseded(current)
-
-
-def published_record(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]:
+def published_record(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     started = time.perf_counter()
+    rid = att.recording_id
     raw, text, where, found, image = (inputs[name] for name in STAGE_INPUTS)
     record = {
         "recording_id": rid,
@@ -445,9 +382,16 @@ def published_record(env: StageEnv, rid: str, inputs: dict) -> tuple[dict, dict]
                        if "cache_hit" in out},
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
     }
-    if publish_once(env.tracker, env.records, record, env.attempts.get(rid)):
-        env.events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
-                                  "primary_emotion": record["mood"]["primary_emotion"]})
+    if att.rematerialize:  # a person re-running a complete recording: the record follows
+        res.tracker.records.put(record)
+    else:
+        try:
+            res.tracker.publish(record, att.number, att.owner)
+        except Superseded as exc:
+            raise Failure(description=f"not published: {exc}", metadata={"error_code": "superseded"},
+                          allow_retries=False) from exc
+        res.events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
+                                      "primary_emotion": record["mood"]["primary_emotion"]})
     record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
     since_upload = _seconds_since(raw.get("uploaded_at"))
     sla = {} if since_upload is None else {

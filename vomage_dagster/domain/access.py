@@ -16,7 +16,7 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from .keys import valid_user_id
+from vomage_dagster.domain.keys import valid_user_id
 
 DEFAULT_TTL_S = 15 * 60
 

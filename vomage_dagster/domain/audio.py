@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NO_SPEECH, TOO_LARGE, TOO_LONG, TOO_SHORT, UNDECODABLE, ProcessingError
-from .hashing import sha256_bytes
+from vomage_dagster.domain.errors import NO_SPEECH, TOO_LARGE, TOO_LONG, TOO_SHORT, UNDECODABLE, ProcessingError
+from vomage_dagster.domain.hashing import sha256_bytes
 
 SAMPLE_RATE = 16_000
 MIN_SECONDS = 1.0

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from . import prompts
-from .errors import ProcessingError
-from .mood import validate_mood
+from vomage_dagster.domain import prompts
+from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.domain.mood import validate_mood
 
 MIN_RECORDS_PER_JOB = 100
 MAX_RECORDS_PER_JOB = 50_000

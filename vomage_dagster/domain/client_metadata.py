@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from .transcript import to_transcribe_code
+from vomage_dagster.domain.transcript import to_transcribe_code
 
 EARLIEST = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 CLOCK_SKEW = dt.timedelta(minutes=10)

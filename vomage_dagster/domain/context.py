@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .hashing import sha256_text
+from vomage_dagster.domain.hashing import sha256_text
 
 WEATHER_KINDS = ("clear", "cloudy", "rain", "snow", "fog")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import models
+from vomage_dagster.domain import models
 
-PRICES_SOURCE = "AWS list prices, us-east-1, on-demand, as read for DESIGN.md §9 (2026)"
+PRICES_SOURCE = "AWS list prices, us-east-1, on-demand, as read in 2026 (docs/sources.md)"
 PRICES_DATE = "2026-11"
 
 TRANSCRIBE_PER_SECOND = 0.024 / 60  # batch and streaming alike, standard tier

@@ -15,9 +15,9 @@ from __future__ import annotations
 import base64
 import io
 
-from . import models
-from .errors import CONTENT_FILTERED, IMAGE_FAILED, ProcessingError
-from .hashing import sha256_text
+from vomage_dagster.domain import models
+from vomage_dagster.domain.errors import CONTENT_FILTERED, IMAGE_FAILED, ProcessingError
+from vomage_dagster.domain.hashing import sha256_text
 
 IMAGE_SIZE = 1024
 NEGATIVE_TEXT = "text, letters, watermark, people, faces, logos"

@@ -10,6 +10,8 @@ from urllib.parse import unquote_plus
 
 UPLOADS_PREFIX = "uploads/"
 PROCESSED_PREFIX = "processed/"
+# Why the ingest refused a message or an upload: `<prefix><md5 of the message>.json`.
+INGEST_ERRORS_PREFIX = "ingest-errors/"
 # A recording id becomes a Dagster partition key and a DynamoDB key: keep it plain.
 _ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 _UPLOAD_KEY = re.compile(rf"uploads/(?P<user>{_ID})/(?P<rid>{_ID})(?:\.(?P<ext>[A-Za-z0-9]{{1,8}}))?")

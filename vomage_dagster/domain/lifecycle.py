@@ -1,96 +1,365 @@
-"""Is every configured model still served? The verdicts of the lifecycle check.
+"""A recording's life: its status item, its stages, and every transition with its guard.
 
-Bedrock marks a model ACTIVE or LEGACY (`GetFoundationModel` → modelLifecycle); a LEGACY
-model still answers until its end-of-life date, then every request fails. The check
-fails on LEGACY, on a model Bedrock does not know or will not show us, and on an
-inference profile that is not ACTIVE in the region: each of those breaks recordings
-now or soon, and the operator must hear of it before users do.
+Each recording has one item in the status table. The stage only moves forward,
+
+    uploaded → transcribing → analyzing → generating → complete | failed
+
+`complete` and `failed` are final, and each attempt (1, then 2 after a retry, …) is
+processed by one run at most: its *owner*. A run launched for a recording first tries to
+become the owner of the attempt it was launched for (`own`); every later write of that
+run names it as the owner, so a second run of the same attempt (a duplicate delivery, a
+stale request, a second ingest replica) finds the owner set, stands down and writes
+nothing. The owner is the run's root run id, which Dagster's retries of a run share. An
+owner whose run has ended without ending the recording (a subset run from the UI; a run
+that crashed before its failure was recorded) is superseded by the next run that asks.
+
+Every change is a `Transition`: a guard that must hold on the item as it is, and the
+changes made when it does. The same value is applied here to a plain dict (`apply`:
+tests, and anything that reasons about the rules) and executed by the status table as
+one conditional DynamoDB update (`resources/status_table.py` compiles guard and
+changes into expressions). Nothing here talks to a server.
+
+| transition | guard | changes |
+|---|---|---|
+| register  | no item yet | a new `uploaded` item, attempt 1 |
+| own       | that attempt, not final, no owner (or this run already) | owner = run |
+| advance   | that attempt, owned by the run, the stage not behind | stage, progress, ETA, what the app shows |
+| complete  | that attempt, owned by the run, not final | complete |
+| fail      | not final; that attempt and owned by the run (or unowned) when said | failed with a code |
+| retry     | failed and retryable | uploaded again, attempt + 1, no owner |
+| requeue   | that attempt, not final, no owner (or one whose run ended) | released, counted (queued again) |
+| supersede | that attempt, not final, owned by a run that ended without ending it | owner = the new run |
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any
 
-ACTIVE = "ACTIVE"
-LEGACY = "LEGACY"
-UNKNOWN = "UNKNOWN"  # not found, not authorised, or not offered in the region
+from . import lifetimes
+
+UPLOADED = "uploaded"
+TRANSCRIBING = "transcribing"
+ANALYZING = "analyzing"
+GENERATING = "generating"
+COMPLETE = "complete"
+FAILED = "failed"
+
+STAGES = (UPLOADED, TRANSCRIBING, ANALYZING, GENERATING, COMPLETE, FAILED)
+FINAL = (COMPLETE, FAILED)
+RANK = {UPLOADED: 0, TRANSCRIBING: 1, ANALYZING: 2, GENERATING: 3, COMPLETE: 4, FAILED: 4}
+FINAL_RANK = RANK[COMPLETE]
+PROGRESS = {UPLOADED: 5, TRANSCRIBING: 20, ANALYZING: 60, GENERATING: 80, COMPLETE: 100, FAILED: 100}
+# How often an attempt nobody works on is queued again before it is failed `stalled`.
+MAX_REQUEUES = 3
+# Typical seconds each stage takes on the local stack; the estimate shown to the user.
+TYPICAL_SECONDS = {TRANSCRIBING: 3.0, ANALYZING: 0.5, GENERATING: 1.0}
+
+# The status item's attributes. The key is `recording_id`; `expires_at` is the table's TTL.
+ATTRIBUTES = {
+    "recording_id": "the recording (the table's key, a Dagster partition key)",
+    "upload_key": "uploads/<user>/<recording_id>.<ext>: the upload that owns the id",
+    "stage": "one of STAGES", "stage_rank": "RANK[stage]: what the guards compare",
+    "progress": "0–100, for the app", "eta_seconds": "estimated seconds left",
+    "error": "{code, message, retryable} once failed, else null",
+    "attempt": "1, then +1 per retry", "owner": "the root run id processing this attempt",
+    "requeues": "how often the stranded sensor queued this attempt again",
+    "transcript": "{text, language, source} once transcribed (the live view)",
+    "mood": "what the app shows of the mood once analysed",
+    "created_at": "registered (ISO, UTC)", "updated_at": "last change (ISO, UTC)",
+    lifetimes.TTL_ATTRIBUTE: "epoch seconds after which DynamoDB deletes the item",
+}
+
+
+def seconds_left(stage: str) -> float:
+    """Estimated seconds until complete, from the stages still ahead."""
+    if stage in FINAL:
+        return 0.0
+    ahead = STAGES[STAGES.index(stage):4]
+    return round(sum(TYPICAL_SECONDS.get(s, 0.0) for s in ahead) + 1.0, 1)
+
+
+def is_final(item: dict | None) -> bool:
+    return item is not None and item.get("stage") in FINAL
+
+
+def may_requeue(item: dict | None) -> bool:
+    """Whether an attempt may be queued again: not final, nobody owns it, and it has not
+    been queued again `MAX_REQUEUES` times already."""
+    return (item is not None and not is_final(item) and not item.get("owner")
+            and int(item.get("requeues", 0)) < MAX_REQUEUES)
+
+
+def timestamp(now: dt.datetime) -> str:
+    """The items' time format (sorts as text: the stranded sensor compares it so)."""
+    return now.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+# --- guards: a tiny condition language, evaluated here and compiled for DynamoDB ---
+
+@dataclass(frozen=True)
+class Cond:
+    def holds(self, item: dict | None) -> bool:
+        raise NotImplementedError
+
+    def __and__(self, other: Cond) -> Cond:
+        return All((self, other))
+
+    def __or__(self, other: Cond) -> Cond:
+        return Either((self, other))
+
+
+def value_at(item: dict | None, path: str) -> Any:
+    """`item["a"]["b"]` for path "a.b"; `Missing` where a step is absent or not a map."""
+    value: Any = item
+    for name in path.split("."):
+        if not isinstance(value, dict) or name not in value:
+            return MISSING
+        value = value[name]
+    return value
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
 
 
 @dataclass(frozen=True)
-class ModelVerdict:
-    """What the check found for one configured model."""
+class Exists(Cond):
+    path: str
 
-    role: str
-    model_id: str
-    region: str
-    status: str  # ACTIVE, LEGACY or UNKNOWN
-    foundation_models: tuple[str, ...] = ()  # for a profile: the models (ARNs) it routes to
-    legacy_time: str | None = None
-    end_of_life_time: str | None = None
-    problems: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == ACTIVE and not self.problems
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
-
-    def line(self) -> str:
-        """One line for the terminal."""
-        mark = "ok  " if self.ok else "FAIL"
-        text = f"{mark} {self.role:<8} {self.model_id} ({self.region}): {self.status}"
-        if self.end_of_life_time:
-            text += f", end of life {self.end_of_life_time}"
-        return text + (f" — {'; '.join(self.problems)}" if self.problems else "")
+    def holds(self, item: dict | None) -> bool:
+        return value_at(item, self.path) is not MISSING
 
 
-def _iso(value: object) -> str | None:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).date().isoformat()
-    return str(value) if value else None
+@dataclass(frozen=True)
+class Absent(Cond):
+    path: str
+
+    def holds(self, item: dict | None) -> bool:
+        return value_at(item, self.path) is MISSING
 
 
-def from_foundation_model(role: str, model_id: str, region: str, details: dict) -> ModelVerdict:
-    """A verdict from a `GetFoundationModel` answer's `modelDetails`."""
-    life = details.get("modelLifecycle") or {}
-    status = str(life.get("status") or UNKNOWN)
-    problems = () if status == ACTIVE else (
-        f"{model_id} is {status}: move to a current model before its end of life",)
-    return ModelVerdict(role, model_id, region, status, legacy_time=_iso(life.get("legacyTime")),
-                        end_of_life_time=_iso(life.get("endOfLifeTime")), problems=problems)
+@dataclass(frozen=True)
+class Eq(Cond):
+    path: str
+    value: Any
+
+    def holds(self, item: dict | None) -> bool:
+        found = value_at(item, self.path)
+        return found is not MISSING and type(found) is type(self.value) and found == self.value
 
 
-def combine_profile(role: str, profile_id: str, region: str, profile: dict,
-                    routed: list[ModelVerdict]) -> ModelVerdict:
-    """A profile's verdict: the profile must be ACTIVE and so must every model it routes to."""
-    problems: list[str] = []
-    if profile.get("status") != ACTIVE:
-        problems.append(f"inference profile {profile_id} is {profile.get('status') or 'not available'} "
-                        f"in {region}")
-    if not routed:
-        problems.append(f"inference profile {profile_id} routes to no model")
-    by_problem: dict[str, list[str]] = {}
-    for verdict in routed:
-        for problem in verdict.problems:
-            by_problem.setdefault(problem, []).append(verdict.region)
-    problems += [f"{', '.join(regions)}: {problem}" for problem, regions in by_problem.items()]
-    worst = next((v for v in routed if v.status != ACTIVE), None)
-    ends = sorted(v.end_of_life_time for v in routed if v.end_of_life_time)
-    return ModelVerdict(
-        role, profile_id, region, worst.status if worst else (ACTIVE if not problems else UNKNOWN),
-        foundation_models=tuple(str(m.get("modelArn", "")) for m in profile.get("models") or []),
-        legacy_time=next((v.legacy_time for v in routed if v.legacy_time), None),
-        end_of_life_time=ends[0] if ends else None, problems=tuple(problems))
+@dataclass(frozen=True)
+class Below(Cond):
+    """The number at `path` is below `value` (false where it is absent, as in DynamoDB)."""
+
+    path: str
+    value: int
+
+    def holds(self, item: dict | None) -> bool:
+        found = value_at(item, self.path)
+        return isinstance(found, int) and not isinstance(found, bool) and found < self.value
 
 
-def unavailable(role: str, model_id: str, region: str, reason: str) -> ModelVerdict:
-    return ModelVerdict(role, model_id, region, UNKNOWN,
-                        problems=(f"{model_id} is not available in {region}: {reason}",))
+@dataclass(frozen=True)
+class All(Cond):
+    parts: tuple[Cond, ...]
+
+    def holds(self, item: dict | None) -> bool:
+        return all(p.holds(item) for p in self.parts)
 
 
-def region_of_arn(arn: str, default: str) -> str:
-    """`arn:aws:bedrock:<region>::foundation-model/<id>` → region."""
-    parts = arn.split(":")
-    return parts[3] if len(parts) > 3 and parts[3] else default
+@dataclass(frozen=True)
+class Either(Cond):
+    parts: tuple[Cond, ...]
+
+    def holds(self, item: dict | None) -> bool:
+        return any(p.holds(item) for p in self.parts)
+
+
+# --- changes ---
+
+@dataclass(frozen=True)
+class Set:
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Remove:
+    name: str
+
+
+@dataclass(frozen=True)
+class Add:
+    """`name` += `amount`, counting from 0 where it is absent."""
+
+    name: str
+    amount: int
+
+
+Change = Set | Remove | Add
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    guard: Cond
+    changes: tuple[Change, ...]
+    recording_id: str = ""
+    attributes: dict = field(default_factory=dict)  # what a refusal is explained with
+
+    def allowed(self, item: dict | None) -> bool:
+        return self.guard.holds(item)
+
+
+class Refused(Exception):
+    """A transition whose guard did not hold on the item."""
+
+
+def apply(item: dict | None, transition: Transition) -> dict:
+    """The item after `transition`; `Refused` if its guard does not hold."""
+    if not transition.allowed(item):
+        raise Refused(f"{transition.name} refused for {transition.recording_id}")
+    after = dict(item or {"recording_id": transition.recording_id})
+    for change in transition.changes:
+        if isinstance(change, Set):
+            after[change.name] = change.value
+        elif isinstance(change, Remove):
+            after.pop(change.name, None)
+        else:
+            after[change.name] = int(after.get(change.name, 0)) + change.amount
+    return after
+
+
+# --- the transitions ---
+
+NOT_FINAL = Below("stage_rank", FINAL_RANK)
+
+
+def _of(attempt: int) -> Cond:
+    return Eq("attempt", attempt)
+
+
+def _owned_by(owner: str) -> Cond:
+    return Eq("owner", owner)
+
+
+def _stage(stage: str, now: dt.datetime) -> tuple[Change, ...]:
+    return (Set("stage", stage), Set("stage_rank", RANK[stage]), Set("progress", PROGRESS[stage]),
+            Set("eta_seconds", seconds_left(stage)), Set("updated_at", timestamp(now)))
+
+
+def register(recording_id: str, upload_key: str, now: dt.datetime) -> Transition:
+    """A new upload: the first registered with an id owns it (another upload naming the
+    same id is refused by the ingest, `recording_id_taken`)."""
+    return Transition("register", Absent("recording_id"), (
+        *_stage(UPLOADED, now), Set("error", None), Set("upload_key", upload_key), Set("attempt", 1),
+        Set("created_at", timestamp(now)),
+        Set(lifetimes.TTL_ATTRIBUTE, lifetimes.expires_at(now, lifetimes.STATUS_DAYS))), recording_id)
+
+
+def own(recording_id: str, attempt: int, owner: str, now: dt.datetime) -> Transition:
+    """Run `owner` starts on `attempt`: it becomes its owner unless another run is. Asking
+    again as the owner is allowed (a Dagster retry of the run shares its root run id)."""
+    return Transition("own", _of(attempt) & NOT_FINAL & (Absent("owner") | _owned_by(owner)),
+                      (Set("owner", owner), Set("updated_at", timestamp(now))), recording_id)
+
+
+def advance(recording_id: str, stage: str, attempt: int, owner: str, now: dt.datetime,
+            shown: dict | None = None) -> Transition:
+    """The owner moves the recording to `stage` (never backwards), with what the app may
+    show now (`shown`: the words, the mood)."""
+    if stage in FINAL or stage not in RANK:
+        raise ValueError(f"advance is for the stages before the end, not {stage!r}")
+    not_behind = Below("stage_rank", RANK[stage]) | Eq("stage", stage)
+    extra = tuple(Set(k, v) for k, v in (shown or {}).items())
+    return Transition("advance", _of(attempt) & _owned_by(owner) & not_behind,
+                      (*_stage(stage, now), *extra), recording_id)
+
+
+def complete(recording_id: str, attempt: int, owner: str, now: dt.datetime) -> Transition:
+    return Transition("complete", _of(attempt) & _owned_by(owner) & NOT_FINAL,
+                      (*_stage(COMPLETE, now), Set("error", None)), recording_id)
+
+
+def fail(recording_id: str, error: dict, now: dt.datetime, attempt: int | None = None,
+         owner: str | None = None) -> Transition:
+    """Failed with `{code, message, retryable}`, once.
+
+    With `attempt`, only that attempt: a run of an old attempt that dies late must not
+    fail the retry that followed it. With `owner`, only while that run owns the attempt
+    or nobody does (it died before owning it): a run that stood down fails nothing."""
+    guard: Cond = NOT_FINAL
+    if attempt is not None:
+        guard = guard & _of(attempt)
+    if owner is not None:
+        guard = guard & (_owned_by(owner) | Absent("owner"))
+    return Transition("fail", guard, (*_stage(FAILED, now), Set("error", error)), recording_id)
+
+
+def retry(recording_id: str, now: dt.datetime) -> Transition:
+    """A failed, retryable recording starts a new attempt: the one way back to `uploaded`."""
+    guard = Eq("stage", FAILED) & Eq("error.retryable", True)
+    return Transition("retry", guard, (
+        *_stage(UPLOADED, now), Set("error", None), Add("attempt", 1),
+        Remove("owner"), Remove("requeues"), Remove("transcript"), Remove("mood")), recording_id)
+
+
+def requeue(recording_id: str, attempt: int, now: dt.datetime, dead_owner: str | None = None) -> Transition:
+    """An attempt has not moved for long and no run of it is in flight (its launch was
+    lost, or its owner's run ended without ending it, `dead_owner`): counted, released,
+    and queued again by the caller."""
+    free = Absent("owner") if dead_owner is None else (Absent("owner") | _owned_by(dead_owner))
+    return Transition("requeue", _of(attempt) & NOT_FINAL & free,
+                      (Remove("owner"), Add("requeues", 1), Set("updated_at", timestamp(now))), recording_id)
+
+
+def supersede(recording_id: str, attempt: int, dead_owner: str, owner: str, now: dt.datetime) -> Transition:
+    """The owner's run ended without ending the recording (a subset run from the UI, a run
+    that crashed before its failure was recorded): run `owner` takes the attempt over."""
+    return Transition("supersede", _of(attempt) & NOT_FINAL & _owned_by(dead_owner),
+                      (Set("owner", owner), Set("updated_at", timestamp(now))), recording_id)
+
+
+# --- what a run is told when it cannot own ---
+
+OWNED = "owned"
+STAND_DOWN = "stand down"
+
+
+def why_not_owned(item: dict | None, attempt: int, owner: str) -> str:
+    """Why `own` was refused, for the run's observation (never the user's words)."""
+    if item is None:
+        return "the recording is not registered"
+    if int(item.get("attempt", 1)) != attempt:
+        return f"the recording is on attempt {item.get('attempt')}, not {attempt}"
+    if is_final(item):
+        code = (item.get("error") or {}).get("code")
+        return f"the recording is {item.get('stage')}" + (f" ({code})" if code else "")
+    other = item.get("owner")
+    if other and other != owner:
+        return f"run {str(other)[:8]} owns attempt {attempt}"
+    return "the status changed meanwhile"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a run knows of one recording it processes: the attempt it owns and as which
+    run, the upload, and how the run came to be."""
+
+    recording_id: str
+    number: int
+    owner: str  # the run's root run id: every status write of the run names it
+    upload_key: str
+    # Launched by the ingest for this attempt: it may adopt the streamed transcript the
+    # upload promised (runs started by hand and backfills transcribe with the batch job).
+    ingested: bool = False
+    # A person re-running a complete recording: outputs are written again and the record
+    # follows, the status (final) is left as it is.
+    rematerialize: bool = False

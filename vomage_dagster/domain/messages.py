@@ -10,9 +10,9 @@ Anything else is a poison message: it names why, and never reaches a run.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .keys import RECORDING_ID, UploadKey, decode_event_key, parse_upload_key
+from vomage_dagster.domain.keys import RECORDING_ID, UploadKey, decode_event_key, parse_upload_key
 
 
 class PoisonMessage(ValueError):
@@ -26,7 +26,6 @@ class Arrival:
     upload: UploadKey
     source: str  # "s3-event", "eventbridge" or "app"
     attempt: int = 1
-    metadata: dict = field(default_factory=dict)
 
     @property
     def recording_id(self) -> str:
@@ -37,7 +36,7 @@ class Arrival:
 # and no notification the platform expects holds more than one record.
 MAX_BODY_CHARS = 262_144
 MAX_RECORDS = 10
-MAX_FOLLOW_UP = 10_000
+MAX_ATTEMPT = 10_000
 
 
 def _get(value: object, *path: str) -> object:
@@ -64,14 +63,6 @@ def _event_key(key: object) -> object:
     return decode_event_key(key) if isinstance(key, str) else None
 
 
-def _follow_up(metadata: dict) -> int:
-    """The one metadata field the sensor reads: how many follow-ups came before this one."""
-    n = metadata.get("follow_up", 0)
-    if type(n) is not int or not 0 <= n <= MAX_FOLLOW_UP:  # bool is an int subclass: refused too
-        raise PoisonMessage("metadata.follow_up must be an integer 0…10000")
-    return n
-
-
 def _app_message(body: dict, bucket: str) -> Arrival:
     missing = [k for k in ("recording_id", "s3_key", "user_id") if not isinstance(body.get(k), str)]
     if missing:
@@ -85,10 +76,10 @@ def _app_message(body: dict, bucket: str) -> Arrival:
     if upload.recording_id != body["recording_id"] or upload.user_id != body["user_id"]:
         raise PoisonMessage("recording_id/user_id do not match s3_key")
     attempt = body.get("attempt", 1)
-    if type(attempt) is not int or not 1 <= attempt <= MAX_FOLLOW_UP:
+    if type(attempt) is not int or not 1 <= attempt <= MAX_ATTEMPT:  # bool is an int subclass: refused too
         raise PoisonMessage("attempt must be a positive integer")
-    # Only what the platform reads is kept: the client's own metadata travels on the S3 object.
-    return Arrival(upload, "app", attempt, {"follow_up": _follow_up(metadata)} if "follow_up" in metadata else {})
+    # The client's own metadata travels on the S3 object; nothing of a message's is kept.
+    return Arrival(upload, "app", attempt)
 
 
 def _parse(body: dict, bucket: str) -> list[Arrival]:

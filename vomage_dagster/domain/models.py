@@ -21,7 +21,7 @@ NOVA_CANVAS = "nova-canvas"
 TEXT_FAMILIES = (ANTHROPIC, NOVA_TEXT)
 IMAGE_FAMILIES = (STABILITY, NOVA_CANVAS)
 
-# Defaults (DESIGN.md §9): the successors of Claude 3 Haiku and Nova Canvas, both past
+# Defaults (docs/sources.md): the successors of Claude 3 Haiku and Nova Canvas, both past
 # end of life in 2026. Stability's image models are served in fewer regions than the
 # text models; us-west-2 is where ListFoundationModels lists Stable Image Core.
 DEFAULT_ANALYSIS_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"

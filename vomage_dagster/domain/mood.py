@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from .errors import INVALID_ANALYSIS, ProcessingError
+from vomage_dagster.domain.errors import INVALID_ANALYSIS, ProcessingError
 
 EMOTIONS = ("joy", "sadness", "anger", "fear", "surprise", "disgust", "neutral")
 MAX_KEYWORDS = 8

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 
-from . import models
-from .context import RecordingContext
-from .errors import INVALID_ANALYSIS, ProcessingError
-from .hashing import sha256_text
-from .mood import MOOD_TOOL_SCHEMA, Mood
+from vomage_dagster.domain import models
+from vomage_dagster.domain.context import RecordingContext
+from vomage_dagster.domain.errors import INVALID_ANALYSIS, ProcessingError
+from vomage_dagster.domain.hashing import sha256_text
+from vomage_dagster.domain.mood import MOOD_TOOL_SCHEMA, Mood
 
 PROMPT_VERSION = "mood-v1"
 TOOL_NAME = "record_mood"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import ProcessingError
-from .mood import mood_from_dict
-from .streamed import MAX_CHARS_PER_S, script_ok
-from .transcript import SHORT_CODES
+from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.domain.mood import mood_from_dict
+from vomage_dagster.domain.streamed import MAX_CHARS_PER_S, script_ok
+from vomage_dagster.domain.transcript import SHORT_CODES
 
 MIN_CONFIDENCE = 0.5
 MIN_IMAGE_SIDE = 512

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .mood import EMOTIONS
+from vomage_dagster.domain.mood import EMOTIONS
 
 BAR_COLOURS = {
     "joy": (244, 180, 60), "sadness": (80, 110, 160), "anger": (190, 40, 45),

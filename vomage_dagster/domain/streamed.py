@@ -23,7 +23,7 @@ import json
 import math
 import unicodedata
 
-from .transcript import SHORT_CODES, Segment, Transcript, join_text
+from vomage_dagster.domain.transcript import SHORT_CODES, Segment, Transcript, join_text
 
 PREFIX = "transcripts/"
 VERSION = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from . import costs
+from vomage_dagster.domain import costs
 
 STAGES = ("raw_recording", "transcript", "recording_context", "mood", "mood_image",
           "published_record")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from ..domain import prompts
-from ..domain.context import time_bucket
-from ..domain.keys import processed_key
-from ..resources.cache import Cache
-from ..resources.records import RecordsTable
-from ..resources.store import ObjectStore
+from vomage_dagster.domain import prompts
+from vomage_dagster.domain.context import time_bucket
+from vomage_dagster.domain.keys import processed_key
+from vomage_dagster.resources.cache import Cache
+from vomage_dagster.resources.records import RecordsTable
+from vomage_dagster.resources.store import ObjectStore
 
 
 def _output(store: ObjectStore, rid: str, name: str) -> dict | None:

@@ -23,13 +23,13 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ..domain import prompts, streamed
-from ..domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
-from ..resources.cache import Cache
-from ..resources.queue import UploadQueue
-from ..resources.records import RecordsTable
-from ..resources.status import StatusTable
-from ..resources.store import ObjectStore
+from vomage_dagster.domain import prompts, streamed
+from vomage_dagster.domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
+from vomage_dagster.resources.cache import Cache
+from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.resources.records import RecordsTable
+from vomage_dagster.resources.status_table import StatusTable
+from vomage_dagster.resources.store import ObjectStore
 
 _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -72,7 +72,7 @@ def _rewrite_tables(store: ObjectStore, user_id: str) -> int:
     """Drop the user's rows from every daily table; rows removed."""
     import pyarrow.parquet as pq
 
-    from ..domain import tables
+    from vomage_dagster.domain import tables
 
     removed = 0
     for obj in list(store.list("tables/voice_records/")):
@@ -93,16 +93,14 @@ def _rewrite_tables(store: ObjectStore, user_id: str) -> int:
 def _erase_dagster(instance: Any, found: dict[str, dict]) -> Counter:
     from dagster import RunsFilter
 
-    from ..partitions import recordings
-    from ..run_tags import UPLOAD_KEY_TAG, recording_tag
+    from vomage_dagster.assets.partitions import recordings
+    from vomage_dagster.domain.run_tags import recording_tag
 
     done: Counter = Counter()
     doomed: set[str] = set()
     for rid, info in found.items():
         filters = [{recording_tag(rid): str(a)} for a in range(1, info.get("attempts", 1) + 2)]
         filters.append({"dagster/partition": rid})
-        if info.get("upload_key"):
-            filters.append({UPLOAD_KEY_TAG: info["upload_key"]})
         for tags in filters:
             doomed |= {r.dagster_run.run_id for r in instance.get_run_records(filters=RunsFilter(tags=tags))}
     for run_id in doomed:
@@ -128,7 +126,7 @@ def _refresh_asset_index(instance: Any, deleted_runs: set[str]) -> int:
     from dagster._core.storage.event_log.schema import AssetKeyTable
     from dagster._serdes import serialize_value
 
-    from ..assets.recording import KEYS
+    from vomage_dagster.assets.recording import KEYS
 
     storage = instance.event_log_storage
     if not deleted_runs or not hasattr(storage, "index_connection"):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..domain import costs
-from ..resources.queue import UploadQueue
-from ..resources.records import RecordsTable
-from ..resources.status import StatusTable
-from ..resources.store import ObjectStore
+from vomage_dagster.domain import costs
+from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.resources.records import RecordsTable
+from vomage_dagster.resources.status_table import StatusTable
+from vomage_dagster.resources.store import ObjectStore
 
 NAMESPACE = "Vomage/Performance"
 # Estimated cost per stage (dimension `Stage`) and what the cache saved, in USD.
@@ -140,7 +140,7 @@ def export_window(records: RecordsTable, status: StatusTable, queue: UploadQueue
     owns them (with their SNS actions, which putting them here would drop); moto's
     CloudFormation cannot create alarms, so the local stack gets them from here.
     """
-    from ..resources.aws import client
+    from vomage_dagster.resources.aws import client
 
     start = window_start(start) if start else last_complete_window()
     cloudwatch = client("cloudwatch", store.region_name, store.endpoint_url)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..resources.records import RecordsTable
-from ..resources.status import StatusTable
-from ..resources.store import ObjectStore
+from vomage_dagster.resources.records import RecordsTable
+from vomage_dagster.resources.status_table import StatusTable
+from vomage_dagster.resources.store import ObjectStore
 
 
 def prunable(keys: list[str], status: StatusTable, records: RecordsTable, store: ObjectStore,
              keep_days: int, now: dt.datetime | None = None) -> list[str]:
-    from ..assets.daily import table_key
+    from vomage_dagster.assets.daily import table_key
 
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_days)
     items = status.get_many(keys)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain.errors import ProcessingError
-from ..domain.keys import parse_upload_key
-from ..resources.queue import UploadQueue
-from ..resources.status import StatusTable
+from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.domain.keys import parse_upload_key
+from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.resources.tracker import ProcessingTracker
 
 
 @dataclass(frozen=True)
@@ -18,11 +18,11 @@ class RetryOutcome:
     reason: str  # for the person who asked: why not, or what happens now
 
 
-def retry(status: StatusTable, queue: UploadQueue, recording_id: str) -> RetryOutcome:
-    item = status.get(recording_id)
+def retry(tracker: ProcessingTracker, queue: UploadQueue, recording_id: str) -> RetryOutcome:
+    item = tracker.status.get(recording_id)
     if item is None:
         return RetryOutcome(False, None, f"no status for {recording_id}")
-    attempt = status.reset_for_retry(recording_id)
+    attempt = tracker.retry(recording_id)
     if attempt is None:
         return RetryOutcome(False, None, f"{recording_id} is {item['stage']}"
                             + (f" ({item['error']['code']}, not retryable)" if item.get("error") else "")
@@ -34,9 +34,9 @@ def retry(status: StatusTable, queue: UploadQueue, recording_id: str) -> RetryOu
     except Exception as exc:
         # The attempt is reset but not queued: say so in its status, never leave it waiting.
         # (A retry killed right here is found by stranded_recordings_sensor and queued again.)
-        status.fail(recording_id, ProcessingError(
+        tracker.fail(recording_id, ProcessingError(
             "retry_not_queued", f"the retry could not be queued ({type(exc).__name__}); try again",
-            retryable=True).as_dict())
+            retryable=True), attempt)
         return RetryOutcome(False, attempt, f"{recording_id}: attempt {attempt} could not be queued "
                             f"({type(exc).__name__}); it is failed again and can be retried")
     return RetryOutcome(True, attempt, f"{recording_id}: attempt {attempt} queued")

@@ -10,9 +10,9 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..domain import models, prompts
-from ..domain.mood import Mood, validate_mood
-from .aws import client, model_unavailable
+from vomage_dagster.domain import models, prompts
+from vomage_dagster.domain.mood import Mood, validate_mood
+from vomage_dagster.resources.aws import client, model_unavailable
 
 
 class MoodAnalyzer(ConfigurableResource):

@@ -71,7 +71,7 @@ def _inject_throttling(session: Any) -> None:
     """Chaos tests only (VOMAGE_CHAOS_DYNAMODB_THROTTLE, local): answer a fraction of
     DynamoDB calls with ThrottlingException before they leave, as a busy table would, so
     the retry path runs in every process of the stack."""
-    from ..settings import load_settings
+    from vomage_dagster.settings import load_settings
 
     fraction = load_settings().chaos_dynamodb_throttle
     if fraction <= 0:
@@ -99,10 +99,10 @@ ROUND_TRIPS = {"s3": "s3_round_trip_s", "sqs": "sqs_round_trip_s", "dynamodb": "
 
 
 def _inject_latency(session: Any) -> None:
-    """Under a latency profile (local only, `vomage_dagster/latency.py`): every call to S3, SQS,
+    """Under a latency profile (local only, `vomage_dagster/resources/latency.py`): every call to S3, SQS,
     DynamoDB and EventBridge waits the profile's round trip before it leaves, so the
     chain pays what it would pay in an AWS region, in every process of the stack."""
-    from .. import latency
+    from vomage_dagster.resources import latency
 
     profile = latency.active()
     if profile is None:
@@ -138,7 +138,7 @@ def model_unavailable(exc: Exception, model_id: str) -> Any:
     itself cannot be called; None for any other error (the caller re-raises it)."""
     from botocore.exceptions import ClientError
 
-    from ..domain.errors import MODEL_UNAVAILABLE, ProcessingError
+    from vomage_dagster.domain.errors import MODEL_UNAVAILABLE, ProcessingError
 
     if not isinstance(exc, ClientError):
         return None

@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from .aws import client
+from vomage_dagster.resources.aws import client
 
 
 class BatchInference(ConfigurableResource):

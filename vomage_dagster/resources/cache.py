@@ -13,11 +13,11 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
-from ..domain import lifetimes
+from vomage_dagster.domain import lifetimes
 
 log = logging.getLogger(__name__)
 
-# Key patterns and lifetimes from the product plan (DESIGN.md §4), kept with every other
+# Key patterns and lifetimes from the product plan, kept with every other
 # lifetime in domain/lifetimes.py.
 TTL_SECONDS = lifetimes.REDIS_TTL_SECONDS
 

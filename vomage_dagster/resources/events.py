@@ -8,7 +8,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from .aws import client
+from vomage_dagster.resources.aws import client
 
 SOURCE = "vomage.voice-processing"
 MOOD_READY = "Mood Ready"

@@ -1,7 +1,7 @@
 """Asset outputs as JSON in S3 under `processed/<partition>/<asset>.json`.
 
 Used by the assets that return values (the daily tables, reprocessing); the recording
-assets write their stage outputs themselves (`assets/batching.py`), in the same place.
+assets write their stage outputs themselves (`assets/runner.py`), in the same place.
 Keeping outputs in the bucket, not on a worker's disk, means any process can load them.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from ..domain.keys import processed_key
-from .store import ObjectStore
+from vomage_dagster.domain.keys import processed_key
+from vomage_dagster.resources.store import ObjectStore
 
 
 class S3JsonIOManager(ConfigurableIOManager):

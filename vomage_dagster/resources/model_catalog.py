@@ -13,8 +13,9 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..domain import lifecycle, models
-from .aws import client
+from vomage_dagster.domain import model_verdicts as lifecycle
+from vomage_dagster.domain import models
+from vomage_dagster.resources.aws import client
 
 
 def _reason(exc: Exception) -> str | None:

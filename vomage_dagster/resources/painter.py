@@ -8,8 +8,8 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..domain import image_models, models, prompts
-from .aws import client, model_unavailable
+from vomage_dagster.domain import image_models, models, prompts
+from vomage_dagster.resources.aws import client, model_unavailable
 
 
 class ImagePainter(ConfigurableResource):
@@ -23,7 +23,7 @@ class ImagePainter(ConfigurableResource):
 
     def paint(self, prompt: str) -> bytes:
         """A 1024×1024 PNG for the prompt."""
-        from ..domain.errors import CONTENT_FILTERED, ProcessingError
+        from vomage_dagster.domain.errors import CONTENT_FILTERED, ProcessingError
 
         try:
             resp = self.bedrock.invoke_model(

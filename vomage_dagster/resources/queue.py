@@ -16,7 +16,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from .aws import client
+from vomage_dagster.resources.aws import client
 
 
 @lru_cache(maxsize=32)

@@ -10,9 +10,9 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..domain import lifetimes
-from .aws import dynamodb_table
-from .status import dynamo_numbers, plain_numbers
+from vomage_dagster.domain import lifetimes
+from vomage_dagster.resources.aws import dynamodb_table
+from vomage_dagster.resources.status_table import dynamo_numbers, plain_numbers
 
 RECORDING_INDEX = "recording_id-index"
 DAY_INDEX = "day-index"

@@ -12,11 +12,11 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..domain.errors import TRANSCRIPTION_FAILED, ProcessingError
-from ..domain.transcript import Transcript, parse_transcribe_output
-from ..settings import LANGUAGE_OPTIONS
-from .aws import client
-from .store import ObjectStore
+from vomage_dagster.domain.errors import TRANSCRIPTION_FAILED, ProcessingError
+from vomage_dagster.domain.transcript import Transcript, parse_transcribe_output
+from vomage_dagster.resources.aws import client
+from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.settings import LANGUAGE_OPTIONS
 
 MAX_RESTARTS = 2
 

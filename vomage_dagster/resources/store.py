@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from dagster import ConfigurableResource
 
-from .aws import client
+from vomage_dagster.resources.aws import client
 
 PRESIGNED_LINK_S = 7 * 24 * 3600  # SigV4's longest
 
@@ -107,7 +107,7 @@ class ObjectStore(ConfigurableResource):
         """An http link to the object that a person can open from the Dagster UI.
 
         On the local stack, a presigned GET on the stack's own endpoint (Dagster's home
-        lives as long as the stack, `local/stack.py`, so the link lives as long as its
+        lives as long as the stack, `local/aws/stack.py`, so the link lives as long as its
         event). On AWS, the object's page in the S3 console: a presigned URL signed with
         a task role's session expires within hours, while the event log keeps the link.
         """

@@ -11,7 +11,7 @@ import datetime as dt
 
 from dagster import ConfigurableResource
 
-from ..domain.context import Weather, derive_weather
+from vomage_dagster.domain.context import Weather, derive_weather
 
 
 class WeatherSource(ConfigurableResource):

@@ -11,17 +11,16 @@ import json
 
 from dagster import AssetMaterialization, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from ..assets.reprocessing import results_key, write_results
-from ..domain import batch
-from ..resources.batch import BatchInference
-from ..resources.store import ObjectStore
-from ..settings import load_settings
-from .status import default_status
+from vomage_dagster.assets.reprocessing import results_key, write_results
+from vomage_dagster.domain import batch
+from vomage_dagster.resources.batch import BatchInference
+from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.sensors import DEFAULT_STATUS
 
 MANIFESTS_PREFIX = "batch/"
 
 
-@sensor(minimum_interval_seconds=30, default_status=default_status(load_settings(), "batch"),
+@sensor(minimum_interval_seconds=30, default_status=DEFAULT_STATUS,
         description="Bedrock batch jobs → reprocessed results when they end.")
 def batch_job_sensor(context: SensorEvaluationContext, store: ObjectStore,
                      batch_inference: BatchInference) -> SensorResult:

@@ -1,43 +1,42 @@
 """Stranded-recordings sensor: nothing stays in progress forever.
 
-A recording can stall outside any run: a sensor tick that died after claiming it, a
-`vomage retry` killed between resetting the status and queueing the message, a message
-lost. Every `INTERVAL_S` this sensor looks for recordings not final whose status has not
-changed for `STALL_AFTER` (both periods are settings: `VOMAGE_STALL_AFTER_S`, 10 min, and
-`VOMAGE_DEAD_RUN_AFTER_S`, 30 min):
+Every `INTERVAL_S` it looks for recordings not final whose status has not changed for
+`STALL_AFTER` (`VOMAGE_STALL_AFTER_S`, 10 min) and, per recording:
 
-- a run of the current attempt is still in flight: left alone (long, not stranded),
-  unless the status has not moved for `DEAD_RUN_AFTER`: then the run's worker is taken
-  for dead (the default run launcher cannot tell a killed run process from a slow one),
-  the run is terminated and reported failed, and that attempt of the recording is failed
-  (retryable) with code `stalled`;
-- no run of that attempt, or only finished ones: the recording is queued again (an app
-  message, so it goes through the normal, deduplicated door), at most `MAX_REQUEUES`
-  times; after that it is failed (retryable) with code `stalled`.
+- a run of its current attempt is in flight: left alone (long, not stranded), unless the
+  status has not moved for `DEAD_RUN_AFTER` (`VOMAGE_DEAD_RUN_AFTER_S`, 30 min). Then the
+  run is taken for dead: it is terminated (or reported failed when its launcher cannot
+  reach it) and the attempt is failed, retryable, with code `stalled`. This *dead-run
+  rule* is for what the warm run launcher's own health check cannot see: that check
+  pings the Celery worker, and a worker whose run is stuck (a call that never returns, a
+  deadlocked thread) still answers, so the run would stay STARTED for ever.
+- no run of that attempt in flight: the recording is queued again (an app message, so it
+  goes through the ingest like any upload), at most `MAX_REQUEUES` times; then it is
+  failed, retryable, with code `stalled`. An attempt still owned by a run that ended
+  without ending it is released first (`supersede`), so the next run may own it.
 """
 
 import datetime as dt
 
 from dagster import DagsterRunStatus, RunsFilter, SensorEvaluationContext, SkipReason, sensor
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
-from ..domain.errors import ProcessingError
-from ..domain.keys import parse_upload_key
-from ..resources.queue import UploadQueue
-from ..resources.records import RecordsTable
-from ..resources.tracker import ProcessingTracker
-from ..run_tags import recording_tag
-from ..settings import load_settings
-from .run_failures import retract_record
-from .status import default_status
+from vomage_dagster.assets.runner import owner_runs_in_flight
+from vomage_dagster.domain import lifecycle as life
+from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.domain.keys import parse_upload_key
+from vomage_dagster.domain.run_tags import recording_tag
+from vomage_dagster.resources.queue import UploadQueue
+from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.sensors import DEFAULT_STATUS
+from vomage_dagster.settings import load_settings
 
 INTERVAL_S = 60
 STALL_AFTER = dt.timedelta(seconds=load_settings().stall_after_s)
-MAX_REQUEUES = 3
-IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-             DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
-
-
 DEAD_RUN_AFTER = dt.timedelta(seconds=load_settings().dead_run_after_s)
+MAX_REQUEUES = life.MAX_REQUEUES
+IN_FLIGHT = list(NOT_FINISHED_STATUSES)
+STALLED = "stalled"
 
 
 def _running_since(record) -> float:
@@ -52,10 +51,9 @@ def _running_since(record) -> float:
 def stop_dead_run(context: SensorEvaluationContext, record) -> None:
     """End a run taken for dead so that it cannot write anything after all. Its launcher
     is asked to terminate it: a process that is merely slow gets the interrupt and ends
-    canceled (run monitoring ends a cancel that hangs). A process that is gone cannot
-    answer: the run is reported failed. Either way the recording's last stage checks the
-    status before it publishes, so even a run that survives writes no record for a
-    recording already failed."""
+    canceled. A process that is gone cannot answer: the run is reported failed. Either
+    way the run's writes name it as the owner of an attempt that is now failed, so even
+    a run that survives changes nothing and publishes no record."""
     run_id = record.dagster_run.run_id
     try:
         terminated = context.instance.run_launcher.terminate(run_id)
@@ -67,42 +65,46 @@ def stop_dead_run(context: SensorEvaluationContext, record) -> None:
             record.dagster_run, "no progress for too long: the run's worker is taken for dead")
 
 
-def runs_in_flight(context: SensorEvaluationContext, recording_id: str, attempt: int) -> list:
+def runs_of_attempt(context: SensorEvaluationContext, recording_id: str, attempt: int,
+                    statuses: list[DagsterRunStatus] | None = None) -> list:
     return list(context.instance.get_run_records(filters=RunsFilter(
-        tags={recording_tag(recording_id): str(attempt)}, statuses=IN_FLIGHT), limit=5))
+        tags={recording_tag(recording_id): str(attempt)}, statuses=statuses), limit=20))
 
 
-@sensor(minimum_interval_seconds=INTERVAL_S, default_status=default_status(load_settings(), "failures"),
+@sensor(minimum_interval_seconds=INTERVAL_S, default_status=DEFAULT_STATUS,
         description="Recordings stuck in progress outside any run are queued again, then failed.")
 def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: ProcessingTracker,
-                               queue: UploadQueue, records: RecordsTable) -> SkipReason:
+                               queue: UploadQueue) -> SkipReason:
     now = dt.datetime.now(dt.UTC)
     requeued = failed = 0
     for item in tracker.status.stalled(now - min(STALL_AFTER, DEAD_RUN_AFTER)):
         rid, attempt = item["recording_id"], int(item.get("attempt", 1))
-        upload = parse_upload_key(str(item.get("upload_key", "")))
-        in_flight = runs_in_flight(context, rid, attempt)
+        updated = str(item.get("updated_at", ""))
+        in_flight = runs_of_attempt(context, rid, attempt, IN_FLIGHT)
+        if not in_flight and item.get("owner"):  # a run started by hand carries no recording tags
+            in_flight = owner_runs_in_flight(context.instance, str(item["owner"]))
         if in_flight:
-            dead = [r for r in in_flight if _running_since(r) < (now - DEAD_RUN_AFTER).timestamp()]
-            if dead and len(dead) == len(in_flight) and str(item.get("updated_at", "")) < (
-                    now - DEAD_RUN_AFTER).isoformat(timespec="milliseconds"):
+            dead_before = now - DEAD_RUN_AFTER
+            dead = [r for r in in_flight if _running_since(r) < dead_before.timestamp()]
+            if dead and len(dead) == len(in_flight) and updated < life.timestamp(dead_before):
                 for record in dead:
                     stop_dead_run(context, record)
                 if tracker.fail(rid, ProcessingError(
-                        "stalled", "processing stopped making progress; retry it with `vomage retry`",
+                        STALLED, "processing stopped making progress; retry it with `vomage retry`",
                         retryable=True), attempt):
-                    retract_record(records, rid)
+                    tracker.retract(rid)
                     failed += 1
             continue
-        if str(item.get("updated_at", "")) >= (now - STALL_AFTER).isoformat(timespec="milliseconds"):
+        if updated >= life.timestamp(now - STALL_AFTER):
             continue  # not stalled long enough to queue again
+        upload = parse_upload_key(str(item.get("upload_key", "")))
         if upload is None or int(item.get("requeues", 0)) >= MAX_REQUEUES:
             if tracker.fail(rid, ProcessingError(
-                    "stalled", "processing did not start or finish; retry it with `vomage retry`",
-                    retryable=True)):
+                    STALLED, "processing did not start or finish; retry it with `vomage retry`",
+                    retryable=True), attempt):
                 failed += 1
             continue
-        if tracker.status.note_requeue(rid, attempt) is not None:
+        if tracker.requeue(rid, attempt, item.get("owner")) is not None:
             queue.send({"recording_id": rid, "s3_key": upload.key, "user_id": upload.user_id,
                         "attempt": attempt, "metadata": {}})
             requeued += 1

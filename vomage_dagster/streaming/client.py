@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..domain.streamed import results_text
-from . import event_stream
-from .presign import SAMPLE_RATE
+from vomage_dagster.domain.streamed import results_text
+from vomage_dagster.streaming import event_stream
+from vomage_dagster.streaming.presign import SAMPLE_RATE
 
 FRAME_S = 0.1  # 100 ms of audio per frame, as AWS's examples send
 BYTES_PER_S = SAMPLE_RATE * 2

@@ -15,15 +15,15 @@ import os
 
 from botocore.credentials import Credentials
 
-from ..settings import LANGUAGE_OPTIONS, Settings
-from . import presign
+from vomage_dagster.settings import LANGUAGE_OPTIONS, Settings
+from vomage_dagster.streaming import presign
 
 ROLE_ENV = "VOMAGE_STREAMING_ROLE_ARN"
 ENDPOINT_ENV = "VOMAGE_TRANSCRIBE_STREAMING_URL"
 
 
 def _credentials(settings: Settings, user_id: str) -> Credentials:
-    from ..resources.aws import _session, client
+    from vomage_dagster.resources.aws import _session, client
 
     role = os.environ.get(ROLE_ENV, "")
     if role and not settings.is_local:

@@ -1,0 +1,108 @@
+"""Commands of the app side: the live view, and uploading or speaking as the app would."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vomage_dagster.cli.common import use_local_stack
+from vomage_dagster.settings import LANGUAGE_OPTIONS, Settings
+
+
+def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
+    """The live view (`app/`): serve it, or print a user's token and the page's URL."""
+    from vomage_dagster.app.server import app_secret, create_app
+    from vomage_dagster.domain import access
+
+    settings = use_local_stack(settings)
+    secret = app_secret(settings)
+    if args.action == "token":
+        if not args.user:
+            print("vomage app token needs --user", file=sys.stderr)
+            return 2
+        token = access.issue(secret, args.user, ttl_s=args.ttl)
+        print(f"http://{args.host}:{args.port}/?token={token}" if args.url else token)
+        return 0
+    import uvicorn
+
+    uvicorn.run(create_app(settings, secret), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
+    from vomage_dagster.local.client.uploads import upload_file
+
+    settings = use_local_stack(settings)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    rid = upload_file(settings, path, args.user, lat=args.lat, lon=args.lon, tz=args.tz, lang=args.lang)
+    print(f"uploaded {path.name} as {rid}", file=sys.stderr)
+    print(rid)
+    return 0
+
+
+def cmd_stream_url(args: argparse.Namespace, settings: Settings) -> int:
+    """A presigned Transcribe streaming URL for one recording of `--user` (valid 5 min)."""
+    from vomage_dagster.domain.keys import valid_user_id
+    from vomage_dagster.streaming.urls import stream_url
+
+    if not valid_user_id(args.user):
+        print("a user id is [A-Za-z0-9_-], at most 64 characters", file=sys.stderr)
+        return 2
+    print(stream_url(use_local_stack(settings), args.user, args.lang, args.expires))
+    return 0
+
+
+def cmd_speak(args: argparse.Namespace, settings: Settings) -> int:
+    """The app's fast path for a file: stream it at real-time pace, upload at the end of
+    speech, put the streamed transcript beside it."""
+    from vomage_dagster.local.client.speaking_app import speak
+
+    settings = use_local_stack(settings)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    spoken = speak(settings, path, args.user, language=args.lang, realtime=not args.fast)
+    if spoken.transcript_at is None:
+        print(f"the stream failed ({spoken.error}): uploaded without a transcript, the batch job will run",
+              file=sys.stderr)
+    else:
+        print(f"streamed {path.name}: final transcript {spoken.transcript_at - spoken.end_of_speech:.2f} s "
+              f"after the end of speech ({spoken.language})", file=sys.stderr)
+    print(spoken.recording_id)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("app", help="the app's live view: serve it, or a user's token")
+    p.add_argument("action", nargs="?", choices=["serve", "token"], default="serve")
+    p.add_argument("--user", help="token: the user it speaks for")
+    p.add_argument("--ttl", type=int, default=15 * 60, help="token: seconds it lasts")
+    p.add_argument("--url", action="store_true", help="token: print the page's URL with it")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(fn=cmd_app)
+    p = sub.add_parser("upload", help="upload a recording as the app does; prints its id last")
+    p.add_argument("file")
+    p.add_argument("--user", required=True)
+    p.add_argument("--lat")
+    p.add_argument("--lon")
+    p.add_argument("--tz")
+    p.add_argument("--lang", help="language hint: en-US, zh-CN or ja-JP")
+    p.set_defaults(fn=cmd_upload)
+    p = sub.add_parser("stream-url", help="a presigned Transcribe streaming URL for a user's next recording")
+    p.add_argument("--user", required=True)
+    p.add_argument("--lang", choices=list(LANGUAGE_OPTIONS), help="the language (default: identified)")
+    p.add_argument("--expires", type=int, default=300, help="seconds, at most 300")
+    p.set_defaults(fn=cmd_stream_url)
+    p = sub.add_parser("speak", help="stream a recording while 'speaking', upload it, send its transcript")
+    p.add_argument("file")
+    p.add_argument("--user", required=True)
+    p.add_argument("--lang", choices=list(LANGUAGE_OPTIONS))
+    p.add_argument("--fast", action="store_true", help="stream as fast as possible, not at real-time pace")
+    p.set_defaults(fn=cmd_speak)

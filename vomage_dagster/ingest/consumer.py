@@ -1,0 +1,145 @@
+"""The uploads queue: every message becomes runs, a refusal with its reason, or nothing.
+
+SQS delivers at least once, out of order, sometimes malformed. One pass (`ingest_once`)
+waits up to the queue's long poll for a first message, takes what else is there (at most
+`MAX_MESSAGES` within `BUDGET_S`), plans the runs (`planner`), launches them, and then
+settles each message:
+
+- an S3 test event is deleted;
+- a poison message (bad JSON, unknown bucket, key outside uploads/, schema error, any
+  shape the parser refuses; the parser never raises anything else) is kept: its reason
+  is written to `ingest-errors/<md5 of body>.json` and it comes back after a few
+  seconds, until SQS moves it to the dead-letter queue after maxReceiveCount=3 receives
+  (`vomage dlq list | redrive`);
+- a message whose recordings all have a run now (launched here, or live already), are
+  final, or are refused (another upload owns the id, noted in `ingest-errors/`) is deleted;
+- a message with a recording whose launch failed is kept and comes back after a few
+  seconds for another try; after three receives SQS moves it to the dead-letter queue,
+  where it is noted, and the stranded-recordings sensor queues the recording again later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dagster import DagsterInstance, RunRequest
+
+from vomage_dagster.domain.keys import INGEST_ERRORS_PREFIX
+from vomage_dagster.domain.messages import Arrival, PoisonMessage, parse_message
+from vomage_dagster.domain.run_tags import recordings_of_run
+from vomage_dagster.ingest.planner import LAUNCH, Plan, plan_runs
+from vomage_dagster.resources.queue import Message, UploadQueue
+from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.resources.tracker import ProcessingTracker
+
+MAX_MESSAGES = 100
+# The uploads queue's redrive policy (deploy/cloudformation/vomage.yaml): after this many
+# receives a message goes to the dead-letter queue.
+MAX_RECEIVES = 3
+BUDGET_S = 20.0
+
+
+def refuse(store: ObjectStore, message: Message, reason: str, upload_key: str | None = None) -> None:
+    """Keep why a message (or an upload it names, `upload_key`) was refused, for
+    `vomage dlq list` and for erasure (S3 events carry keys URL-encoded)."""
+    store.put_json(f"{INGEST_ERRORS_PREFIX}{message.md5}.json", {
+        "message_id": message.message_id, "reason": reason, "body": message.body[:4000],
+        **({"upload_key": upload_key} if upload_key else {}),
+        "receive_count": message.receive_count,
+        "seen_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+
+
+def receive(queue: UploadQueue) -> list[Message]:
+    """Wait up to `queue.wait_s` for a first message, then take what is there."""
+    started = time.monotonic()
+    received = queue.receive(10, wait_s=queue.wait_s)
+    while received and len(received) < MAX_MESSAGES and time.monotonic() - started < BUDGET_S:
+        more = queue.receive(min(10, MAX_MESSAGES - len(received)))
+        if not more:
+            break
+        received += more
+    return received
+
+
+@dataclass
+class Triage:
+    """What one receive comes to: per message its arrivals, and what to drop or keep."""
+
+    arrivals: dict[str, list[Arrival]] = field(default_factory=dict)  # message id → its arrivals
+    to_delete: list[Message] = field(default_factory=list)
+    poison: list[Message] = field(default_factory=list)
+
+    @property
+    def uploads(self) -> list:
+        return [a.upload for parsed in self.arrivals.values() for a in parsed]
+
+
+def triage(messages: list[Message], store: ObjectStore, log: logging.Logger) -> Triage:
+    """Parse every message; a poison one is noted and kept aside, never raised."""
+    t = Triage()
+    for m in messages:
+        try:
+            parsed = parse_message(m.body, store.bucket)
+        except Exception as exc:  # PoisonMessage, or anything the parser did not foresee
+            if not isinstance(exc, PoisonMessage):
+                exc = PoisonMessage(f"unreadable message ({type(exc).__name__})")
+            t.poison.append(m)
+            refuse(store, m, str(exc))
+            log.warning(f"poison message {m.message_id}: {exc}")
+            continue
+        if parsed:
+            t.arrivals[m.message_id] = parsed
+        else:  # s3:TestEvent
+            t.to_delete.append(m)
+    return t
+
+
+def settle(queue: UploadQueue, store: ObjectStore, messages: list[Message], t: Triage, plan: Plan,
+           launched: set[str], log: logging.Logger) -> None:
+    """Delete what is done with, keep what waits for a launch, release poison."""
+    to_delete, keep = list(t.to_delete), []
+    for m in messages:
+        arrivals = t.arrivals.get(m.message_id)
+        if not arrivals:
+            continue
+        for a in arrivals:
+            if a.upload.key in plan.refused:
+                refuse(store, m, plan.refused[a.upload.key], a.upload.key)
+                log.warning(f"refused an upload in message {m.message_id}: {plan.refused[a.upload.key]}")
+        waiting = [a for a in arrivals
+                   if plan.decisions.get(a.recording_id) == LAUNCH and a.recording_id not in launched]
+        if waiting:
+            if m.receive_count >= MAX_RECEIVES:  # its last receive: say why it goes to the dead letters
+                refuse(store, m, "no run could be launched for this recording; the stranded-recordings "
+                                 "sensor queues it again")
+            keep.append(m)
+        else:
+            to_delete.append(m)
+    queue.delete(to_delete)
+    queue.release(t.poison + keep)
+
+
+def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstance, tracker: ProcessingTracker,
+                launch: Callable[[RunRequest], str], max_batch: int, log: logging.Logger) -> int:
+    """One receive (waiting up to the queue's long poll) and its runs; the recordings launched."""
+    messages = receive(queue)
+    if not messages:
+        return 0
+    t = triage(messages, store, log)
+    plan = plan_runs(instance, tracker, t.uploads, max_batch)
+    launched: set[str] = set()
+    for request in plan.runs:
+        recordings = recordings_of_run(request.tags)
+        try:
+            run_id = launch(request)
+        except Exception as exc:  # one failed launch must not hold back the others
+            log.warning(f"launch of {len(recordings)} recording(s) failed: {str(exc)[:300]}")
+            continue
+        launched.update(recordings)
+        log.debug(f"launched run {run_id} for {len(recordings)} recording(s)")
+    settle(queue, store, messages, t, plan, launched, log)
+    return len(launched)

@@ -1,0 +1,41 @@
+"""The ingest service (`vomage ingest`): the uploads queue, long-polled without pause,
+each run launched the moment its message arrives.
+
+It runs beside the daemon in every environment (locally `vomage ui`, the demo, the
+cluster and the tests start it; on AWS an ECS service, docs/deploy.md). Several replicas
+may run: a recording launched twice is owned by one run, the other stands down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from vomage_dagster.ingest.consumer import ingest_once
+from vomage_dagster.ingest.launcher import JOB, GraphQLLauncher
+from vomage_dagster.resources.build import build_resources
+from vomage_dagster.settings import Settings
+
+log = logging.getLogger("vomage.ingest")
+
+def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, stop: threading.Event) -> None:
+    """Until `stop` is set: receive, plan, launch. A pass that raises (SQS or DynamoDB
+    unreachable for a moment) is logged and tried again after a short pause."""
+    # Long polls (`VOMAGE_SQS_WAIT_SECONDS`): a message ends one at once, so their length
+    # costs no latency, and a stop is seen within one.
+    resources = build_resources(settings)
+    queue, store, tracker = resources["queue"], resources["store"], resources["tracker"]
+    launcher = GraphQLLauncher(workspace_file, instance)
+    log.info(f"ingest service: {queue.url()} → {JOB} in {launcher.location}")
+    try:
+        while not stop.is_set():
+            try:
+                ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log)
+            except Exception as exc:
+                log.warning(f"ingest pass failed ({type(exc).__name__}: {str(exc)[:300]}); retrying")
+                stop.wait(2)
+    finally:
+        launcher.close()
