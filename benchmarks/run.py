@@ -214,7 +214,7 @@ class StatusWatch(threading.Thread):
             return
 
     def seen(self, item: dict) -> None:
-        from vomage_dagster.domain.status import TERMINAL
+        from vomage_dagster.domain.lifecycle import FINAL as TERMINAL
 
         if item.get("stage") in TERMINAL:
             self.final_at.setdefault(item["recording_id"], time.time())
