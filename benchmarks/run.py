@@ -408,13 +408,14 @@ def main() -> int:
             for clip in singles[: args.cached]:
                 cached += upload_and_wait(settings, [clip], 300, status_watch)
             cached_calls = sum(model_calls(info).values()) - sum(before.values())
-            daemon_mb = _status_kb(pids["daemon"], "VmHWM") / 1024
+            daemon_mb = _status_kb(processes.command_pid(pids["daemon"]) or pids["daemon"], "VmHWM") / 1024
             stack_mb = {n: round(_status_kb(processes.command_pid(p) or p, "VmHWM") / 1024, 1)
                         for n, p in info["pids"].items()}
             stack_mb.update({n: _group_peak_mb(p) for n, p in pids.items()
                              if n.startswith("worker-") or n in ("postgres", "webserver")})
             if "code-server" in pids:
-                stack_mb["code-server"] = round(_status_kb(pids["code-server"], "VmHWM") / 1024, 1)
+                server = processes.command_pid(pids["code-server"]) or pids["code-server"]
+                stack_mb["code-server"] = round(_status_kb(server, "VmHWM") / 1024, 1)
             phases = run_phases(home, {"single": single, "burst": burst_uploads, "cached": cached})
             for i, level in enumerate(levels):
                 mine = level_clips[i * per_level:(i + 1) * per_level]
