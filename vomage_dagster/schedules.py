@@ -1,5 +1,7 @@
-"""Schedules: the platform's clockwork. Locally they start running (like the sensors);
-on AWS an operator turns each on."""
+"""Schedules: the platform's clockwork. The safety nets run from the first deploy, on AWS
+as locally: the daily tables, the metric export (its heartbeat keeps the alarms honest),
+the model check and partition retention. Reprocessing and cache warming cost money or
+only matter after an incident: an operator turns them on."""
 
 import datetime as dt
 
@@ -20,10 +22,8 @@ from vomage_dagster.jobs import (
     warm_cache,
 )
 from vomage_dagster.operations.metrics import WINDOW, window_start
-from vomage_dagster.settings import load_settings
 
-_LOCAL = load_settings().is_local
-ON = DefaultScheduleStatus.RUNNING if _LOCAL else DefaultScheduleStatus.STOPPED
+ON = DefaultScheduleStatus.RUNNING
 OFF = DefaultScheduleStatus.STOPPED
 
 daily_tables_schedule = build_schedule_from_partitioned_job(
@@ -44,7 +44,7 @@ def export_metrics_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         "ops": {"export_metrics_op": {"config": {"window_start": start.isoformat()}}}})
 
 
-@schedule(job=check_models, cron_schedule="0 6 * * *", default_status=DefaultScheduleStatus.RUNNING,
+@schedule(job=check_models, cron_schedule="0 6 * * *", default_status=ON,
           description="Daily at 06:00 UTC: fail the model checks of mood and mood_image if a model is retiring.")
 def check_models_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest()
@@ -56,8 +56,8 @@ def warm_cache_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest()
 
 
-@schedule(job=prune_recording_partitions, cron_schedule="0 4 * * *", default_status=OFF,
-          description="Daily partition retention at 04:00 UTC.")
+@schedule(job=prune_recording_partitions, cron_schedule="0 4 * * *", default_status=ON,
+          description="Daily partition retention at 04:00 UTC (keeps `lifetimes.PARTITION_DAYS` days).")
 def retention_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest()
 

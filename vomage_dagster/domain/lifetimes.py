@@ -17,7 +17,7 @@ and the retention job follow (tests hold each of them to it).
 | DynamoDB VoiceRecords | the published post | 365 days after recording | TTL on `expires_at` |
 | Redis | cache, live status | `transcribe:` `analysis:` 24 h, `image:` 7 d, `context:` 30 min, `status:` 1 h | TTLs |
 | SQS | uploads queue, dead letters | 14 days each | queue retention |
-| Dagster `recordings` partitions | one per recording | 30 days (tabled or failed) | `prune_recording_partitions` |
+| Dagster `recordings` partitions | one per recording | 2 days once tabled or failed | `prune_recording_partitions` |
 """
 
 from __future__ import annotations
@@ -46,7 +46,19 @@ REDIS_TTL_SECONDS = {"transcribe": 24 * 3600, "analysis": 24 * 3600, "image": 7 
 COMPUTE_LOG_DAYS = 30
 STATUS_DAYS = 30
 RECORD_DAYS = 365
-PARTITION_DAYS = 30
+# Dagster recommends at most 100,000 partitions per asset. The window is sized from the
+# volume docs/deploy.md §5 plans for (1,000 concurrent users ≈ 36,000 recordings a day),
+# with a fifth kept free; a recording's row stays in the daily table after its partition goes.
+MAX_PARTITIONS = 100_000
+PLANNED_RECORDINGS_PER_DAY = 36_000
+
+
+def partition_days(recordings_per_day: int, limit: int = MAX_PARTITIONS, headroom: float = 0.8) -> int:
+    """The longest whole number of days of partitions that stays within `limit`."""
+    return max(1, int(limit * headroom) // max(1, recordings_per_day))
+
+
+PARTITION_DAYS = partition_days(PLANNED_RECORDINGS_PER_DAY)
 QUEUE_DAYS = 14  # the uploads queue and its dead-letter queue
 
 

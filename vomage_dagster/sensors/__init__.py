@@ -3,10 +3,9 @@ and the Bedrock batch jobs. None of them launches a recording's run: the ingest 
 
 from dagster import DefaultSensorStatus
 
-from vomage_dagster.settings import load_settings
-
-# Locally every sensor starts running; on AWS an operator turns each on (docs/deploy.md).
-DEFAULT_STATUS = DefaultSensorStatus.RUNNING if load_settings().is_local else DefaultSensorStatus.STOPPED
+# Every sensor is a safety net or a follower of work already started: each runs from the
+# first deploy, on AWS as locally (an operator may still stop one in the UI).
+DEFAULT_STATUS = DefaultSensorStatus.RUNNING
 
 # The daemon evaluates sensors every 5 s at most; a minimum interval of 5 s as well
 # makes every other tick miss by milliseconds (ticks were measured 5 and 10 s apart).
