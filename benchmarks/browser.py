@@ -19,8 +19,6 @@ import os
 import platform
 import statistics
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from vomage_dagster.domain import access
@@ -46,9 +44,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="recordings to make (samples in turn)")
     args = parser.parse_args()
-    import uvicorn
-
-    from vomage_dagster.app.server import app_secret, create_app
+    from vomage_dagster.app.server import app_secret
+    from vomage_dagster.local.deployment.live_view import running_live_view
 
     work = Path(tempfile.mkdtemp(prefix="vomage-browser-bench-"))
     os.environ.update({"VOMAGE_STATE_DIR": str(work / "state"), "VOMAGE_ENV": "local"})
@@ -60,13 +57,7 @@ def main() -> int:
     rows = []
     try:
         secret = app_secret(settings)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, secret), host="127.0.0.1",
-                                               port=stack.free_port(), log_level="warning"))
-        with running_daemon(work / "state", {}):
-            threading.Thread(target=server.run, daemon=True).start()
-            while not server.started:
-                time.sleep(0.05)
-            base = f"http://127.0.0.1:{server.config.port}"
+        with running_daemon(work / "state", {}), running_live_view(work / "state", stack.free_port()) as base:
             for i in range(args.runs):
                 sample = samples[i % len(samples)]
                 wav = work / f"mic-{i}.wav"
@@ -80,7 +71,6 @@ def main() -> int:
                                 if k in t}})
                 print(f"  {sample['file']:<16} {seen['stage']:<9} " + "  ".join(
                     f"{k} {t[k] / 1000:.2f} s" for k in ("words", "mood", "image") if k in t), flush=True)
-            server.should_exit = True
     finally:
         stack.down(load_settings())
     done = [r for r in rows if r["stage"] == "complete"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 def own_and_move(tracker, rid: str, *stages: str, owner: str = "test-run", attempt: int = 1) -> None:
     """Register `rid` if needed, own its attempt as `owner`, and move it through `stages`
@@ -17,3 +19,48 @@ def own_and_move(tracker, rid: str, *stages: str, owner: str = "test-run", attem
             assert tracker.fail(rid, ProcessingError("test_failure", "failed by the test"), attempt, owner)
         else:
             assert tracker.advance(rid, stage, attempt, owner)
+
+
+@contextmanager
+def acting_as(role: str):
+    """This process acts as `role` of the session's stack (a template role's logical id)
+    for the block: its boto3 clients are rebuilt with that role's credentials."""
+    import os
+    from pathlib import Path
+
+    from vomage_dagster.local.aws import roles
+
+    with acting_with(roles.credentials_env(Path(os.environ["VOMAGE_STATE_DIR"]), role)):
+        yield
+
+
+@contextmanager
+def acting_with(creds: dict[str, str]):
+    """This process's boto3 clients use `creds` for the block, then what they used before."""
+    import os
+
+    from vomage_dagster.resources.aws import clear_clients
+
+    saved = {k: os.environ.get(k) for k in (*creds, "AWS_SECURITY_TOKEN")}
+    os.environ.update(creds)
+    clear_clients()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        clear_clients()
+
+
+def delete_stack_quietly(cfn, name: str) -> None:
+    """Delete a test's own stack; moto cannot always (it refuses to delete a role whose
+    inline policies it attached itself), and a uniquely named leftover harms nothing."""
+    from botocore.exceptions import ClientError
+
+    try:
+        cfn.delete_stack(StackName=name)
+    except ClientError:
+        pass

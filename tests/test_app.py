@@ -6,37 +6,29 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
 import pytest
 import requests
 from dagster import DagsterInstance, materialize
 
-from vomage_dagster.app.server import app_secret, create_app
+from vomage_dagster.app.server import app_secret
 from vomage_dagster.assets.recording import ASSETS
 from vomage_dagster.domain import access
-from vomage_dagster.domain.keys import parse_upload_key, upload_key
+from vomage_dagster.domain.keys import new_recording_id, parse_upload_key, upload_key
 from vomage_dagster.ingest.planner import plan_runs
 from vomage_dagster.local.aws.stack import free_port
 
 
 @pytest.fixture(scope="module")
-def app(settings):
-    import uvicorn
+def app(settings, local_stack):
+    """`vomage app` on the session's stack, as the live view's role."""
+    from pathlib import Path
 
-    secret = app_secret(settings)
+    from vomage_dagster.local.deployment.live_view import running_live_view
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, secret), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.05)
-    yield {"base": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "secret": secret}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_live_view(Path(local_stack["state_dir"]), port) as base:
+        yield {"base": base, "ws": f"ws://127.0.0.1:{port}", "secret": app_secret(settings)}
 
 
 def auth(app, user: str, ttl_s: int = 300) -> dict:
@@ -180,6 +172,8 @@ def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samp
     from urllib.parse import urlsplit
 
     from vomage_dagster.domain import streamed
+    from vomage_dagster.local.models import streaming_server
+    from vomage_dagster.local.models.authorization import Authorizer
     from vomage_dagster.streaming import presign
 
     grant = requests.post(f"{app['base']}/api/streams", headers=auth(app, "u-streams"), json={"lang": "en-US"},
@@ -187,9 +181,10 @@ def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samp
     assert grant.status_code == 200, grant.text
     body = grant.json()
     parts = urlsplit(body["stream_url"])
-    checked = presign.check(f"http://{parts.netloc}{parts.path}?{parts.query}", parts.netloc,
-                            {"testing": "testing"})
-    assert checked.params["language-code"] == "en-US"
+    # Signed by the streaming role's session, and IAM (the stack's) lets that session stream.
+    found = presign.read(f"http://{parts.netloc}{parts.path}?{parts.query}", parts.netloc)
+    assert found.token and found.params["language-code"] == "en-US"
+    streaming_server.verify(found, {}, Authorizer.from_env())
     rid = body["recording_id"]
     # The transcript form takes JSON for exactly this recording's sidecar key.
     sent = requests.post(body["sidecar"]["url"], data=body["sidecar"]["fields"],
@@ -215,3 +210,13 @@ def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samp
                           timeout=10)
     assert wrong.status_code == 400 and "lang" in wrong.json()["error"]
     assert requests.post(f"{app['base']}/api/streams", timeout=10).status_code == 401
+
+
+def test_behind_the_images_cdn_an_image_has_one_stable_url(resources):
+    from vomage_dagster.app.views import image_url
+
+    rid = new_recording_id()
+    stable = image_url(resources["store"], rid, "https://d111111abcdef8.cloudfront.net/")
+    assert stable == f"https://d111111abcdef8.cloudfront.net/processed/{rid}/image.png"
+    assert stable == image_url(resources["store"], rid, "https://d111111abcdef8.cloudfront.net")
+    assert "Signature=" in image_url(resources["store"], rid)  # no CDN: presigned

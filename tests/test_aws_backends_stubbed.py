@@ -381,7 +381,8 @@ def test_batch_jobs_take_native_bodies():
     """Converse-type batch jobs refuse toolConfig: the job says InvokeModel, the records carry native bodies."""
     from vomage_dagster.domain import batch
 
-    jobs = BatchInference(region_name="us-east-1", endpoint_url=STUB)
+    jobs = BatchInference(role_arn="arn:aws:iam::123456789012:role/vomage-bedrock-batch", region_name="us-east-1",
+                          endpoint_url=STUB)
     with Stubber(jobs.bedrock) as br:
         arn = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/x"
         br.add_response("create_model_invocation_job", {"jobArn": arn}, {

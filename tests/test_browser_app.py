@@ -7,14 +7,12 @@ words and stop → image times the page measures are written to tests/artifacts/
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from browser import ARTIFACTS, chromium, needs_browser, screenshot, text, wait_for
 
-from vomage_dagster.app.server import app_secret, create_app
+from vomage_dagster.app.server import app_secret
 from vomage_dagster.domain import access
 from vomage_dagster.local.aws.stack import free_port
 from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
@@ -28,25 +26,14 @@ pytestmark = [pytest.mark.slow, needs_browser]
 
 @pytest.fixture()
 def live_view(private_stack):
-    import uvicorn
+    """The deployment and `vomage app`, each as its role, on a stack of the test's own."""
+    from vomage_dagster.local.deployment.live_view import running_live_view
 
     settings = load_settings()
-    secret = app_secret(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, secret), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    with running_daemon(Path(private_stack["state_dir"]), {}):
-        thread.start()
-        while not server.started:
-            assert thread.is_alive()
-            time.sleep(0.05)
-        try:
-            yield {"base": f"http://127.0.0.1:{port}", "secret": secret,
-                   "store": ObjectStore(bucket=settings.bucket, region_name=settings.region)}
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+    state = Path(private_stack["state_dir"])
+    with running_daemon(state, {}), running_live_view(state, free_port()) as base:
+        yield {"base": base, "secret": app_secret(settings),
+               "store": ObjectStore(bucket=settings.bucket, region_name=settings.region)}
 
 
 def _wav(tmp_path: Path) -> tuple[Path, dict]:

@@ -144,7 +144,7 @@ def test_cluster_runs_recordings_in_warm_run_workers_with_postgres(private_stack
     try:
         info = cluster.read_info(state)
         assert set(info["pids"]) == {"postgres", "code-server", "webserver", "daemon", "ingest",
-                                     "worker-0", "worker-1"}
+                                     "worker-0", "worker-1", "worker-batch", "worker-metrics"}
         assert info["env"]["DAGSTER_PG_PORT"] == str(info["ports"]["postgres"])
         assert not info["started_stack"]
         uploads = _upload(settings, _samples(4), "cluster")

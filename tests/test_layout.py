@@ -19,7 +19,7 @@ ALLOWED = {
     "resources": {"domain", "settings"},
     "streaming": {"domain", "settings", "resources"},
     "assets": {"domain", "settings", "resources"},
-    "operations": {"domain", "settings", "resources", "assets"},
+    "operations": {"domain", "settings", "resources", "assets", "runtime"},
     "runtime": {"settings"},
     "ingest": {"domain", "settings", "resources", "assets"},
     "sensors": {"domain", "settings", "resources", "assets", "jobs"},

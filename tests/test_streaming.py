@@ -217,9 +217,11 @@ def test_vomage_stream_url_prints_a_url_the_endpoint_accepts(local_stack):
     out = subprocess.run([str(vomage), "stream-url", "--user", "u-cli", "--lang", "ja-JP"], capture_output=True,
                          text=True, check=True, env=dict(os.environ), timeout=60).stdout.strip()
     parts = urlsplit(out)
-    checked = presign.check(f"http://{parts.netloc}{parts.path}?{parts.query}", parts.netloc,
-                            {"testing": "testing"})
-    assert checked.params["language-code"] == "ja-JP" and "u-cli" not in out  # no user id in the URL
+    from vomage_dagster.local.models.authorization import Authorizer
+    from vomage_dagster.local.models.streaming_server import check_request
+
+    params = check_request(f"{parts.path}?{parts.query}", parts.netloc, {}, Authorizer.from_env())
+    assert params["language-code"] == "ja-JP" and "u-cli" not in out  # no user id in the URL
     bad = subprocess.run([str(vomage), "stream-url", "--user", "../x"], capture_output=True, text=True,
                          env=dict(os.environ), timeout=60)
     assert bad.returncode == 2 and "user id" in bad.stderr

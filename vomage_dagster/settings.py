@@ -70,6 +70,11 @@ class Settings:
     # The image model and its region: Stability's models are not served in every region.
     image_model_id: str = models.DEFAULT_IMAGE_MODEL
     image_region: str = models.DEFAULT_IMAGE_REGION
+    # Where browsers fetch images (the images CDN, CloudFront over `processed/`): a stable,
+    # cacheable link; empty, a presigned link per status read (the local stack).
+    images_base_url: str = ""
+    # The role Bedrock assumes to run a batch job (the template's BedrockBatchServiceRole).
+    bedrock_batch_role_arn: str = ""
     # A run in flight whose recordings' status has not moved for this long is taken for
     # dead (stranded_recordings_sensor): the default launcher cannot see a killed run.
     dead_run_after_s: int = 1800
@@ -160,6 +165,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         bedrock_region=e.get("VOMAGE_BEDROCK_REGION", d.bedrock_region).strip(),
         image_model_id=e.get("VOMAGE_IMAGE_MODEL_ID", d.image_model_id).strip(),
         image_region=e.get("VOMAGE_IMAGE_REGION", d.image_region).strip(),
+        bedrock_batch_role_arn=e.get("VOMAGE_BEDROCK_BATCH_ROLE_ARN", "").strip(),
+        images_base_url=e.get("VOMAGE_IMAGES_BASE_URL", "").strip(),
         dead_run_after_s=int(e.get("VOMAGE_DEAD_RUN_AFTER_S", d.dead_run_after_s)),
         stall_after_s=int(e.get("VOMAGE_STALL_AFTER_S", d.stall_after_s)),
         chaos_dynamodb_throttle=float(e.get("VOMAGE_CHAOS_DYNAMODB_THROTTLE", 0) or 0) if env == LOCAL else 0.0,

@@ -130,7 +130,8 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
 
     async def recording(request: Request) -> Response:
         who = bearer(request)
-        view = await asyncio.to_thread(views.snapshot, status, store, who.user_id, recording_id(request))
+        view = await asyncio.to_thread(views.snapshot, status, store, who.user_id, recording_id(request),
+                                        settings.images_base_url)
         return JSONResponse(view)
 
     async def retry_recording(request: Request) -> Response:
@@ -206,7 +207,7 @@ async def _follow(ws: WebSocket, settings: Settings, status: StatusTable, store:
         last: dict | None = None
         registered_by = time.monotonic() + REGISTER_WAIT_S
         while True:
-            view = await asyncio.to_thread(views.snapshot, status, store, user_id, rid)
+            view = await asyncio.to_thread(views.snapshot, status, store, user_id, rid, settings.images_base_url)
             if view != last:
                 await ws.send_json({"type": "status", **view})
                 last = view

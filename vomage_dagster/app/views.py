@@ -111,7 +111,19 @@ def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recordin
     return None
 
 
-def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str) -> dict:
+def image_url(store: ObjectStore, recording_id: str, images_base_url: str = "") -> str:
+    """The image's link. Behind the images CDN (`VOMAGE_IMAGES_BASE_URL`, CloudFront with
+    origin access to `processed/`) it is stable, so a browser caches it across status
+    reads; without one (the local stack), a presigned GET, new on every read."""
+    key = processed_key(recording_id, "image.png")
+    if images_base_url:
+        return f"{images_base_url.rstrip('/')}/{key}"
+    return store.s3.generate_presigned_url("get_object", Params={"Bucket": store.bucket, "Key": key},
+                                           ExpiresIn=IMAGE_LINK_S)
+
+
+def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str,
+             images_base_url: str = "") -> dict:
     """Everything the page shows now: stage, progress, ETA, the words and the mood once they
     exist, the image once complete, or the error with its retryable flag."""
     item = owned_status(status, store, user_id, recording_id)
@@ -137,9 +149,7 @@ def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id
             view["mood"] = {k: found.get(k) for k in ("primary_emotion", "intensity", "valence", "arousal",
                                                       "keywords", "summary")}
     if complete:
-        view["image_url"] = store.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": store.bucket, "Key": processed_key(recording_id, "image.png")},
-            ExpiresIn=IMAGE_LINK_S)
+        view["image_url"] = image_url(store, recording_id, images_base_url)
     return view
 
 

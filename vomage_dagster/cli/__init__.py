@@ -18,8 +18,11 @@
     vomage metrics export [--window] send one five-minute window to CloudWatch (once)
     vomage models check [--json]     is every configured Bedrock model ACTIVE? (exit 1 if not)
     vomage models list [--provider]  the models a region serves (to read an exact model id)
+    vomage service NAME [--health]   a production service as its container runs it (or its check)
+    vomage deploy check              smoke-check a deployed stack: services, models, one recording
 
-One module per group: local.py (the local stand-ins), app.py, recordings.py, operations.py.
+One module per group: local.py (the local stand-ins), app.py, recordings.py, operations.py,
+deployment.py (the production services and the smoke check).
 """
 
 from __future__ import annotations
@@ -28,20 +31,29 @@ import argparse
 import signal
 import sys
 
-from vomage_dagster.cli import app, local, operations, recordings
+from vomage_dagster.cli import app, deployment, local, operations, recordings
 from vomage_dagster.cli.common import exit_on_sigterm
+from vomage_dagster.resources.aws import refusal
 from vomage_dagster.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vomage", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (local, app, recordings, operations):
+    for group in (local, app, recordings, operations, deployment):
         group.register(sub)
     args = parser.parse_args(argv)
     if args.command != "ingest" and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         exit_on_sigterm()  # whatever a command started is stopped on the way out
-    return args.fn(args, load_settings())
+    try:
+        return args.fn(args, load_settings())
+    except Exception as exc:
+        why = refusal(exc)
+        if why is None:
+            raise
+        # A missing grant: which call, as whom, on what; not a stack trace.
+        print(f"vomage {args.command}: AWS refused {why}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

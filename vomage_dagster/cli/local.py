@@ -72,37 +72,26 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
-    """`dagster dev` pointed at the stack and a persistent home, with the warm run worker
-    that executes its runs and the ingest service that launches them; all stop with it."""
-    from vomage_dagster.local import PROJECT_ROOT, processes
-    from vomage_dagster.local.deployment import ingest_service, run_workers
-    from vomage_dagster.local.deployment.daemon import create_storage, prepare_home
+    """The Dagster UI on the running stack, with the deployment behind it (code server,
+    daemon, run workers, ingest service; `local/deployment/daemon.py`); all of it stops
+    with this command, however it is stopped."""
+    from vomage_dagster.local import processes
+    from vomage_dagster.local.deployment.daemon import running_daemon
 
     settings = use_local_stack(settings)
-    home = prepare_home(settings.state_dir.resolve())
     try:
-        lock = processes.hold_home(home)
+        with running_daemon(settings.state_dir.resolve(), {}, webserver_port=args.port) as deployment:
+            print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops everything)", file=sys.stderr)
+            watched = [deployment.proc, deployment.webserver, deployment.code_server, deployment.ingest]
+            while all(proc is not None and proc.poll() is None for proc in watched):
+                time.sleep(1)
+            print("vomage ui: a process of the deployment exited; see the stack's logs/", file=sys.stderr)
+            return 1
     except processes.HomeInUse as exc:
         print(f"vomage ui: {exc}", file=sys.stderr)
         return 1
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    create_storage(home)
-    logs = settings.state_dir / "logs"
-    guards: list[int] = []
-    try:
-        guards.append(run_workers.start(home, settings, 2, env, PROJECT_ROOT, logs / "run-workers.log",
-                                        (lock,)).pid)
-        guards.append(ingest_service.start(env, PROJECT_ROOT, logs / "ingest.log", (lock,)).pid)
-        dev = processes.start([str(Path(sys.executable).parent / "dagster"), "dev", "-w",
-                               str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)],
-                              env=env, cwd=PROJECT_ROOT, keep_fds=(lock,))
-        guards.append(dev.pid)
-        return dev.wait()
     except KeyboardInterrupt:
         return 0
-    finally:
-        processes.stop_all(guards, grace=20)
-        os.close(lock)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

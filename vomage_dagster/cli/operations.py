@@ -30,7 +30,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with DagsterInstance.get() as instance:
-        serve(settings, instance, Path(args.workspace), stop)
+        serve(settings, instance, Path(args.workspace), stop, Path(args.heartbeat) if args.heartbeat else None)
     return 0
 
 
@@ -84,6 +84,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("ingest", help="the ingest service: the uploads queue → runs, at once")
     p.add_argument("--workspace", default="workspace.yaml", help="the workspace file (default: ./workspace.yaml)")
+    p.add_argument("--heartbeat", help="a file touched after every pass (the service's health check)")
     p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser("cache", help="the Redis cache")
     p.add_argument("action", choices=["warm"])

@@ -16,14 +16,18 @@ from dagster import DagsterInstance
 
 from vomage_dagster.ingest.consumer import ingest_once
 from vomage_dagster.ingest.launcher import JOB, GraphQLLauncher
+from vomage_dagster.resources.aws import refusal
 from vomage_dagster.resources.build import build_resources
 from vomage_dagster.settings import Settings
 
 log = logging.getLogger("vomage.ingest")
 
-def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, stop: threading.Event) -> None:
-    """Until `stop` is set: receive, plan, launch. A pass that raises (SQS or DynamoDB
-    unreachable for a moment) is logged and tried again after a short pause."""
+def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, stop: threading.Event,
+          heartbeat: Path | None = None) -> None:
+    """Until `stop` is set: receive, plan, launch, then touch `heartbeat` (its health
+    check). A pass that raises (SQS or DynamoDB unreachable for a moment) is logged and
+    tried again after a short pause; a call IAM refuses is raised, since a retry cannot
+    grant it."""
     # Long polls (`VOMAGE_SQS_WAIT_SECONDS`): a message ends one at once, so their length
     # costs no latency, and a stop is seen within one.
     resources = build_resources(settings)
@@ -34,7 +38,11 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
         while not stop.is_set():
             try:
                 ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log)
+                if heartbeat is not None:
+                    heartbeat.touch()
             except Exception as exc:
+                if refusal(exc):
+                    raise
                 log.warning(f"ingest pass failed ({type(exc).__name__}: {str(exc)[:300]}); retrying")
                 stop.wait(2)
     finally:

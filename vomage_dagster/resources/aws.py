@@ -50,6 +50,20 @@ def dynamodb_table(name: str, region: str, endpoint_url: str | None = None) -> A
     return table
 
 
+REFUSED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError")
+
+
+def refusal(exc: BaseException) -> str | None:
+    """IAM's refusal in `exc` (the message names the caller, the action and the resource),
+    or None: a service that lacks a grant says which call was refused and stops, since
+    trying again cannot help."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in REFUSED_CODES:
+        return f"{exc.operation_name}: {exc.response['Error'].get('Message') or exc.response['Error']['Code']}"
+    return None
+
+
 def clear_clients() -> None:
     """Forget built clients (after the environment's endpoints changed, in tests)."""
     with _lock:

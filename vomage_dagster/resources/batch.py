@@ -10,7 +10,7 @@ from vomage_dagster.resources.aws import client
 
 
 class BatchInference(ConfigurableResource):
-    role_arn: str = "arn:aws:iam::000000000000:role/vomage-bedrock-batch"
+    role_arn: str = ""  # VOMAGE_BEDROCK_BATCH_ROLE_ARN: the role Bedrock runs the job as
     region_name: str = "us-east-1"
     endpoint_url: str | None = None
 
@@ -20,6 +20,9 @@ class BatchInference(ConfigurableResource):
 
     def submit(self, name: str, token: str, model_id: str, input_uri: str, output_uri: str) -> str:
         """Create the job (idempotent through `token`); its ARN."""
+        if not self.role_arn:
+            raise ValueError("VOMAGE_BEDROCK_BATCH_ROLE_ARN is not set: Bedrock needs a role to run a batch "
+                             "job as (the stack's output BedrockBatchServiceRoleArn)")
         resp = self.bedrock.create_model_invocation_job(
             jobName=name, clientRequestToken=token, roleArn=self.role_arn, modelId=model_id,
             # Native bodies: Converse-type batch jobs refuse toolConfig (domain.batch).

@@ -49,5 +49,6 @@ def build_resources(settings: Settings) -> dict:
         "painter": ImagePainter(model_id=settings.image_model_id, region_name=settings.image_region),
         "model_catalog": ModelCatalog(),
         "weather": WeatherSource(),
-        "batch_inference": BatchInference(region_name=settings.analysis_region),
+        "batch_inference": BatchInference(role_arn=settings.bedrock_batch_role_arn,
+                                          region_name=settings.analysis_region),
     }

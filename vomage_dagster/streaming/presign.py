@@ -10,6 +10,7 @@ clock itself, and a checker must recompute with the time the client signed at.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
@@ -48,16 +49,30 @@ def _http(url: str) -> str:
     return urlunsplit(parts._replace(scheme={"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)))
 
 
+def _string_to_sign(http_url: str, params: dict[str, str], access_key: str, token: str | None, region: str,
+                    timestamp: str, expires: int) -> tuple[str, str]:
+    """(the query with the auth parameters but the signature, the string SigV4 signs)."""
+    request = AWSRequest(method="GET", url=f"{http_url}?{urlencode(params)}" if params else http_url)
+    request.context["timestamp"] = timestamp
+    auth = SigV4QueryAuth(Credentials(access_key, "", token), SERVICE, region, expires=expires)
+    auth._modify_request_before_signing(request)  # adds the X-Amz-* parameters for this timestamp
+    return urlsplit(request.url).query, auth.string_to_sign(request, auth.canonical_request(request))
+
+
+def sign(string_to_sign: str, secret: str, date: str, region: str) -> str:
+    """SigV4's signature of `string_to_sign` (`date` YYYYMMDD, the credential scope's)."""
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, SERVICE, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
 def _signature(http_url: str, params: dict[str, str], credentials: Credentials, region: str,
                timestamp: str, expires: int) -> tuple[str, str]:
     """(the query with the auth parameters but the signature, the signature)."""
-    request = AWSRequest(method="GET", url=f"{http_url}?{urlencode(params)}" if params else http_url)
-    request.context["timestamp"] = timestamp
-    auth = SigV4QueryAuth(credentials, SERVICE, region, expires=expires)
-    auth._modify_request_before_signing(request)  # adds the X-Amz-* parameters for this timestamp
-    canonical = auth.canonical_request(request)
-    signature = auth.signature(auth.string_to_sign(request, canonical), request)
-    return urlsplit(request.url).query, signature
+    query, string_to_sign = _string_to_sign(http_url, params, credentials.access_key, credentials.token,
+                                            region, timestamp, expires)
+    return query, sign(string_to_sign, credentials.secret_key, timestamp[:8], region)
 
 
 def presign(endpoint: str, params: dict[str, str], credentials: Credentials, region: str,
@@ -87,10 +102,22 @@ class Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def check(url: str, host: str, secrets: dict[str, str], now: dt.datetime | None = None) -> Checked:
-    """Check a presigned URL as Transcribe does: shape, expiry, then signature.
+@dataclass(frozen=True)
+class Presigned:
+    """A presigned request read and within its validity; its signature not checked yet."""
 
-    `secrets` maps access key ids to secret keys (the local stack has one). `host` is
+    params: dict[str, str]
+    access_key: str
+    token: str | None
+    region: str
+    date: str  # YYYYMMDD, the credential scope's
+    string_to_sign: str
+    signature: str
+
+
+def read(url: str, host: str, now: dt.datetime | None = None) -> Presigned:
+    """Read a presigned URL as Transcribe does: shape and expiry (the signature is the
+    caller's to check, `check` with known secrets or the stack's IAM endpoint). `host` is
     the Host header the client sent (it is what was signed)."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -117,14 +144,27 @@ def check(url: str, host: str, secrets: dict[str, str], now: dt.datetime | None 
         raise Refused(403, "AccessDeniedException", "the presigned URL has expired")
     if signed_at > now + dt.timedelta(minutes=5):
         raise Refused(403, "AccessDeniedException", "the signing time is in the future")
-    secret = secrets.get(access_key)
+    params = {k: v for k, v in query.items() if k not in AUTH_PARAMS}
+    token = query.get("X-Amz-Security-Token")
+    http_url = urlunsplit(("http", host, parts.path, "", ""))
+    _query, string_to_sign = _string_to_sign(http_url, params, access_key, token, region,
+                                             query["X-Amz-Date"], expires)
+    return Presigned(params, access_key, token, region, scope[1], string_to_sign, query["X-Amz-Signature"])
+
+
+def check(url: str, host: str, secrets: dict[str, str], now: dt.datetime | None = None) -> Checked:
+    """Check a presigned URL as Transcribe does: shape, expiry, then signature, with the
+    secret keys given (`secrets`: access key id → secret)."""
+    found = read(url, host, now)
+    check_signature(found, secrets)
+    return Checked(found.params, found.access_key, found.region)
+
+
+def check_signature(found: Presigned, secrets: dict[str, str]) -> None:
+    """`Refused` unless the presigned request is signed by one of the keys given."""
+    secret = secrets.get(found.access_key)
     if secret is None:
         raise Refused(403, "UnrecognizedClientException", "the security token included in the request is invalid")
-    params = {k: v for k, v in query.items() if k not in AUTH_PARAMS}
-    credentials = Credentials(access_key, secret, query.get("X-Amz-Security-Token"))
-    http_url = urlunsplit(("http", host, parts.path, "", ""))
-    _query, expected = _signature(http_url, params, credentials, region, query["X-Amz-Date"], expires)
-    if not hmac.compare_digest(expected, query["X-Amz-Signature"]):
+    if not hmac.compare_digest(sign(found.string_to_sign, secret, found.date, found.region), found.signature):
         raise Refused(403, "InvalidSignatureException",
                       "the request signature we calculated does not match the signature you provided")
-    return Checked(params, access_key, region)

@@ -1,11 +1,11 @@
 """The presigned streaming URL the platform hands the app (`vomage stream-url`, the live view).
 
-Locally the endpoint is the model server's (`VOMAGE_TRANSCRIBE_STREAMING_URL`, set by the
-stack) and the stack's credentials sign. On AWS the URL is signed with credentials of
-the streaming role (`VOMAGE_STREAMING_ROLE_ARN`, the template's `AppStreamingRole`), which
-may do `transcribe:StartStreamTranscriptionWebSocket` and nothing else, assumed for the
-shortest session STS grants (15 min); the URL itself is valid for 5 minutes. The user id
-names the session for CloudTrail as a hash, never in clear.
+The URL is signed with credentials of the streaming role (`VOMAGE_STREAMING_ROLE_ARN`,
+the template's `AppStreamingRole`), which may do `transcribe:StartStreamTranscriptionWebSocket`
+and nothing else, assumed for the shortest session STS grants (15 min); the URL itself is
+valid for 5 minutes. The user id names the session for CloudTrail as a hash, never in
+clear. Locally the endpoint is the model server's (`VOMAGE_TRANSCRIBE_STREAMING_URL`) and
+the stack sets the role, which its IAM checks as AWS would.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _credentials(settings: Settings, user_id: str) -> Credentials:
     from vomage_dagster.resources.aws import _session, client
 
     role = os.environ.get(ROLE_ENV, "")
-    if role and not settings.is_local:
+    if role:
         session_name = "stream-" + hashlib.sha256(user_id.encode()).hexdigest()[:16]
         found = client("sts", settings.region).assume_role(RoleArn=role, RoleSessionName=session_name,
                                                           DurationSeconds=900)["Credentials"]

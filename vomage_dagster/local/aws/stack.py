@@ -25,7 +25,11 @@ from vomage_dagster.settings import LOCAL_HOME_DIR, Settings, load_settings
 
 STATE_FILE = "stack.json"
 HOME_DIR = LOCAL_HOME_DIR  # wiped by a fresh `up`
+# The stack's own keys: the account root of its moto (they provision, and stand in for
+# ECS when they assume each process's role), never a process's own credentials.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# moto checks every call against the caller's policies from its first request.
+IAM_ENV = {"INITIAL_NO_AUTH_ACTION_COUNT": "0", "MOTO_IAM_ROOT_KEYS": ":".join(DUMMY_CREDENTIALS.values())}
 
 
 class StackError(RuntimeError):
@@ -59,6 +63,11 @@ def _redis_ok(port: int) -> bool:
         return False
 
 
+# Variables naming a template role the platform passes on (not one it acts as).
+ROLE_ARN_VARIABLES = {"VOMAGE_STREAMING_ROLE_ARN": "AppStreamingRole",
+                      "VOMAGE_BEDROCK_BATCH_ROLE_ARN": "BedrockBatchServiceRole"}
+
+
 def stack_env(info: dict) -> dict[str, str]:
     """The variables that point boto3, redis and the platform at the local stack."""
     s = info["settings"]
@@ -89,6 +98,10 @@ def stack_env(info: dict) -> dict[str, str]:
         "VOMAGE_STATUS_TABLE": s["status_table"],
         "VOMAGE_RECORDS_TABLE": s["records_table"],
         "VOMAGE_UPLOADS_QUEUE_URL": info.get("queue_url", ""),
+        # The roles the platform hands on, as on AWS: the live view signs streaming URLs as
+        # the streaming role; Bedrock runs batch jobs as the batch service role.
+        **{var: info["role_arns"][role] for var, role in ROLE_ARN_VARIABLES.items()
+           if role in info.get("role_arns", {})},
         # A latency profile the stack was started under (vomage_dagster/resources/latency.py): every process
         # started with this environment applies it.
         **({"VOMAGE_LATENCY_PROFILE": info["latency_profile"]} if info.get("latency_profile") else {}),
@@ -173,9 +186,11 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
                      "status_table": settings.status_table,
                      "records_table": settings.records_table},
     }
-    env = {**os.environ, **stack_env(info)}
+    env = {**os.environ, **stack_env(info), **IAM_ENV}
     info["commands"] = {
-        "moto": [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["moto"])],
+        # moto with IAM checked as AWS checks it, from the first request (`local/aws/iam/`).
+        "moto": [sys.executable, "-m", "vomage_dagster.local.aws.iam.server", "-H", "127.0.0.1",
+                 "-p", str(ports["moto"])],
         "redis": [redis_server, "--bind", "127.0.0.1", "--port", str(ports["redis"]), "--save", "",
                   "--appendonly", "no", "--dir", str(root / "redis")],
         "broker": [redis_server, "--bind", "127.0.0.1", "--port", str(ports["broker"]), "--save", "",
@@ -200,6 +215,7 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
         os.environ.update(DUMMY_CREDENTIALS)
         try:
             info.update(provision(settings, f"http://127.0.0.1:{ports['moto']}"))
+            info["role_arns"] = assume_roles(settings, root, f"http://127.0.0.1:{ports['moto']}")
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -213,6 +229,19 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
         raise
     (root / STATE_FILE).write_text(json.dumps(info, indent=1))
     return info
+
+
+def assume_roles(settings: Settings, root: Path, endpoint: str) -> dict[str, str]:
+    """Assume every template role for the processes that run as it (`roles.py`); each
+    role's ARN by logical id."""
+    from vomage_dagster.local.aws import roles
+    from vomage_dagster.local.aws.provision import STACK_NAME
+    from vomage_dagster.resources.aws import client
+
+    found = roles.assume_all(client("cloudformation", settings.region, endpoint),
+                             client("sts", settings.region, endpoint), STACK_NAME)
+    roles.write(root, found)
+    return {role: creds["arn"] for role, creds in found.items()}
 
 
 def down(settings: Settings | None = None) -> list[str]:
@@ -244,7 +273,7 @@ def start_service(settings: Settings, name: str) -> None:
     if info is None:
         raise StackError("the stack is not running")
     root = Path(info["state_dir"])
-    proc = _start(name, info["commands"][name], {**os.environ, **stack_env(info)}, root / "logs",
+    proc = _start(name, info["commands"][name], {**os.environ, **stack_env(info), **IAM_ENV}, root / "logs",
                   info.get("tied", False))
     info["pids"][name] = proc.pid
     (root / STATE_FILE).write_text(json.dumps(info, indent=1))

@@ -38,6 +38,8 @@ from vomage_dagster.local.aws.stack import (
     wait_healthy,
 )
 from vomage_dagster.local.deployment import ingest_service, postgres, run_workers
+from vomage_dagster.local.deployment.daemon import grpc_ok, role_env
+from vomage_dagster.runtime.execution import RUN_QUEUE, RUN_QUEUES
 from vomage_dagster.settings import load_settings
 
 CLUSTER_DIR = "cluster"
@@ -100,19 +102,15 @@ class _Starter:
         self.info["pids"][name] = proc.pid
         write_info(self.path.parent, self.info)
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        proc = processes.start(argv, env=self.env, cwd=PROJECT_ROOT, log=self.log(name), tied=self.tied)
+    def start(self, name: str, argv: list[str], process: str | None = None) -> subprocess.Popen:
+        """Start `argv` as `name`, with the credentials of the role `process` runs as."""
+        env = {**self.env, **(role_env(Path(self.info["state_dir"]), process) if process else {})}
+        proc = processes.start(argv, env=env, cwd=PROJECT_ROOT, log=self.log(name), tied=self.tied)
         self.record(name, proc)
         return proc
 
     def wait(self, name: str, check, timeout: float) -> None:
         wait_healthy(f"cluster-{name}", check, self.procs[name], timeout, self.logs)
-
-
-def _grpc_ok(port: int, env: dict[str, str]) -> bool:
-    done = subprocess.run([_bin("dagster"), "api", "grpc-health-check", "-p", str(port)],
-                          env=env, capture_output=True, check=False)
-    return done.returncode == 0
 
 
 def _workers_answering(broker: str) -> set[str]:
@@ -171,22 +169,25 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
             "host": "127.0.0.1", "port": ports["grpc"], "location_name": LOCATION}}]}))
         celery_yaml = run_workers.write_worker_yaml(home, settings)
 
-        # Workers first: their start (~3 s) overlaps the code server's.
-        for i in range(workers):
-            starter.start(f"worker-{i}", run_workers.worker_command(celery_yaml, 1, f"vomage-{i}"))
+        # Workers first: their start (~3 s) overlaps the code server's. N for the recordings'
+        # queue, one for each other queue, each as its queue's role (as on AWS).
+        names = {f"worker-{i}": (f"vomage-{i}", RUN_QUEUE) for i in range(workers)}
+        names |= {f"worker-{queue.split('-', 1)[1]}": (queue, queue) for queue in RUN_QUEUES if queue != RUN_QUEUE}
+        for name, (node, queue) in names.items():
+            starter.start(name, run_workers.worker_command(celery_yaml, 1, node, (queue,)), queue)
         starter.start("code-server", [_bin("dagster"), "api", "grpc", "-m",
                                       "vomage_dagster.definitions", "-h", "127.0.0.1",
-                                      "-p", str(ports["grpc"]), "--location-name", LOCATION])
-        starter.wait("code-server", lambda: _grpc_ok(ports["grpc"], env), 120)
+                                      "-p", str(ports["grpc"]), "--location-name", LOCATION], "code-server")
+        starter.wait("code-server", lambda: grpc_ok(ports["grpc"], env), 120)
         starter.start("webserver", [_bin("dagster-webserver"), "-w", str(workspace),
-                                    "-h", "127.0.0.1", "-p", str(ports["webserver"])])
-        starter.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)])
-        starter.start("ingest", ingest_service.command(workspace))
+                                    "-h", "127.0.0.1", "-p", str(ports["webserver"])], "webserver")
+        starter.start("daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)], "daemon")
+        starter.start("ingest", ingest_service.command(workspace), "ingest")
         starter.wait("webserver", lambda: http_ok(
             f"http://127.0.0.1:{ports['webserver']}/server_info"), 120)
-        for i in range(workers):
-            starter.wait(f"worker-{i}", lambda i=i: any(
-                n.startswith(f"vomage-{i}@") for n in _workers_answering(settings.celery_broker_url)), 120)
+        for name, (node, _queue) in names.items():
+            starter.wait(name, lambda node=node: any(
+                n.startswith(f"{node}@") for n in _workers_answering(settings.celery_broker_url)), 120)
         for name in ("daemon", "ingest"):
             if name in starter.procs and starter.procs[name].poll() is not None:
                 raise StackError(f"cluster: the {name} process exited; see {starter.log(name)}")

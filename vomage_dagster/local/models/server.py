@@ -43,7 +43,9 @@ from vomage_dagster.domain import image_models, prompts
 from vomage_dagster.domain.audio import decode
 from vomage_dagster.domain.errors import ProcessingError
 from vomage_dagster.domain.models import ANTHROPIC, NOVA_TEXT, STABILITY, family
+from vomage_dagster.local.models import authorization as auth
 from vomage_dagster.local.models import served_models as served
+from vomage_dagster.local.models.authorization import Authorizer
 from vomage_dagster.resources import latency
 
 log = logging.getLogger("vomage.model_server")
@@ -341,7 +343,7 @@ class BadRequest(Exception):
     code = "BadRequestException"
 
 
-def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
+def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -367,17 +369,30 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
             scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
             return scope[2] if len(scope) > 2 else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
+        def _allowed(self, action: str, resources: list[str], context: dict | None = None) -> bool:
+            """Whether IAM lets the caller do `action` on `resources` (else answered 403)."""
+            denied = authorizer.http_call(self.headers, action, resources, context)
+            if denied is not None:
+                self._error(denied.status, denied.code, denied.message)
+            return denied is None
+
         def do_GET(self) -> None:  # noqa: N802
             url = urlparse(self.path)
+            region = self._region()
             try:
                 if url.path == "/foundation-models":
-                    self._send(200, models.list_models(self._region(), parse_qs(url.query)))
+                    if self._allowed("bedrock:ListFoundationModels", ["*"]):
+                        self._send(200, models.list_models(region, parse_qs(url.query)))
                     return
                 if url.path.startswith("/foundation-models/"):
-                    self._send(200, models.foundation_model(url.path.split("/", 2)[2], self._region()))
+                    model_id = unquote(url.path.split("/", 2)[2])
+                    if self._allowed("bedrock:GetFoundationModel", [auth.foundation_model_arn(model_id, region)]):
+                        self._send(200, models.foundation_model(model_id, region))
                     return
                 if url.path.startswith("/inference-profiles/"):
-                    self._send(200, models.inference_profile(url.path.split("/", 2)[2], self._region()))
+                    profile = unquote(url.path.split("/", 2)[2])
+                    if self._allowed("bedrock:GetInferenceProfile", [auth.inference_profile_arn(profile, region)]):
+                        self._send(200, models.inference_profile(profile, region))
                     return
             except NotFound as exc:
                 self._error(404, exc.code, str(exc))
@@ -387,8 +402,11 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/stats":
                 self._send(200, {"calls": models.calls, "seconds": models.seconds})
             elif self.path.startswith("/model-invocation-job/"):
+                job = unquote(self.path.split("/", 2)[2])
+                if not self._allowed("bedrock:GetModelInvocationJob", [auth.batch_job_arn(job, region)]):
+                    return
                 try:
-                    self._send(200, models.get_batch(unquote(self.path.split("/", 2)[2])))
+                    self._send(200, models.get_batch(job))
                 except NotFound as exc:
                     self._error(404, exc.code, str(exc))
             else:
@@ -403,23 +421,33 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
                 self._error(400, "ValidationException", "body is not JSON")
                 return
             target = self.headers.get("X-Amz-Target", "")
+            region = self._region()
             try:
                 if target.startswith("Transcribe."):
                     op = target.split(".", 1)[1]
                     if op == "StartTranscriptionJob":
-                        self._send(200, models.start_job(body))
+                        if self._allowed("transcribe:StartTranscriptionJob", ["*"]):
+                            self._send(200, models.start_job(body))
                     elif op == "GetTranscriptionJob":
-                        self._send(200, models.get_job(body["TranscriptionJobName"]))
+                        name = body["TranscriptionJobName"]
+                        if self._allowed("transcribe:GetTranscriptionJob", [auth.transcription_job_arn(name, region)]):
+                            self._send(200, models.get_job(name))
                     else:
                         self._error(400, "BadRequestException", f"{op} is not served locally")
                 elif self.path == "/model-invocation-job":
-                    self._send(200, models.create_batch(body, self._region()))
+                    resources = [auth.batch_job_arn("*", region), *auth.invoke_resources(body["modelId"], region)]
+                    if (self._allowed("bedrock:CreateModelInvocationJob", resources)
+                            and self._allowed("iam:PassRole", [body["roleArn"]],
+                                              {"iam:PassedToService": "bedrock.amazonaws.com"})):
+                        self._send(200, models.create_batch(body, region))
                 elif self.path.startswith("/model/") and self.path.endswith("/invoke"):
                     model_id = unquote(self.path[len("/model/"):-len("/invoke")])
-                    self._send(200, models.invoke(model_id, body, self._region()))
+                    if self._allowed("bedrock:InvokeModel", auth.invoke_resources(model_id, region)):
+                        self._send(200, models.invoke(model_id, body, region))
                 elif self.path.startswith("/model/") and self.path.endswith("/converse"):
                     model_id = unquote(self.path[len("/model/"):-len("/converse")])
-                    self._send(200, models.converse(model_id, body, self._region()))
+                    if self._allowed("bedrock:InvokeModel", auth.invoke_resources(model_id, region)):
+                        self._send(200, models.converse(model_id, body, region))
                 else:
                     self._error(404, "UnknownOperationException", self.path)
             except (Conflict, BadRequest) as exc:
@@ -438,13 +466,15 @@ def make_handler(models: Models) -> type[BaseHTTPRequestHandler]:
 def serve(host: str, port: int, streaming_port: int | None = None) -> None:
     started = time.perf_counter()
     models = Models()
-    log.info("models loaded in %.1f s", time.perf_counter() - started)
+    authorizer = Authorizer.from_env()
+    log.info("models loaded in %.1f s; IAM checked %s", time.perf_counter() - started,
+             f"by {authorizer.moto_url}" if authorizer.moto_url else "by nobody")
     if streaming_port:
         from vomage_dagster.local.models.streaming_server import serve as serve_streaming
 
-        serve_streaming(models.speech, host, streaming_port, models.count)
+        serve_streaming(models.speech, host, streaming_port, models.count, authorizer)
         log.info("Transcribe streaming on ws://%s:%d", host, streaming_port)
-    server = ThreadingHTTPServer((host, port), make_handler(models))
+    server = ThreadingHTTPServer((host, port), make_handler(models, authorizer))
     server.daemon_threads = True
     log.info("model server on http://%s:%d", host, port)
     server.serve_forever()

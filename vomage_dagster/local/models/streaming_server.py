@@ -24,6 +24,7 @@ import numpy as np
 
 from vomage_dagster.domain import audio
 from vomage_dagster.domain.transcript import join_text
+from vomage_dagster.local.models.authorization import Authorizer
 from vomage_dagster.resources import latency
 from vomage_dagster.settings import LANGUAGE_OPTIONS
 from vomage_dagster.streaming import event_stream, presign
@@ -40,10 +41,25 @@ def _json_error(status: int, code: str, message: str) -> tuple[int, str]:
     return status, json.dumps({"code": code, "message": message})
 
 
-def check_request(path: str, host: str, secrets: dict[str, str]) -> dict[str, str]:
+def verify(found: presign.Presigned, secrets: dict[str, str], authorizer: Authorizer | None) -> None:
+    """The signature, and IAM's leave to stream: through the stack's IAM when there is one
+    (the secret stays there), else against the keys given."""
+    if authorizer is None or not authorizer.moto_url:
+        presign.check_signature(found, secrets)
+        return
+    denied = authorizer.ask(found.access_key, found.token, found.region, "transcribe:StartStreamTranscriptionWebSocket",
+                            ["*"], signature={"string_to_sign": found.string_to_sign, "signature": found.signature,
+                                              "date": found.date, "service": presign.SERVICE})
+    if denied is not None:
+        raise presign.Refused(denied.status, denied.code, denied.message)
+
+
+def check_request(path: str, host: str, secrets: dict[str, str],
+                  authorizer: Authorizer | None = None) -> dict[str, str]:
     """The operation parameters of an acceptable request, or presign.Refused."""
-    checked = presign.check(f"http://{host}{path}", host, secrets)
-    params = checked.params
+    found = presign.read(f"http://{host}{path}", host)
+    verify(found, secrets, authorizer)
+    params = found.params
     if path.split("?", 1)[0] != presign.PATH:
         raise presign.Refused(404, "NotFound", path.split("?", 1)[0])
     if params.get("media-encoding") != "pcm":
@@ -204,7 +220,7 @@ def _silent(samples: np.ndarray, any_length: bool = False) -> bool:
     return float(frames.max()) < audio.SOUND_RMS  # the decoder's own measure of sound
 
 
-def serve(speech: Any, host: str, port: int, count: Any = None) -> Any:
+def serve(speech: Any, host: str, port: int, count: Any = None, authorizer: Authorizer | None = None) -> Any:
     """Start the endpoint in a thread; the websockets server (its `shutdown()` stops it)."""
     from websockets.sync.server import serve as ws_serve
 
@@ -212,7 +228,8 @@ def serve(speech: Any, host: str, port: int, count: Any = None) -> Any:
 
     def process_request(connection: Any, request: Any) -> Any:
         try:
-            connection.vomage_params = check_request(request.path, request.headers.get("Host", ""), secrets)
+            connection.vomage_params = check_request(request.path, request.headers.get("Host", ""), secrets,
+                                                     authorizer)
         except presign.Refused as exc:
             status, body = _json_error(exc.status, exc.code, exc.message)
             return connection.respond(status, body)

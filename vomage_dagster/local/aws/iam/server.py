@@ -1,0 +1,19 @@
+"""moto's server with IAM checked as AWS checks it (the package docstring says how).
+
+    python -m vomage_dagster.local.aws.iam.server [moto.server's arguments]
+"""
+
+import sys
+
+from vomage_dagster.local.aws.iam import enforcement
+
+
+def main(argv: list[str]) -> None:
+    enforcement.apply()  # before moto builds its app
+    from moto.server import main as moto_main
+
+    moto_main(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
