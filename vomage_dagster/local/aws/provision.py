@@ -37,11 +37,12 @@ UPLOADS_NOTIFICATION_ID = "vomage-uploads"
 LEFT_OUT_LOCALLY = {
     "RecordingsBucketPolicy": "denies every request not made over TLS, and moto is served over plain "
                               "HTTP on loopback",
-    "Redis": "AWS::ElastiCache::ReplicationGroup is not supported by moto's CloudFormation "
-             "(the local stack runs a real redis-server)",
-    "RedisSubnetGroup": "AWS::ElastiCache::SubnetGroup is not supported by moto's CloudFormation",
-    "RedisSecurityGroup": "AWS::EC2::SecurityGroup is supported, but needs a real VPC and task "
-                          "security group; only Redis uses it",
+    "ImagesDistribution": "AWS::CloudFront::Distribution is not supported by moto's CloudFormation "
+                          "(the live view serves images through presigned URLs, locally as on AWS)",
+    "ImagesOriginAccessControl": "AWS::CloudFront::OriginAccessControl is not supported by moto's "
+                                 "CloudFormation; only the distribution uses it",
+    "ImagesOnlyFunction": "AWS::CloudFront::Function is not supported by moto's CloudFormation; only "
+                          "the distribution uses it",
     "ProcessingDurationAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation; "
                                "operations/metrics.py puts the two metric alarms itself",
     "ErrorRateAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation",
