@@ -22,13 +22,14 @@ from browser import chromium, needs_browser, page_text, screenshot, wait_for
 from vomage_dagster.local.aws.stack import free_port
 from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
+from vomage_dagster.local.deployment.daemon import Daemon
 from vomage_dagster.resources.records import RecordsTable
 from vomage_dagster.resources.status_table import StatusTable
 from vomage_dagster.settings import load_settings
 
 pytestmark = [pytest.mark.slow, needs_browser]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-LOCATION = "vomage_dagster.definitions"
+LOCATION = Daemon.LOCATION  # the code location `vomage ui` serves
 RECORDING_ASSETS = ["raw_recording", "transcript", "recording_context", "mood", "mood_image",
                     "published_record"]
 

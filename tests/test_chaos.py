@@ -79,9 +79,9 @@ def _run_processes(home: Path) -> list[int]:
 class Faults(threading.Thread):
     """Faults at random times until stopped; what happened is counted."""
 
-    def __init__(self, daemon, settings, rng: random.Random, most: int):
+    def __init__(self, daemon, settings, rng: random.Random, most: int, gap_s: tuple[float, float]):
         super().__init__(daemon=True)
-        self.dagster, self.settings, self.rng, self.most = daemon, settings, rng, most
+        self.dagster, self.settings, self.rng, self.most, self.gap_s = daemon, settings, rng, most, gap_s
         self.stop = threading.Event()
         self.done: Counter = Counter()
         self.errors: list[str] = []
@@ -94,7 +94,7 @@ class Faults(threading.Thread):
 
     def _inject(self) -> None:
         order: list[str] = []
-        while sum(self.done.values()) < self.most and not self.stop.wait(self.rng.uniform(5, 20)):
+        while sum(self.done.values()) < self.most and not self.stop.wait(self.rng.uniform(*self.gap_s)):
             if not order:  # every kind in each round: a run process first (while runs are many), then the others
                 order = [*self.rng.sample(["daemon", "ingest", "redis"], 3), "run"]
             kind = order.pop()
@@ -140,8 +140,10 @@ def test_chaos_soak_reconciles_exactly(private_stack, monkeypatch, request):
     refused: list[str] = []
     started = time.monotonic()
     with running_daemon(Path(private_stack["state_dir"]), env) as daemon:
-        # Faults go on while the uploads are processed, up to a number, then stop by themselves.
-        faults = Faults(daemon, settings, random.Random(rng.random()), most=16 if total == FULL else 5)
+        # Faults go on while the uploads are processed, up to a number, then stop by themselves;
+        # the short soak is over in a few minutes, so its faults come closer together.
+        faults = Faults(daemon, settings, random.Random(rng.random()), most=16 if total == FULL else 5,
+                        gap_s=(5, 20) if total == FULL else (2, 6))
         faults.start()
         try:
             for i in range(total):
