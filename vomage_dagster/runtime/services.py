@@ -159,9 +159,10 @@ def command(name: str, environ: Mapping[str, str], runtime_dir: Path, *, queue: 
     if name == LIVE_VIEW:
         return Service(name, [bin_path("vomage"), "app", "serve", "--host", host, "--port", str(port)])
     config = runtime_dir / "run-workers.yaml"
-    # -n queue@%h: each task a node of its own; the health check pings that node.
+    # -n queue: dagster-celery names the node queue@%h (the host), each task a node of its
+    # own; the health check pings that node.
     return Service(name, [bin_path("dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-                          "-y", str(config), "-q", queue, "-n", f"{queue}@%h",
+                          "-y", str(config), "-q", queue, "-n", queue,
                           "-i", "vomage_dagster.definitions", "-l", "WARNING", "--",
                           "--concurrency", str(concurrency), "--without-gossip", "--without-mingle"],
                    {config: run_worker_yaml(environ)})
