@@ -30,6 +30,13 @@ INSTALL_REQUIRES = [
     # Transcribe streaming's WebSocket (streaming/client.py, local/models/streaming_server.py): the
     # version uvicorn[standard] already brings with dagster-webserver, pinned.
     "websockets==17.4",
+    # One trace per recording (telemetry/): the OpenTelemetry SDK, its OTLP/HTTP exporter
+    # (X-Ray takes OTLP over HTTP), and the AWS extension's X-Ray-compatible ids for spans
+    # that belong to no recording.
+    "opentelemetry-api==1.45.2",
+    "opentelemetry-sdk==1.45.2",
+    "opentelemetry-exporter-otlp-proto-http==1.45.2",
+    "opentelemetry-sdk-extension-aws==2.1.0",
 ]
 
 # The laptop's stand-ins (vomage_dagster/local/): moto for AWS, and the offline models the

@@ -18,7 +18,10 @@ service:
 - `aws-batch`: the same profile, no streaming: the upload alone, the Transcribe batch job;
 - `aws-live-stream` (opt-in): the profile with the clip streamed live to the local
   endpoint, so the local Whisper's timing, not Transcribe's, sets the words;
-- `aws-nova-micro` (opt-in): the `aws` mode with Nova Micro as the mood model.
+- `aws-nova-micro` (opt-in): the `aws` mode with Nova Micro as the mood model;
+- `aws-untraced`, `aws-collector-down` (opt-in): the `aws` mode with tracing off, and with
+  every process exporting its spans to a port nobody listens on: what tracing costs, and
+  what an unreachable collector costs (`--modes aws,aws-untraced,aws-collector-down`).
 
 Each clip is one of the bundled samples with its own pauses and gain (no two share an
 audio hash), and the cache is emptied before each, so every clip pays every model call.
@@ -47,6 +50,10 @@ MODES = {
     "aws-live-stream": {"profile": "aws", "stream": "live", "env": {}},
     "aws-nova-micro": {"profile": "aws", "stream": "aws",
                        "env": {"VOMAGE_ANALYSIS_MODEL_ID": "amazon.nova-micro-v1:0"}},
+    "aws-untraced": {"profile": "aws", "stream": "aws", "env": {"VOMAGE_TRACES_ENDPOINT": "off"}},
+    # Port 9 (discard) on loopback: nothing listens, every export is refused.
+    "aws-collector-down": {"profile": "aws", "stream": "aws",
+                           "env": {"VOMAGE_TRACES_ENDPOINT": "http://127.0.0.1:9/v1/traces"}},
 }
 LANGUAGES = {"en": "en-US", "zh": "zh-CN", "ja": "ja-JP"}
 
@@ -92,7 +99,7 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
     profile = latency.load(os.environ["VOMAGE_LATENCY_PROFILE"]) if mode["profile"] else None
     try:
         info = stack.up(load_settings(), tied=True)
-        os.environ.update(stack.stack_env(info))
+        os.environ.update({**stack.stack_env(info), **mode["env"]})
         clear_clients()
         settings = load_settings()
         watch = Milestones(settings.redis_url)

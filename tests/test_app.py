@@ -27,7 +27,8 @@ def app(settings, local_stack):
     from vomage_dagster.local.deployment.live_view import running_live_view
 
     port = free_port()
-    with running_live_view(Path(local_stack["state_dir"]), port) as base:
+    # API response times go to CloudWatch every second here (a minute by default).
+    with running_live_view(Path(local_stack["state_dir"]), port, {"VOMAGE_APP_METRICS_INTERVAL_S": "1"}) as base:
         yield {"base": base, "ws": f"ws://127.0.0.1:{port}", "secret": app_secret(settings)}
 
 
@@ -134,6 +135,43 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources, sett
     # The API says the same.
     view = requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "app-bob"), timeout=5).json()
     assert view["stage"] == "complete" and view["transcript"] == messages[-1]["transcript"]
+
+    # The user rates their picture; nobody else can, and only "up" or "down".
+    rate = f"{app['base']}/api/recordings/{rid}/rating"
+    assert requests.post(rate, json={"score": "up"}, headers=auth(app, "app-mallory"), timeout=5).status_code == 403
+    bad = requests.post(rate, json={"score": "meh"}, headers=auth(app, "app-bob"), timeout=5)
+    assert bad.status_code == 400 and "up" in bad.json()["error"]
+    for score in ("up", "down"):  # a second rating replaces the first
+        resp = requests.post(rate, json={"score": score}, headers=auth(app, "app-bob"), timeout=5)
+        assert resp.status_code == 200 and resp.json()["rating"] == score, resp.text
+    record = resources["records"].get(rid)
+    assert record["rating"] == "down" and record["rated_at"] == resp.json()["rated_at"]
+
+
+def test_api_response_times_go_to_cloudwatch_by_route_template(app, samples, resources, settings):
+    import time
+
+    import boto3
+
+    rid = upload(app, "app-erin", samples["en_joy"]["path"])
+    requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "app-erin"), timeout=5)
+    resp = requests.post(f"{app['base']}/api/recordings/{rid}/rating", json={"score": "up"},
+                         headers=auth(app, "app-erin"), timeout=5)
+    assert resp.status_code == 409 and "not complete" in resp.json()["error"]  # not published yet
+    cloudwatch = boto3.client("cloudwatch", region_name=settings.region)
+    deadline = time.monotonic() + 30
+    while True:
+        found = cloudwatch.list_metrics(Namespace="Vomage/Performance", MetricName="APIResponseTime")["Metrics"]
+        routes = {d["Value"] for m in found for d in m["Dimensions"]}
+        if {"POST /api/uploads", "GET /api/recordings/{recording_id}",
+                "POST /api/recordings/{recording_id}/rating"} <= routes or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {"POST /api/uploads", "GET /api/recordings/{recording_id}",
+            "POST /api/recordings/{recording_id}/rating"} <= routes, routes
+    assert all(m["Dimensions"][0]["Name"] == "Route" and len(m["Dimensions"]) == 1 for m in found)
+    assert not any(rid in r or "app-erin" in r for r in routes)  # templates, never ids
+    assert "/health" not in " ".join(routes)
 
 
 def test_another_users_recording_and_an_unknown_one_are_refused(app, samples, resources):

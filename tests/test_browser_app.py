@@ -10,13 +10,14 @@ import json
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, chromium, needs_browser, screenshot, text, wait_for
+from browser import ARTIFACTS, chromium, needs_browser, poll, screenshot, text, wait_for
 
 from vomage_dagster.app.server import app_secret
 from vomage_dagster.domain import access
 from vomage_dagster.local.aws.stack import free_port
 from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
 from vomage_dagster.local.deployment.daemon import running_daemon
+from vomage_dagster.resources.records import RecordsTable
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.settings import load_settings
 from vomage_dagster.testing.browser import fake_microphone, microphone_wav, record_and_watch
@@ -50,6 +51,10 @@ def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
         seen = record_and_watch(driver, f"{live_view['base']}/?token={token}", "browser-user",
                                 sample["duration_s"] + 0.8)
         screenshot(driver, "app-complete")
+        if seen["stage"] == "complete":  # the user says the picture fits
+            driver.find_element("id", "thumbs-up").click()
+            poll(lambda: driver.find_element("id", "rated").text, 10, "the rating's thanks")
+    record = RecordsTable(table_name=load_settings().records_table, region_name=load_settings().region)
     assert seen["stage"] == "complete" and not seen["error"], seen
     assert seen["mood"]
     words = set(seen["words"].lower().replace(",", "").replace(".", "").split())
@@ -61,6 +66,7 @@ def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
     assert seen["words_from"] == "stream", seen
     adopted = live_view["store"].get_json(f"processed/{seen['recording_id']}/transcript.json")
     assert adopted["source"] == "streaming", adopted.get("streaming_fallback")
+    assert record.get(seen["recording_id"])["rating"] == "up"
     timings = seen["timings"]
     assert timings["words"] <= timings["mood"] <= timings["image"]
     ARTIFACTS.mkdir(exist_ok=True)

@@ -21,7 +21,7 @@ from vomage_dagster.settings import Settings
 # Actions IAM grants on "*" only (no resource-level permissions): the only ones allowed
 # a "*" resource here.
 NO_RESOURCE_LEVEL = {"transcribe:StartTranscriptionJob", "transcribe:StartStreamTranscriptionWebSocket",
-                     "cloudwatch:PutMetricData",
+                     "cloudwatch:PutMetricData", "xray:PutSpans", "xray:PutSpansForIndexing",
                      "ecs:DescribeTaskDefinition", "ec2:DescribeNetworkInterfaces"}
 
 
@@ -98,13 +98,50 @@ def test_alarms_are_the_ones_the_metric_export_defines(template):
                if r["Type"] == "AWS::CloudWatch::Alarm"}
     for alarm in metrics.ALARMS:
         got = by_name[alarm["AlarmName"]]
-        assert got["Namespace"] == metrics.NAMESPACE
-        assert got["Period"] == 300 and got["TreatMissingData"] == "notBreaching"
-        for key in ("MetricName", "Statistic", "EvaluationPeriods", "ComparisonOperator"):
-            assert got[key] == alarm[key], key
-        assert float(got["Threshold"]) == alarm["Threshold"]
-        assert got.get("Dimensions", []) == alarm["Dimensions"]
+        for key, value in alarm.items():
+            if key == "Dimensions":
+                assert got.get("Dimensions", []) == value, alarm["AlarmName"]
+            elif key == "Threshold":
+                assert float(got["Threshold"]) == value
+            else:
+                assert got[key] == value, (alarm["AlarmName"], key)
 
+
+def test_no_alarm_can_go_silent(template):
+    """Every alarm writes to the alert topic, which has a subscriber, when it fires and when
+    it is over; a health alarm breaches on missing data; the export has a heartbeat; the
+    15 s alarm watches what users wait for."""
+    res = template["Resources"]
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"] for r in res.values()
+              if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {"vomage-upload-to-published-p90", "vomage-error-rate-high", "vomage-metric-export-stopped",
+            "vomage-ingest-backlog-old", "vomage-uploads-queue-age", "vomage-dead-letters"} <= set(alarms)
+    for name, props in alarms.items():
+        assert props["AlarmActions"] == [{"Ref": "OpsTopic"}] == props["OKActions"], name
+        assert props["TreatMissingData"] != "ignore", name
+    for name in ("vomage-metric-export-stopped", "vomage-ingest-backlog-old"):
+        assert alarms[name]["TreatMissingData"] == "breaching", name
+    assert alarms["vomage-dead-letters"]["TreatMissingData"] == "missing"  # stays ALARM while nobody reads them
+    wait = alarms["vomage-upload-to-published-p90"]
+    assert (wait["MetricName"], wait["ExtendedStatistic"], float(wait["Threshold"])) == ("UploadToPublished", "p90", 15)
+    (subscription,) = [r for r in res.values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert subscription["Properties"]["TopicArn"] == {"Ref": "OpsTopic"}
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlertEmail"}
+    assert "Default" not in template["Parameters"]["AlertEmail"]
+
+
+def test_the_dashboard_shows_the_wait_errors_backlog_api_satisfaction_and_cost(template):
+    import json
+    import re
+
+    body, names = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    rendered = re.sub(r"\$\{[^}]+\}", "x", body)
+    widgets = json.loads(rendered)["widgets"]
+    text = json.dumps(widgets)
+    for metric in ("UploadToPublished", "SpeechEndToMood", "ErrorRate", "Errors", "IngestBacklogAge",
+                   "APIResponseTime", "UserSatisfactionScore", "EstimatedCost"):
+        assert metric in text, metric
+    assert all(set(re.findall(r"\$\{([^}]+)\}", body)) - {"AWS::Region"} <= set(names) for _ in [0])
 
 def test_event_rule_matches_the_published_source(template):
     for name in ("ProcessingErrorRule", "ProcessingErrorAlertRule"):
@@ -197,7 +234,7 @@ def test_the_image_model_is_granted_in_its_own_region_and_the_check_can_read_lif
     assert PROFILE_ARN in _arns(batch["Resource"])
     metrics_put = _statement(template, "MetricExportRunRole", "PutMetrics")
     assert set(metrics_put["Condition"]["StringEquals"]["cloudwatch:namespace"]) == {
-        metrics.NAMESPACE, metrics.COST_NAMESPACE}
+        metrics.NAMESPACE, metrics.COST_NAMESPACE, metrics.UX_NAMESPACE}
 
 
 def test_what_local_leaves_out_is_documented(template):
@@ -267,7 +304,8 @@ def test_the_network_redis_and_the_execution_role_are_the_compute_stacks(templat
     assert "TaskExecutionRole" not in template["Resources"]
     assert not {"VpcId", "PrivateSubnetIds", "TaskSecurityGroupId", "RedisAuthSecretArn"} & set(template["Parameters"])
     assert "Rules" not in template and "RedisUrl" not in template["Outputs"]
-    assert all("Default" in p for p in template["Parameters"].values())  # Local=true needs none
+    # Local=true needs none but the alerts' address (the local stack passes a placeholder).
+    assert [n for n, p in template["Parameters"].items() if "Default" not in p] == ["AlertEmail"]
 
 
 def _refs(node) -> set[str]:
@@ -357,3 +395,12 @@ def test_the_apps_streaming_role_may_only_stream_and_only_the_live_view_assumes_
     reads = [st for n, st in _statements(template)
              if n == "ProcessingRunRole" and st.get("Sid") == "ReadStreamedTranscripts"]
     assert reads and reads[0]["Action"] == "s3:GetObject"
+
+
+def test_the_processes_that_make_spans_may_send_them_to_x_ray(template):
+    """The live view, the ingest and sensors, and the recording runs trace recordings; no
+    other role may write spans."""
+    may = {name for name, res in template["Resources"].items() if res["Type"] == "AWS::IAM::Role"
+           and any("xray:PutSpans" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                   for p in res["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"])}
+    assert may == {"LiveViewRole", "IngestSensorRole", "ProcessingRunRole"}

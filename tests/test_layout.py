@@ -16,14 +16,15 @@ PACKAGE = Path(__file__).parents[1] / "vomage_dagster"
 # is allowed): lower layers only.
 ALLOWED = {
     "domain": set(),
-    "resources": {"domain", "settings"},
-    "streaming": {"domain", "settings", "resources"},
-    "assets": {"domain", "settings", "resources"},
-    "operations": {"domain", "settings", "resources", "assets", "runtime"},
+    "telemetry": {"domain", "settings"},
+    "resources": {"domain", "settings", "telemetry"},
+    "streaming": {"domain", "settings", "resources", "telemetry"},
+    "assets": {"domain", "settings", "resources", "telemetry"},
+    "operations": {"domain", "settings", "resources", "assets", "runtime", "telemetry"},
     "runtime": {"settings"},
-    "ingest": {"domain", "settings", "resources", "assets"},
-    "sensors": {"domain", "settings", "resources", "assets", "jobs"},
-    "app": {"domain", "settings", "resources", "operations", "streaming"},
+    "ingest": {"domain", "settings", "resources", "assets", "telemetry"},
+    "sensors": {"domain", "settings", "resources", "assets", "jobs", "telemetry"},
+    "app": {"domain", "settings", "resources", "operations", "streaming", "telemetry"},
 }
 
 

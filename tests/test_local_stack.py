@@ -78,7 +78,7 @@ def test_down_stops_every_process(tmp_path):
     pids = list(info["pids"].values())
     below = [p for guard in pids for p in processes.descendants(guard)]
     assert stack.healthy(info) and len(below) >= len(pids)  # each guard runs its service
-    assert sorted(stack.down(settings)) == ["broker", "models", "moto", "redis"]
+    assert sorted(stack.down(settings)) == ["broker", "models", "moto", "redis", "traces"]
     assert not any(processes.alive(p) for p in pids + below)
     assert stack.read_info(settings) is None
     assert stack.down(settings) == []

@@ -152,9 +152,19 @@ def test_metric_export_once_per_window_without_ids(processed, settings, resource
     cloudwatch = client("cloudwatch", settings.region)
     listed = cloudwatch.list_metrics(Namespace=metrics.NAMESPACE)["Metrics"]
     names = {m["MetricName"] for m in listed}
-    assert {"VoiceProcessingDuration", "RecordsProcessed", "QueueDepth"} <= names
+    assert {"UploadToPublished", "VoiceProcessingDuration", "RecordsProcessed", "QueueDepth",
+            "ExportHeartbeat"} <= names
     dims = {d["Name"] for m in listed for d in m.get("Dimensions", [])}
-    assert dims <= {"ProcessingStage"}
+    assert dims <= {"ProcessingStage", "ErrorCode", "Route"}  # Route: the live view's route templates
+    # What the users waited for, exactly the records' own values.
+    published = metrics.published_in(resources["records"], start)
+    waits = cloudwatch.get_metric_statistics(
+        Namespace=metrics.NAMESPACE, MetricName="UploadToPublished",
+        StartTime=start - dt.timedelta(minutes=5), EndTime=start + dt.timedelta(minutes=10),
+        Period=300, Statistics=["SampleCount", "Sum", "Maximum"])["Datapoints"]
+    assert sum(p["SampleCount"] for p in waits) == len(published)
+    assert sum(p["Sum"] for p in waits) == pytest.approx(sum(float(r["upload_to_published_s"]) for r in published),
+                                                         abs=1e-3)
     stats = cloudwatch.get_metric_statistics(
         Namespace=metrics.NAMESPACE, MetricName="VoiceProcessingDuration",
         Dimensions=[{"Name": "ProcessingStage", "Value": "transcription"}],
@@ -175,8 +185,27 @@ def test_metric_export_once_per_window_without_ids(processed, settings, resource
     assert sum(p["Sum"] for p in total["Datapoints"]) == pytest.approx(first["cost_usd"], abs=1e-5)
     assert first["cost_usd"] > 0
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
-    assert alarms["vomage-processing-duration-high"]["Threshold"] == 15.0
+    assert alarms["vomage-upload-to-published-p90"]["Threshold"] == 15.0
+    assert alarms["vomage-upload-to-published-p90"]["MetricName"] == "UploadToPublished"
     assert alarms["vomage-error-rate-high"]["Threshold"] == 5.0
+    assert alarms["vomage-metric-export-stopped"]["TreatMissingData"] == "breaching"
+
+
+def test_errors_are_counted_by_code_and_ratings_become_satisfaction():
+    start = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
+    failed = [{"error": {"code": "undecodable"}}] * 3 + [{"error": {"code": "model_unavailable"}},
+                                                          {"error": {"code": "Not A Code; drop table"}}]
+    data = {d["Dimensions"][0]["Value"]: d for d in metrics.collect_waits([], failed, start)
+            if d["MetricName"] == "Errors"}
+    assert data["undecodable"]["Values"] == [3.0] and data["other"]["Values"] == [1.0]
+    streamed = [{"upload_to_published_s": 6.0, "upload_to_mood_s": 1.4, "transcript_source": "streaming"},
+                {"upload_to_published_s": 18.0, "upload_to_mood_s": 12.0, "transcript_source": "batch"}]
+    waits = {d["MetricName"]: d for d in metrics.collect_waits(streamed, [], start)}
+    assert waits["UploadToPublished"]["Values"] == [6.0, 18.0]
+    assert waits["SpeechEndToMood"]["Values"] == [1.4]  # only where the words were streamed
+    (score,) = metrics.collect_ux([{"rating": "up"}, {"rating": "up"}, {"rating": "down"}], start)
+    assert score["MetricName"] == "UserSatisfactionScore" and score["Values"] == [0.0, 1.0]
+    assert score["Counts"] == [1.0, 2.0]
 
 
 def test_on_aws_the_export_leaves_the_alarms_to_the_template(settings, resources, monkeypatch):

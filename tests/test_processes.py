@@ -100,7 +100,12 @@ def test_children_stop_when_their_starter_dies_however_it_dies(how, tmp_path):
     assert len(marked(mark)) >= 4
     before = tree(starter.pid)
     starter.send_signal(how)
-    starter.wait(timeout=10)
+    try:
+        starter.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # say what held it: its state and its signal masks
+        status = Path(f"/proc/{starter.pid}/status").read_text()
+        raise AssertionError("the starter outlived " + how.name + ": " + " ".join(
+            line for line in status.splitlines() if line.startswith(("State", "Sig", "Shd")))) from None
     assert gone_within(mark, 10, before) == []
 
 

@@ -85,6 +85,16 @@ class Settings:
     # Whether the transcript's first words appear in Dagster's metadata (the event log
     # keeps them as long as the run): on locally, off on AWS unless asked for.
     metadata_transcript: bool = True
+    # Traces (telemetry/): where spans go over OTLP/HTTP (empty: tracing off; on AWS by
+    # default X-Ray's OTLP endpoint, signed), the share of recordings traced (all locally,
+    # 10 % on AWS; failed and slow ones are kept too), what counts as slow, and how long an
+    # export may take before its spans are dropped.
+    traces_endpoint: str = ""
+    trace_sample_ratio: float = 1.0
+    trace_slow_s: float = 15.0
+    trace_export_timeout_s: float = 2.0
+    # How often the live view sends its API response times to CloudWatch, in one batch.
+    app_metrics_interval_s: float = 60.0
     state_dir: Path = field(default_factory=lambda: Path(".vomage"))
 
     @property
@@ -101,6 +111,12 @@ class Settings:
     def local_app_secret_file(self) -> Path:
         """The live view's token secret of the local stack, new for every stack."""
         return self.state_dir.resolve() / "app_secret"
+
+    @property
+    def traces_signed(self) -> bool:
+        """Spans to AWS itself are signed with SigV4 (X-Ray's OTLP endpoint)."""
+        host = urlsplit(self.traces_endpoint).hostname
+        return host is not None and host.endswith(".amazonaws.com")
 
     @property
     def analysis_model_id(self) -> str:
@@ -172,8 +188,23 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         chaos_dynamodb_throttle=float(e.get("VOMAGE_CHAOS_DYNAMODB_THROTTLE", 0) or 0) if env == LOCAL else 0.0,
         metadata_transcript=_on_off(e.get("VOMAGE_METADATA_TRANSCRIPT"), default=env == LOCAL,
                                     name="VOMAGE_METADATA_TRANSCRIPT"),
+        traces_endpoint=_traces_endpoint(e.get("VOMAGE_TRACES_ENDPOINT"), env,
+                                         e.get("AWS_DEFAULT_REGION") or e.get("AWS_REGION") or d.region),
+        trace_sample_ratio=min(1.0, max(0.0, float(e.get("VOMAGE_TRACE_SAMPLE_RATIO")
+                                                   or (1.0 if env == LOCAL else 0.1)))),
+        trace_slow_s=float(e.get("VOMAGE_TRACE_SLOW_S") or d.trace_slow_s),
+        trace_export_timeout_s=float(e.get("VOMAGE_TRACE_EXPORT_TIMEOUT_S") or d.trace_export_timeout_s),
+        app_metrics_interval_s=float(e.get("VOMAGE_APP_METRICS_INTERVAL_S") or d.app_metrics_interval_s),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),
     )
+
+
+def _traces_endpoint(value: str | None, env: str, region: str) -> str:
+    """Unset: X-Ray's OTLP endpoint on AWS, off locally (the stack sets its receiver's);
+    `off`: off anywhere."""
+    if value is None:
+        return f"https://xray.{region}.amazonaws.com/v1/traces" if env == AWS else ""
+    return "" if value.strip().lower() in ("", "off", "none") else value.strip()
 
 
 def _on_off(value: str | None, default: bool, name: str) -> bool:

@@ -1,5 +1,6 @@
-"""The live view's routes (Starlette): the page, the upload form, status, retry, and a
-WebSocket per recording fed by Redis.
+"""The live view's routes (Starlette): the page, the upload form, status, retry, the
+image's rating, and a WebSocket per recording fed by Redis. Every API call's time goes to
+CloudWatch by route (`metrics.py`, `timing.py`).
 
 Every route but the health check wants a token (`domain.access`): `?token=` on the page and
 the WebSocket (a browser cannot set headers on either), `Authorization: Bearer` on the API.
@@ -10,10 +11,12 @@ message then a close code: 4401 token, 4403 not yours, 4404 unknown), never a tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -22,7 +25,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from vomage_dagster.app import views
+from vomage_dagster.app import ratings, views
+from vomage_dagster.app.metrics import ApiMetrics
+from vomage_dagster.app.timing import Timed
 from vomage_dagster.domain import access
 from vomage_dagster.domain.keys import RECORDING_ID, new_recording_id
 from vomage_dagster.operations.retry import retry
@@ -32,6 +37,7 @@ from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.resources.tracker import ProcessingTracker
 from vomage_dagster.settings import LANGUAGE_OPTIONS, Settings
 from vomage_dagster.streaming.urls import stream_url
+from vomage_dagster.telemetry import tracing
 
 log = logging.getLogger("vomage.app")
 PAGE = Path(__file__).with_name("page.html")
@@ -54,8 +60,12 @@ def app_secret(settings: Settings) -> bytes:
     return secret.encode()
 
 
-def create_app(settings: Settings, secret: bytes) -> Starlette:
+def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = None) -> Timed:
+    """The live view; `metrics`: where API response times go (default: CloudWatch, every
+    `app_metrics_interval_s`)."""
     resources = build_resources(settings)
+    records = resources["records"]
+    metrics = metrics or ApiMetrics(settings.region, settings.app_metrics_interval_s)
     store: ObjectStore = resources["store"]
     tracker: ProcessingTracker = resources["tracker"]
     status = tracker.status
@@ -107,8 +117,10 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
         if body.get("streamed") is True:  # the page streamed it (`/api/streams`): its id, a sidecar follows
             rid = await asyncio.to_thread(views.fresh_recording_id, store, who.user_id, body.get("recording_id"))
             meta["transcript"] = "streaming"
-        form = await asyncio.to_thread(views.presigned_upload, store, who.user_id, rid,
-                                       content_type, extension, meta)
+        # The recording's trace starts with the app's request for its upload form.
+        with tracing.recording_span("app: upload form", rid, attributes={"http.route": "/api/uploads"}):
+            form = await asyncio.to_thread(views.presigned_upload, store, who.user_id, rid,
+                                           content_type, extension, meta)
         return JSONResponse({"recording_id": form.recording_id, "url": form.url, "fields": form.fields})
 
     async def new_stream(request: Request) -> Response:
@@ -143,6 +155,16 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
             raise views.Refused(409, outcome.reason)
         return JSONResponse({"recording_id": rid, "attempt": outcome.attempt, "queued": True})
 
+    async def rate_recording(request: Request) -> Response:
+        who = bearer(request)
+        rid = recording_id(request)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        score = ratings.parse_score(body)
+        return JSONResponse(await asyncio.to_thread(ratings.rate, who.user_id, rid, score, records, status, store))
+
     async def follow(ws: WebSocket) -> None:
         await ws.accept()
         try:
@@ -159,7 +181,7 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
             return
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        return JSONResponse({"ok": True, "metrics": {"sent": metrics.sent, "dropped_batches": metrics.dropped}})
 
     async def refused(request: Request, exc: views.Refused) -> Response:
         return JSONResponse({"error": exc.reason}, status_code=exc.status)
@@ -168,7 +190,15 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
         log.exception("app request failed")
         return JSONResponse({"error": "internal error; try again"}, status_code=500)
 
-    return Starlette(
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics.start()
+        try:
+            yield
+        finally:
+            await metrics.stop()
+
+    app = Starlette(
         routes=[
             Route("/", page),
             Route("/health", health),
@@ -177,10 +207,13 @@ def create_app(settings: Settings, secret: bytes) -> Starlette:
             Route("/api/streams", new_stream, methods=["POST"]),
             Route("/api/recordings/{recording_id}", recording),
             Route("/api/recordings/{recording_id}/retry", retry_recording, methods=["POST"]),
+            Route("/api/recordings/{recording_id}/rating", rate_recording, methods=["POST"]),
             WebSocketRoute("/ws/recordings/{recording_id}", follow),
         ],
         exception_handlers={views.Refused: refused, Exception: unexpected},
+        lifespan=lifespan,
     )
+    return Timed(app, metrics)
 
 
 async def _follow(ws: WebSocket, settings: Settings, status: StatusTable, store: ObjectStore,

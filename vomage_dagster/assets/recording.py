@@ -25,7 +25,7 @@ from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.runner import BATCH_POLICY, owner_live, run_recordings
 from vomage_dagster.assets.stages import INPUTS, STAGES, StageResources
 from vomage_dagster.domain import quality
-from vomage_dagster.domain.run_tags import recordings_of_run
+from vomage_dagster.domain.run_tags import recordings_of_run, traces_of_run
 from vomage_dagster.resources.analyzer import MoodAnalyzer
 from vomage_dagster.resources.cache import Cache
 from vomage_dagster.resources.events import EventPublisher
@@ -72,8 +72,11 @@ def recording_chain(context: AssetExecutionContext, store: ObjectStore, tracker:
     # Dagster's retries of a run share its root run id: a retry still owns what the run owned.
     owner = context.run.root_run_id or context.run.run_id
     checks = {key.asset_key.path[-1] for key in context.selected_asset_check_keys}
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     yield from run_recordings(res, list(context.partition_keys), recordings_of_run(context.run.tags), owner,
-                              lambda other: owner_live(context.instance, other), wanted, checks, context.log)
+                              lambda other: owner_live(context.instance, other), wanted, checks, context.log,
+                              traces=traces_of_run(context.run.tags),
+                              queued_at=record.create_timestamp if record else None, run_id=context.run.run_id)
 
 
 ASSETS = [recording_chain]

@@ -19,6 +19,8 @@ dependants do not run; the other recordings go on. At the end the step fails if 
 recording did, so Dagster reports the partitions it planned and did not get as failed.
 """
 
+import contextvars
+import datetime as dt
 import logging
 import queue
 import warnings
@@ -49,6 +51,7 @@ from vomage_dagster.domain import quality
 from vomage_dagster.domain.errors import RECORDING_ID_TAKEN, ProcessingError
 from vomage_dagster.domain.keys import UPLOADS_PREFIX, parse_upload_key, processed_key
 from vomage_dagster.settings import Settings
+from vomage_dagster.telemetry import tracing
 
 # The product plan: batch up to 10 requests. The ingest uses `VOMAGE_MAX_BATCH`, which can
 # lower it (1 turns batching off); UI backfills and the thread pools use the default.
@@ -75,15 +78,28 @@ class MissingInput(Failure):
 
 def run_recordings(res: StageResources, keys: list[str], tagged: dict[str, int], owner: str,
                    live: Callable[[str], bool], wanted: list[str], checks: set[str],
-                   log: DagsterLogManager) -> Iterator[AssetMaterialization | AssetObservation | AssetCheckEvaluation]:
+                   log: DagsterLogManager, *, traces: dict[str, dict[str, str]] | None = None,
+                   queued_at: dt.datetime | None = None,
+                   run_id: str = "") -> Iterator[AssetMaterialization | AssetObservation | AssetCheckEvaluation]:
     """Own, then run the `wanted` stages of, every recording in `keys`, yielding each asset
     event as it happens; raise at the end if any recording failed.
 
     `tagged`: recording → the attempt the ingest launched this run for (empty for a run
     started by hand); `owner`: this run's root run id; `live`: whether another owner's run
-    is still in flight; `checks`: the assets whose quality checks this run reports."""
+    is still in flight; `checks`: the assets whose quality checks this run reports;
+    `traces`: recording → the trace context the ingest handed on (run tags); `queued_at`:
+    when the run was created (its wait for a worker shows in each recording's trace)."""
+    traces = traces or {}
+
     def one(rid: str) -> Iterator:
-        yield from _recording(res, rid, tagged.get(rid), owner, live, wanted, checks)
+        span = _run_span(rid, traces.get(rid), queued_at, run_id)
+        try:
+            yield from _recording(res, rid, tagged.get(rid), owner, live, wanted, checks, span)
+        except BaseException as exc:
+            span.set_status(tracing.Status(tracing.StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            span.end()
 
     if len(keys) == 1:  # in this thread: no hand-over, and the run's own thread state
         yield from one(keys[0])
@@ -101,7 +117,7 @@ def run_recordings(res: StageResources, keys: list[str], tagged: dict[str, int],
             events.put(_DONE)
 
     for rid in keys:
-        _recordings_pool.submit(work, rid)
+        _recordings_pool.submit(contextvars.copy_context().run, work, rid)
     running = len(keys)
     while running:
         event = events.get()
@@ -115,6 +131,17 @@ def run_recordings(res: StageResources, keys: list[str], tagged: dict[str, int],
         raise Failure(description=f"{len(failures)} of {len(keys)} recordings failed ({reasons})",
                       metadata={"failed": len(failures), "succeeded": len(keys) - len(failures)},
                       allow_retries=False)
+
+
+def _run_span(rid: str, carrier: dict[str, str] | None, queued_at: dt.datetime | None, run_id: str):
+    """The recording's part of this run, under the ingest's launch (or the root); with the
+    run's wait from its creation to now (queue, hand-over to a worker) before it."""
+    now_ns = dt.datetime.now(dt.UTC).timestamp() * 1e9
+    if queued_at is not None:
+        queued = tracing.start_span("run queued", rid, carrier=carrier, start_time=int(queued_at.timestamp() * 1e9))
+        queued.end(end_time=int(now_ns))
+    return tracing.start_span("run", rid, carrier=carrier, start_time=int(now_ns),
+                              attributes={"dagster.run_id": run_id})
 
 
 def _reason(exc: BaseException) -> str:
@@ -184,7 +211,7 @@ Event = AssetMaterialization | AssetObservation | AssetCheckEvaluation
 
 
 def _recording(res: StageResources, rid: str, tagged: int | None, owner: str, live: Callable[[str], bool],
-               wanted: list[str], checks: set[str]) -> Iterator[Event]:
+               wanted: list[str], checks: set[str], span: tracing.trace.Span) -> Iterator[Event]:
     if not wanted:
         return
     attempt = take_attempt(res, rid, tagged, owner, live)
@@ -193,11 +220,12 @@ def _recording(res: StageResources, rid: str, tagged: int | None, owner: str, li
         yield AssetObservation(asset_key=wanted[0], partition=rid, metadata={
             "outcome": MetadataValue.text(f"{STOOD_DOWN}: {attempt}")})
         return
-    yield from _stages(res, attempt, wanted, checks)
+    span.set_attribute("vomage.attempt", attempt.number)
+    yield from _stages(res, attempt, wanted, checks, span)
 
 
-def _stages(res: StageResources, att: life.Attempt, wanted: list[str],
-            checks: set[str]) -> Iterator[AssetMaterialization | AssetObservation | AssetCheckEvaluation]:
+def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: set[str],
+            span: tracing.trace.Span) -> Iterator[AssetMaterialization | AssetObservation | AssetCheckEvaluation]:
     """The wanted stages of one attempt as a graph; raises (after its observation) once a
     stage has failed and the stages already running have ended."""
     rid = att.recording_id
@@ -214,7 +242,8 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str],
 
     def run(name: str) -> list:
         inputs = {upstream: load(upstream) for upstream in INPUTS[name]}
-        with recording_stage(res.tracker, att):
+        with tracing.recording_span(name, rid, parent=span, attributes={tracing.STAGE: name}), \
+                recording_stage(res.tracker, att):
             out, metadata = STAGES[name](res, att, inputs)
         key = processed_key(rid, f"{name}.json")
         res.store.put_json(key, out)
@@ -262,7 +291,7 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str],
             continue
         for name in now:
             waiting.remove(name)
-            running[_stages_pool.submit(run, name)] = name
+            running[_stages_pool.submit(contextvars.copy_context().run, run, name)] = name
         if not running:
             break
         done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -50,6 +50,7 @@ from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.resources.tracker import ProcessingTracker, Superseded
 from vomage_dagster.resources.weather import WeatherSource
 from vomage_dagster.settings import load_settings
+from vomage_dagster.telemetry import tracing, waterfall
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     # The post can be shown now (words, mood, colours) while its image is painted.
     shown = mood_view(out)
     res.advance(att, life.GENERATING, mood=shown)
+    out["mood_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")  # when the app can show it
     try:
         res.events.publish(MOOD_READY, {"recording_id": rid, "mood": shown})
     except Exception as exc:  # an early notice: the status has it, and Complete follows; never fail the post
@@ -326,11 +328,11 @@ def mood_image(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, d
     }
 
 
-def _seconds_since(iso_time: str | None) -> float | None:
-    """Seconds from `iso_time` to now (None without one: outputs written before it was kept)."""
-    if not iso_time:
-        return None
-    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(iso_time)).total_seconds()
+def trace_timeline(recording_id: str) -> str:
+    """The part of the recording's trace this run made (and its root, once published), as
+    a table for the `published_record` partition; `vomage trace` shows the whole trace."""
+    spans = tracing.spans_of(recording_id)
+    return waterfall.table(waterfall.from_readable(spans), markdown=True) if spans else ""
 
 
 def _image_source(store: ObjectStore, key: str, png: bytes) -> str:
@@ -382,6 +384,18 @@ def published_record(res: StageResources, att: Attempt, inputs: dict) -> tuple[d
                        if "cache_hit" in out},
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
     }
+    # What the user waited for, from the same clock readings the recording's trace uses:
+    # the upload's arrival in S3, the mood on screen, the record published.
+    record["transcript_source"] = text.get("source", "batch")
+    if raw.get("uploaded_at"):
+        record["uploaded_at"] = raw["uploaded_at"]
+        record["upload_to_published_s"] = round(
+            (dt.datetime.fromisoformat(record["published_at"]) - dt.datetime.fromisoformat(raw["uploaded_at"]))
+            .total_seconds(), 3)
+        if found.get("mood_at"):
+            record["upload_to_mood_s"] = round(
+                (dt.datetime.fromisoformat(found["mood_at"]) - dt.datetime.fromisoformat(raw["uploaded_at"]))
+                .total_seconds(), 3)
     if att.rematerialize:  # a person re-running a complete recording: the record follows
         res.tracker.records.put(record)
     else:
@@ -393,10 +407,13 @@ def published_record(res: StageResources, att: Attempt, inputs: dict) -> tuple[d
         res.events.publish(COMPLETE, {"recording_id": rid, "image_key": record["image_key"],
                                       "primary_emotion": record["mood"]["primary_emotion"]})
     record["seconds"]["published_record"] = round(time.perf_counter() - started, 3)
-    since_upload = _seconds_since(raw.get("uploaded_at"))
+    since_upload = record.get("upload_to_published_s")
     sla = {} if since_upload is None else {
         "upload_to_published_s": round(since_upload, 2),
         f"within_{TARGET_S:.0f}s": MetadataValue.bool(since_upload <= TARGET_S)}
+    timeline = trace_timeline(rid)
+    if timeline:
+        sla["trace"] = MetadataValue.md(timeline)
     return record, {
         **sla,
         "primary_emotion": record["mood"]["primary_emotion"],

@@ -14,6 +14,7 @@
     vomage dlq list | redrive        inspect / replay the uploads dead-letter queue
     vomage user erase USER_ID        delete a user's recordings everywhere the platform writes
     vomage ingest                    the ingest service: the uploads queue → runs, at once
+    vomage trace ID [--json]         a recording's trace: every span, as a waterfall
     vomage cache warm [--days N]     rebuild the hot Redis keys from durable outputs
     vomage metrics export [--window] send one five-minute window to CloudWatch (once)
     vomage models check [--json]     is every configured Bedrock model ACTIVE? (exit 1 if not)

@@ -39,6 +39,7 @@ def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
         print(f"vomage service {exc}", file=sys.stderr)
         return 2
     services.write_files(service)
+    os.environ.setdefault("OTEL_SERVICE_NAME", f"vomage-{args.queue or args.name}")  # its spans' service
     sys.stdout.flush()
     os.execv(service.argv[0], service.argv)
     return 0  # not reached

@@ -81,11 +81,45 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace, settings: Settings) -> int:
+    """A recording's trace as a waterfall: from the local collector, or X-Ray on AWS."""
+    import urllib.request
+
+    from vomage_dagster.telemetry import ids, waterfall
+
+    settings = use_local_stack(settings)
+    trace_id = ids.trace_id(args.recording_id)
+    if settings.is_local:
+        if not settings.traces_endpoint:
+            print("tracing is off (VOMAGE_TRACES_ENDPOINT)", file=sys.stderr)
+            return 1
+        with urllib.request.urlopen(f"{settings.traces_endpoint.rstrip('/')}/{trace_id:032x}", timeout=10) as resp:
+            found = json.loads(resp.read())["spans"]
+        rows = [waterfall.Row(s["name"], s["span_id"], s["parent_id"], s["start_ns"], s["end_ns"], s["status"],
+                              s["service"], s["attributes"]) for s in found]
+    else:
+        from vomage_dagster.resources.aws import client
+        from vomage_dagster.telemetry.xray import trace_rows
+
+        rows = trace_rows(client("xray", settings.region), ids.xray_id(trace_id))
+    if args.json:
+        print(json.dumps({"recording_id": args.recording_id, "trace_id": ids.xray_id(trace_id),
+                          "spans": [r.as_dict() for r in rows]}, indent=1))
+        return 0 if rows else 1
+    print(f"trace {ids.xray_id(trace_id)}  recording {args.recording_id}  ({len(rows)} spans)")
+    print(waterfall.table(rows))
+    return 0 if rows else 1
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("ingest", help="the ingest service: the uploads queue → runs, at once")
     p.add_argument("--workspace", default="workspace.yaml", help="the workspace file (default: ./workspace.yaml)")
     p.add_argument("--heartbeat", help="a file touched after every pass (the service's health check)")
     p.set_defaults(fn=cmd_ingest)
+    p = sub.add_parser("trace", help="a recording's trace as a waterfall (local collector or X-Ray)")
+    p.add_argument("recording_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_trace)
     p = sub.add_parser("cache", help="the Redis cache")
     p.add_argument("action", choices=["warm"])
     p.add_argument("--days", type=int, default=1, help="today and this many days before")

@@ -59,4 +59,4 @@ def valid_user_id(user_id: object) -> bool:
 
 def new_recording_id() -> str:
     """A new recording's id, as the app gives it: when, and enough randomness to be unique."""
-    return f"rec-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    return f"rec-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"

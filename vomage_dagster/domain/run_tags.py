@@ -20,3 +20,15 @@ def recordings_of_run(tags: dict[str, str]) -> dict[str, int]:
     """Recording id → attempt for every recording a run covers."""
     return {k[len(RECORDING_TAG_PREFIX):]: int(v) for k, v in tags.items()
             if k.startswith(RECORDING_TAG_PREFIX)}
+
+
+TRACE_TAG_PREFIX = "vomage/trace/"  # recording → the traceparent its run continues (the ingest's span)
+
+
+def trace_tag(recording_id: str) -> str:
+    return f"{TRACE_TAG_PREFIX}{recording_id}"
+
+
+def traces_of_run(tags: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Recording id → the trace context (a `traceparent` carrier) the ingest handed on."""
+    return {k[len(TRACE_TAG_PREFIX):]: {"traceparent": v} for k, v in tags.items() if k.startswith(TRACE_TAG_PREFIX)}

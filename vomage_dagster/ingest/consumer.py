@@ -30,11 +30,12 @@ from dagster import DagsterInstance, RunRequest
 
 from vomage_dagster.domain.keys import INGEST_ERRORS_PREFIX
 from vomage_dagster.domain.messages import Arrival, PoisonMessage, parse_message
-from vomage_dagster.domain.run_tags import recordings_of_run
+from vomage_dagster.domain.run_tags import recordings_of_run, trace_tag
 from vomage_dagster.ingest.planner import LAUNCH, Plan, plan_runs
 from vomage_dagster.resources.queue import Message, UploadQueue
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.telemetry import tracing
 
 MAX_MESSAGES = 100
 # The uploads queue's redrive policy (deploy/cloudformation/vomage.yaml): after this many
@@ -124,21 +125,43 @@ def settle(queue: UploadQueue, store: ObjectStore, messages: list[Message], t: T
 
 
 def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstance, tracker: ProcessingTracker,
-                launch: Callable[[RunRequest], str], max_batch: int, log: logging.Logger) -> int:
-    """One receive (waiting up to the queue's long poll) and its runs; the recordings launched."""
+                launch: Callable[[RunRequest], str], max_batch: int, log: logging.Logger,
+                backlog: Callable[[float], None] | None = None) -> int:
+    """One receive (waiting up to the queue's long poll) and its runs; the recordings
+    launched. `backlog` is told the age of the oldest message received (seconds)."""
     messages = receive(queue)
     if not messages:
         return 0
+    received_ns = time.time_ns()
+    if backlog is not None and (sent := [m.sent_at for m in messages if m.sent_at]):
+        backlog(max(0.0, received_ns / 1e9 - min(sent)))
     t = triage(messages, store, log)
     plan = plan_runs(instance, tracker, t.uploads, max_batch)
+    carriers = {a.recording_id: m.attributes for m in messages for a in t.arrivals.get(m.message_id, [])
+                if m.attributes}
     launched: set[str] = set()
     for request in plan.runs:
         recordings = recordings_of_run(request.tags)
+        # Each recording's trace: its ingest (from this pass's receive to its run's launch),
+        # continued by the run through the run's tags.
+        spans = {rid: tracing.start_span("ingest", rid, carrier=carriers.get(rid), start_time=received_ns,
+                                         attributes={"messaging.system": "aws_sqs",
+                                                     "vomage.batch_size": len(recordings)})
+                 for rid in recordings}
+        request = request.with_replaced_attrs(tags={
+            **request.tags, **{trace_tag(rid): tp for rid, span in spans.items()
+                               if (tp := tracing.carrier_of(span).get("traceparent"))}})
         try:
             run_id = launch(request)
         except Exception as exc:  # one failed launch must not hold back the others
             log.warning(f"launch of {len(recordings)} recording(s) failed: {str(exc)[:300]}")
+            for span in spans.values():
+                span.set_status(tracing.Status(tracing.StatusCode.ERROR, "launch failed"))
+                span.end()
             continue
+        for span in spans.values():
+            span.set_attribute("dagster.run_id", run_id)
+            span.end()
         launched.update(recordings)
         log.debug(f"launched run {run_id} for {len(recordings)} recording(s)")
     settle(queue, store, messages, t, plan, launched, log)

@@ -16,9 +16,10 @@ from dagster import DagsterInstance
 
 from vomage_dagster.ingest.consumer import ingest_once
 from vomage_dagster.ingest.launcher import JOB, GraphQLLauncher
-from vomage_dagster.resources.aws import refusal
+from vomage_dagster.resources.aws import client, refusal
 from vomage_dagster.resources.build import build_resources
 from vomage_dagster.settings import Settings
+from vomage_dagster.telemetry.minutely import PERFORMANCE, Minutely
 
 log = logging.getLogger("vomage.ingest")
 
@@ -34,10 +35,14 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
     queue, store, tracker = resources["queue"], resources["store"], resources["tracker"]
     launcher = GraphQLLauncher(workspace_file, instance)
     log.info(f"ingest service: {queue.url()} → {JOB} in {launcher.location}")
+    # Reported every minute, 0 when idle: a missing minute means the ingest stopped.
+    backlog = Minutely(PERFORMANCE, "IngestBacklogAge", "Seconds", lambda: client("cloudwatch", settings.region))
     try:
         while not stop.is_set():
             try:
-                ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log)
+                ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log,
+                            backlog.observe)
+                backlog.tick()
                 if heartbeat is not None:
                     heartbeat.touch()
             except Exception as exc:

@@ -1,14 +1,25 @@
 """CloudWatch metric export: one five-minute window at a time, each window sent once.
 
-Namespace `Vomage/Performance`, whose only dimension is `ProcessingStage`, and
-`Vomage/Cost`, whose only dimension is `Stage` — never a recording or user id.
-Durations and costs go as raw values (CloudWatch then answers p50/p95/max); a marker
-object per window in S3 makes a second export of the same window a no-op.
+`Vomage/Performance` carries what users wait for: `UploadToPublished` per recording (from
+the upload's arrival in S3 to its record: the 15 s alarm watches its p90), and, where the
+app streamed the words, `SpeechEndToMood` (from the upload, which the app makes at the end
+of speech, to the mood on screen); the error rate and `Errors` by `ErrorCode`; the stages'
+`VoiceProcessingDuration` by `ProcessingStage`; and `ExportHeartbeat`, one per export, so
+an export that stops raises an alarm instead of silence. `Vomage/UX` carries
+`UserSatisfactionScore` (the live view's thumbs: 1 up, 0 down; its average is the share
+of satisfied ratings), `Vomage/Cost` the estimated cost by `Stage`. Never a recording or
+user id in a dimension. Durations go as raw values (CloudWatch then answers p50/p90/p99);
+a marker object per window in S3 makes a second export of the same window a no-op.
+
+The ingest service sends `IngestBacklogAge` itself, every minute (`telemetry/minutely.py`),
+and the live view `APIResponseTime` per route.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections import Counter
 from typing import Any
 
 from vomage_dagster.domain import costs
@@ -16,23 +27,43 @@ from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.resources.records import RecordsTable
 from vomage_dagster.resources.status_table import StatusTable
 from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.telemetry.minutely import PERFORMANCE
 
-NAMESPACE = "Vomage/Performance"
+NAMESPACE = PERFORMANCE
+UX_NAMESPACE = "Vomage/UX"
 # Estimated cost per stage (dimension `Stage`) and what the cache saved, in USD.
 COST_NAMESPACE = "Vomage/Cost"
 COST_STAGES = {"transcript": "transcription", "mood": "analysis", "mood_image": "generation"}
 WINDOW = dt.timedelta(minutes=5)
 MAX_PER_CALL = 1000
 MAX_VALUES = 150  # PutMetricData: at most 150 distinct values per datum
+MAX_ERROR_CODES = 20  # distinct `ErrorCode` values a window sends; the rest count as "other"
+_CODE = re.compile(r"[a-z][a-z_]{0,39}")
 STAGE_NAMES = {"raw_recording": "decode", "transcript": "transcription", "recording_context": "context",
                "mood": "analysis", "mood_image": "generation", "published_record": "publish"}
+TARGET_S = 15.0  # the product plan: a recording published within 15 s of its upload
+
+# The alarms on the platform's own metrics (the template has these and the queue alarms;
+# locally the export puts these). Health alarms treat missing data as breaching: a metric
+# that stops coming is trouble, not calm. Traffic alarms do not (no uploads, no wait),
+# and the heartbeat catches an export that stopped.
 ALARMS = [
-    {"AlarmName": "vomage-processing-duration-high", "MetricName": "VoiceProcessingDuration",
-     "Dimensions": [{"Name": "ProcessingStage", "Value": "total"}], "Statistic": "Average",
-     "Threshold": 15.0, "EvaluationPeriods": 2, "ComparisonOperator": "GreaterThanThreshold"},
-    {"AlarmName": "vomage-error-rate-high", "MetricName": "ErrorRate", "Dimensions": [],
-     "Statistic": "Average", "Threshold": 5.0, "EvaluationPeriods": 3,
-     "ComparisonOperator": "GreaterThanThreshold"},
+    {"AlarmName": "vomage-upload-to-published-p90", "Namespace": NAMESPACE, "MetricName": "UploadToPublished",
+     "Dimensions": [], "ExtendedStatistic": "p90", "Period": 300, "EvaluationPeriods": 2, "DatapointsToAlarm": 2,
+     "Threshold": TARGET_S, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+     "AlarmDescription": "Users wait more than 15 s (p90) from the upload to their post."},
+    {"AlarmName": "vomage-error-rate-high", "Namespace": NAMESPACE, "MetricName": "ErrorRate", "Dimensions": [],
+     "Statistic": "Average", "Period": 300, "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 5.0,
+     "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+     "AlarmDescription": "More than 5 % of recordings fail (Errors by ErrorCode says which)."},
+    {"AlarmName": "vomage-metric-export-stopped", "Namespace": NAMESPACE, "MetricName": "ExportHeartbeat",
+     "Dimensions": [], "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 3, "DatapointsToAlarm": 3,
+     "Threshold": 1.0, "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "breaching",
+     "AlarmDescription": "No metric export for 15 minutes: every other alarm on these metrics is blind."},
+    {"AlarmName": "vomage-ingest-backlog-old", "Namespace": NAMESPACE, "MetricName": "IngestBacklogAge",
+     "Dimensions": [], "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 2, "DatapointsToAlarm": 2,
+     "Threshold": 60.0, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "breaching",
+     "AlarmDescription": "Uploads wait more than a minute for the ingest, or the ingest stopped reporting."},
 ]
 
 
@@ -85,19 +116,54 @@ def collect_cost(published: list[dict], start: dt.datetime) -> list[dict]:
     return data
 
 
+def error_code(item: dict) -> str:
+    """The `ErrorCode` dimension of a failed item: the platform's own codes only."""
+    code = str(((item.get("error") or {}).get("code")) or "unknown")
+    return code if _CODE.fullmatch(code) else "other"
+
+
+def collect_waits(published: list[dict], failed: list[dict], start: dt.datetime) -> list[dict]:
+    """What users waited for, and why recordings failed."""
+    data: list[dict] = []
+    waits = [round(float(r["upload_to_published_s"]), 3) for r in published if "upload_to_published_s" in r]
+    if waits:
+        data.append(_datum("UploadToPublished", "Seconds", start, waits))
+    streamed = [round(float(r["upload_to_mood_s"]), 3) for r in published
+                if r.get("transcript_source") == "streaming" and "upload_to_mood_s" in r]
+    if streamed:
+        data.append(_datum("SpeechEndToMood", "Seconds", start, streamed))
+    codes = Counter(error_code(i) for i in failed)
+    top = dict(codes.most_common(MAX_ERROR_CODES))
+    if len(codes) > MAX_ERROR_CODES:
+        top["other"] = top.get("other", 0) + sum(n for c, n in codes.items() if c not in top)
+    data += [_datum("Errors", "Count", start, [float(n)], code, dimension="ErrorCode") for code, n in top.items()]
+    return data
+
+
+def rated_in(records: RecordsTable, start: dt.datetime) -> list[dict]:
+    """Records rated in the window (a rating follows its post by minutes, hours at most:
+    the window's day and the day before)."""
+    days = {start.date().isoformat(), (start - dt.timedelta(days=1)).date().isoformat()}
+    return [r for day in sorted(days) for r in records.for_day(day)
+            if r.get("rating") in ("up", "down") and _in_window(r.get("rated_at"), start)]
+
+
+def collect_ux(rated: list[dict], start: dt.datetime) -> list[dict]:
+    if not rated:
+        return []
+    return [_datum("UserSatisfactionScore", "None", start, [1.0 if r["rating"] == "up" else 0.0 for r in rated])]
+
+
 def collect(records: RecordsTable, status: StatusTable, queue: UploadQueue,
             start: dt.datetime, published: list[dict] | None = None) -> list[dict]:
     """The `Vomage/Performance` data of the window beginning at `start`."""
     published = published_in(records, start) if published is None else published
     failed = [i for i in status.failed_between(start, start + WINDOW)]
-    data: list[dict] = []
+    data: list[dict] = collect_waits(published, failed, start)
     for stage, name in STAGE_NAMES.items():
         values = [round(float(r["seconds"][stage]), 3) for r in published if stage in r.get("seconds", {})]
         if values:
             data.append(_datum("VoiceProcessingDuration", "Seconds", start, values, name))
-    totals = [round(sum(float(v) for v in r["seconds"].values()), 3) for r in published]
-    if totals:
-        data.append(_datum("VoiceProcessingDuration", "Seconds", start, totals, "total"))
     finished = len(published) + len(failed)
     data.append(_datum("RecordsProcessed", "Count", start, [float(len(published))]))
     if finished:
@@ -112,24 +178,31 @@ def collect(records: RecordsTable, status: StatusTable, queue: UploadQueue,
 
 
 def export(cloudwatch: Any, store: ObjectStore, data: list[dict], start: dt.datetime,
-           cost_data: list[dict] | None = None) -> bool:
-    """Send the window's data (and its cost data) once; False if it was already sent."""
+           cost_data: list[dict] | None = None, ux_data: list[dict] | None = None) -> bool:
+    """Send the window's data (and its cost and UX data) once; False if it was already sent."""
     marker = f"metrics/exported/{start.strftime('%Y-%m-%dT%H%M')}.json"
     if store.exists(marker):
         return False
-    for namespace, batch in ((NAMESPACE, data), (COST_NAMESPACE, cost_data or [])):
+    for namespace, batch in ((NAMESPACE, data), (COST_NAMESPACE, cost_data or []), (UX_NAMESPACE, ux_data or [])):
         for i in range(0, len(batch), MAX_PER_CALL):
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch[i:i + MAX_PER_CALL])
-    store.put_json(marker, {"window_start": start.isoformat(), "data_points": len(data) + len(cost_data or [])})
+    store.put_json(marker, {"window_start": start.isoformat(),
+                            "data_points": len(data) + len(cost_data or []) + len(ux_data or [])})
     return True
 
 
 def ensure_alarms(cloudwatch: Any) -> list[str]:
-    """The plan's alarms (15 s processing time, 5 % errors); put_metric_alarm is idempotent."""
+    """The alarms on the platform's metrics (`ALARMS`); put_metric_alarm is idempotent."""
     for alarm in ALARMS:
-        cloudwatch.put_metric_alarm(Namespace=NAMESPACE, Period=300, TreatMissingData="notBreaching",
-                                    **alarm)
+        cloudwatch.put_metric_alarm(**alarm)
     return [a["AlarmName"] for a in ALARMS]
+
+
+def heartbeat(cloudwatch: Any, now: dt.datetime | None = None) -> None:
+    """`ExportHeartbeat`: this export ran (its alarm breaches when they stop)."""
+    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[{
+        "MetricName": "ExportHeartbeat", "Unit": "Count", "Value": 1.0,
+        "Timestamp": now or dt.datetime.now(dt.UTC)}])
 
 
 def export_window(records: RecordsTable, status: StatusTable, queue: UploadQueue, store: ObjectStore,
@@ -148,7 +221,10 @@ def export_window(records: RecordsTable, status: StatusTable, queue: UploadQueue
     published = published_in(records, start)
     data = collect(records, status, queue, start, published)
     cost_data = collect_cost(published, start)
-    sent = export(cloudwatch, store, data, start, cost_data)
+    ux_data = collect_ux(rated_in(records, start), start)
+    sent = export(cloudwatch, store, data, start, cost_data, ux_data)
+    heartbeat(cloudwatch)
     return {"window_start": start.isoformat(), "data_points": len(data), "cost_data_points": len(cost_data),
+            "ux_data_points": len(ux_data),
             "cost_usd": round(sum(costs.record_cost(r)["total"] for r in published), 6),
             "sent": sent, "alarms": alarms}

@@ -9,6 +9,7 @@ from vomage_dagster.domain.errors import ProcessingError
 from vomage_dagster.domain.keys import parse_upload_key
 from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.telemetry import tracing
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,10 @@ def retry(tracker: ProcessingTracker, queue: UploadQueue, recording_id: str) -> 
                             + ": only a failed, retryable recording can be retried")
     upload = parse_upload_key(item["upload_key"])
     try:
-        queue.send({"recording_id": recording_id, "s3_key": upload.key, "user_id": upload.user_id,
-                    "attempt": attempt, "metadata": {}})
+        with tracing.recording_span("retry", recording_id, attributes={"vomage.attempt": attempt}) as span:
+            # The new attempt's ingest continues this span (the message's trace context).
+            queue.send({"recording_id": recording_id, "s3_key": upload.key, "user_id": upload.user_id,
+                        "attempt": attempt, "metadata": {}}, attributes=tracing.carrier_of(span))
     except Exception as exc:
         # The attempt is reset but not queued: say so in its status, never leave it waiting.
         # (A retry killed right here is found by stranded_recordings_sensor and queued again.)

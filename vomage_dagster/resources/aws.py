@@ -77,6 +77,9 @@ def _session() -> Any:
         session = boto3.session.Session()
         _inject_throttling(session)
         _inject_latency(session)
+        from vomage_dagster.telemetry.calls import instrument_botocore
+
+        instrument_botocore(session)  # a span per call made inside a recording's trace
         _state["session"] = session
     return _state["session"]
 

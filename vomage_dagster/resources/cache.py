@@ -14,6 +14,7 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from vomage_dagster.domain import lifetimes
+from vomage_dagster.telemetry.calls import redis_call
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Cache(ConfigurableResource):
         _errors["count"] += 1
         log.warning("cache %s %s failed, carrying on without cache: %s", op, key.split(":")[0], exc)
 
+    @redis_call("GET")
     def get_json(self, kind: str, key: str) -> Any | None:
         import redis
 
@@ -78,6 +80,7 @@ class Cache(ConfigurableResource):
             return None
         return None if raw is None else json.loads(raw)
 
+    @redis_call("PUBLISH")
     def publish(self, channel: str, value: Any) -> bool:
         """Publish JSON on a pub/sub channel (the app's WebSocket layer subscribes)."""
         import redis
@@ -89,6 +92,7 @@ class Cache(ConfigurableResource):
             self._failed("publish", channel, exc)
             return False
 
+    @redis_call("SET")
     def set_json(self, kind: str, key: str, value: Any) -> bool:
         import redis
 
@@ -101,6 +105,7 @@ class Cache(ConfigurableResource):
             self._failed("set", full, exc)
             return False
 
+    @redis_call("DEL")
     def delete(self, kind: str, key: str) -> bool:
         """Drop one key (erasure); False if Redis could not be reached."""
         import redis

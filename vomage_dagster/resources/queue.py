@@ -10,7 +10,7 @@ receives within seconds, not quarter-hours.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +32,12 @@ class Message:
     body: str
     receive_count: int
     md5: str
+    # String message attributes the platform sends (the trace context: `traceparent`).
+    attributes: dict[str, str] = field(default_factory=dict)
+    sent_at: float | None = None  # epoch seconds SQS received it (SentTimestamp)
+
+
+TRACE_ATTRIBUTES = ("traceparent",)
 
 
 class UploadQueue(ConfigurableResource):
@@ -58,14 +64,19 @@ class UploadQueue(ConfigurableResource):
             "QueueUrl": self.url(dead_letter),
             "MaxNumberOfMessages": min(max_messages, 10),
             "WaitTimeSeconds": wait_s,
-            "AttributeNames": ["ApproximateReceiveCount"],
+            "AttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+            "MessageAttributeNames": list(TRACE_ATTRIBUTES),
         }
         if visibility_s is not None:
             params["VisibilityTimeout"] = visibility_s
         resp = self.sqs.receive_message(**params)
         return [
             Message(m["MessageId"], m["ReceiptHandle"], m["Body"],
-                    int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)), m["MD5OfBody"])
+                    int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)), m["MD5OfBody"],
+                    {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()
+                     if v.get("DataType") == "String" and "StringValue" in v},
+                    int(m["Attributes"]["SentTimestamp"]) / 1000 if "SentTimestamp" in m.get("Attributes", {})
+                    else None)
             for m in resp.get("Messages", [])
         ]
 
@@ -119,10 +130,14 @@ class UploadQueue(ConfigurableResource):
         self.release([m for m in seen.values() if m not in doomed], dead_letter=dead_letter, visibility_s=0)
         return len(doomed)
 
-    def send(self, body: dict | str, dead_letter: bool = False, delay_s: int = 0) -> str:
+    def send(self, body: dict | str, dead_letter: bool = False, delay_s: int = 0,
+             attributes: dict[str, str] | None = None) -> str:
+        """`attributes`: string message attributes (the trace context the receiver continues)."""
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        extra = {"MessageAttributes": {k: {"DataType": "String", "StringValue": v}
+                                       for k, v in attributes.items()}} if attributes else {}
         return self.sqs.send_message(QueueUrl=self.url(dead_letter), MessageBody=text,
-                                     DelaySeconds=delay_s)["MessageId"]
+                                     DelaySeconds=delay_s, **extra)["MessageId"]
 
     def send_many(self, bodies: list[dict], delay_s: int = 0) -> None:
         """Send in batches of 10; raises if SQS refused any (nothing is silently dropped)."""

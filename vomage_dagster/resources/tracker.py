@@ -18,6 +18,7 @@ from vomage_dagster.resources.cache import Cache
 from vomage_dagster.resources.events import ERROR, EventPublisher
 from vomage_dagster.resources.records import RecordsTable
 from vomage_dagster.resources.status_table import StatusTable
+from vomage_dagster.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,13 @@ class ProcessingTracker(ConfigurableResource):
     def fail(self, recording_id: str, error: ProcessingError, attempt: int | None = None,
              owner: str | None = None) -> bool:
         """Mark failed (once) and announce it; False if the guard refused (see `life.fail`)."""
-        item = self._do(life.fail(recording_id, error.as_dict(), _now(), attempt, owner))
+        now = _now()
+        item = self._do(life.fail(recording_id, error.as_dict(), now, attempt, owner))
         if item is not None:
             log.info("recording %s failed: %s", recording_id, error.code)
+            began = item.get("created_at")
+            tracing.finish_recording(recording_id, dt.datetime.fromisoformat(began) if began else now, now, "failed",
+                                     error_code=error.code)
             self.events.publish(ERROR, {"recording_id": recording_id, "error": error.as_dict()})
         return item is not None
 
@@ -94,6 +99,9 @@ class ProcessingTracker(ConfigurableResource):
             raise Superseded(_describe(current))
         self.records.put(record)
         if self.complete(rid, attempt, owner):
+            if record.get("uploaded_at"):
+                tracing.finish_recording(rid, dt.datetime.fromisoformat(record["uploaded_at"]),
+                                         dt.datetime.fromisoformat(record["published_at"]), "complete")
             return
         self.records.delete(record)
         raise Superseded(_describe(self.status.get(rid)))

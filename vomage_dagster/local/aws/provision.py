@@ -43,10 +43,17 @@ LEFT_OUT_LOCALLY = {
                                  "CloudFormation; only the distribution uses it",
     "ImagesOnlyFunction": "AWS::CloudFront::Function is not supported by moto's CloudFormation; only "
                           "the distribution uses it",
-    "ProcessingDurationAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation; "
-                               "operations/metrics.py puts the two metric alarms itself",
+    "UploadToPublishedAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation; "
+                              "operations/metrics.py puts the alarms on the platform's metrics itself",
     "ErrorRateAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation",
+    "MetricExportStoppedAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation",
+    "IngestBacklogAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation",
+    "UploadsQueueAgeAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation (and moto "
+                            "publishes no SQS metrics)",
     "DeadLetterAlarm": "AWS::CloudWatch::Alarm is not supported by moto's CloudFormation",
+    "AlertSubscription": "an e-mail subscription would need its confirmation answered; locally nobody is "
+                         "written to",
+    "OperationsDashboard": "AWS::CloudWatch::Dashboard is not supported by moto's CloudFormation",
     "UploadsQueuePolicy": "AWS::SQS::QueuePolicy is not supported by moto's CloudFormation "
                           "(moto does not enforce it)",
     "OpsTopicPolicy": "AWS::SNS::TopicPolicy is not supported by moto's CloudFormation",
@@ -64,6 +71,8 @@ def stack_parameters(settings: Settings) -> list[dict[str, str]]:
     routes += [routes[-1]] * (3 - len(routes))
     values = {
         "Local": "true" if settings.is_local else "false",
+        # Required (no default): locally nobody is written to (the subscription is AWS-only).
+        "AlertEmail": os.environ.get("VOMAGE_ALERT_EMAIL", "alerts@vomage.invalid"),
         "BucketName": settings.bucket,
         "UploadsPrefix": settings.uploads_prefix,
         "AppOrigin": "*" if settings.is_local else os.environ.get("VOMAGE_APP_ORIGIN", "https://app.vomage.example"),

@@ -88,6 +88,8 @@ def stack_env(info: dict) -> dict[str, str]:
             f"ws://127.0.0.1:{info['ports']['streaming']}/stream-transcription-websocket"}
            if "streaming" in info["ports"] else {}),
         "REDIS_URL": f"redis://127.0.0.1:{info['ports']['redis']}/0",
+        **({"VOMAGE_TRACES_ENDPOINT": f"http://127.0.0.1:{info['ports']['traces']}/v1/traces"}
+           if "traces" in info["ports"] else {}),
         # The runs' Celery broker is a Redis of its own: the cache may go away (the fault
         # tests stop it) without stopping runs from being launched.
         **({"VOMAGE_CELERY_BROKER": f"redis://127.0.0.1:{info['ports']['broker']}/0"}
@@ -173,7 +175,7 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
     (root / "redis").mkdir(exist_ok=True)
     (root / "broker").mkdir(exist_ok=True)
     ports = {"moto": free_port(), "redis": free_port(), "broker": free_port(), "models": free_port(),
-             "streaming": free_port()}
+             "streaming": free_port(), "traces": free_port()}
     info = {
         "state_dir": str(root),
         "ports": ports,
@@ -197,6 +199,9 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
                    "--appendonly", "no", "--dir", str(root / "broker")],
         "models": [sys.executable, "-m", "vomage_dagster.local.models.server",
                    "--port", str(ports["models"]), "--streaming-port", str(ports["streaming"])],
+        # The trace collector (X-Ray's OTLP endpoint on AWS): every process exports its spans here.
+        "traces": [sys.executable, "-m", "vomage_dagster.local.traces.receiver", "--port", str(ports["traces"]),
+                   "--db", str(root / "traces.sqlite")],
     }
     info["tied"] = tied
     procs = {name: _start(name, argv, env, logs, tied) for name, argv in info["commands"].items()}
@@ -207,6 +212,7 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
               procs["moto"], 30, logs)
         wait_healthy("redis", lambda: _redis_ok(ports["redis"]), procs["redis"], 10, logs)
         wait_healthy("broker", lambda: _redis_ok(ports["broker"]), procs["broker"], 10, logs)
+        wait_healthy("traces", lambda: http_ok(f"http://127.0.0.1:{ports['traces']}/health"), procs["traces"], 30, logs)
         from vomage_dagster.local.aws.provision import provision
 
         # Explicit endpoint (so no shared client is pointed elsewhere) and the stack's

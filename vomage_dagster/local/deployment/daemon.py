@@ -152,7 +152,8 @@ class Daemon:
         return self.workers.get(run_workers.WORKER_NAME)
 
     def _env(self, process: str) -> dict[str, str]:
-        return {**self.env, **role_env(self.state_dir, process)}
+        named = process if process.startswith("vomage-") else f"vomage-{process}"  # its spans' service
+        return {**self.env, **role_env(self.state_dir, process), "OTEL_SERVICE_NAME": named}
 
     def _start(self, process: str, argv: list[str], log: str) -> subprocess.Popen:
         proc = processes.start(argv, env=self._env(process), cwd=PROJECT_ROOT, log=self.logs / log,
