@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from vomage_dagster.local import PROJECT_ROOT
+from vomage_dagster.local import PROJECT_ROOT, processes
 
 IMAGE_DIR = PROJECT_ROOT / "deploy" / "image"
 DOCKERFILE = IMAGE_DIR / "Dockerfile"
@@ -104,23 +104,13 @@ def _podman(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
     return done
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_leftovers() -> None:
     """Containers of earlier sessions that ended without their teardown (their pytest is
     gone), and of this one; other live sessions' containers are theirs."""
     listed = _podman("ps", "-a", "--filter", f"label={LABEL}", "--format", "json")
     for ctr in json.loads(listed.stdout or "[]"):
         owner = (ctr.get("Labels") or {}).get(LABEL, "")
-        if not owner.isdigit() or int(owner) == os.getpid() or not _pid_alive(int(owner)):
+        if not owner.isdigit() or int(owner) == os.getpid() or not processes.alive(int(owner)):
             _podman("rm", "-f", "-v", "-t", "2", ctr["Id"], timeout=60)
 
 
@@ -173,7 +163,6 @@ def containers(image):
 def postgres_tls(tmp_path_factory):
     """A throwaway Postgres that takes TLS connections only (hostssl), as RDS with
     deploy/dagster.yaml's sslmode=require; its DAGSTER_PG_* variables."""
-    from vomage_dagster.local import processes
     from vomage_dagster.local.aws.stack import free_port
     from vomage_dagster.local.deployment import postgres
 

@@ -9,6 +9,7 @@ same client code reaches moto, the local model server or AWS.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -85,6 +86,12 @@ class Settings:
     # Whether the transcript's first words appear in Dagster's metadata (the event log
     # keeps them as long as the run): on locally, off on AWS unless asked for.
     metadata_transcript: bool = True
+    # The weather that goes into the image: a provider of current conditions by coordinates
+    # (Open-Meteo: no key), its URL and how long a request may take before the weather is
+    # recorded unknown.
+    weather_provider: str = "open-meteo"
+    weather_url: str = "https://api.open-meteo.com/v1/forecast"
+    weather_timeout_s: float = 2.0
     # Traces (telemetry/): where spans go over OTLP/HTTP (empty: tracing off; on AWS by
     # default X-Ray's OTLP endpoint, signed), the share of recordings traced (all locally,
     # 10 % on AWS; failed and slow ones are kept too), what counts as slow, and how long an
@@ -196,7 +203,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         trace_export_timeout_s=float(e.get("VOMAGE_TRACE_EXPORT_TIMEOUT_S") or d.trace_export_timeout_s),
         app_metrics_interval_s=float(e.get("VOMAGE_APP_METRICS_INTERVAL_S") or d.app_metrics_interval_s),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),
+        **_weather(e, env, d),
     )
+
+
+def _weather(e: Mapping[str, str], env: str, d: Settings) -> dict:
+    """The weather provider's settings; locally its URL defaults to the model server's stand-in."""
+    provider = e.get("VOMAGE_WEATHER_PROVIDER", d.weather_provider).strip().lower()
+    if provider not in ("open-meteo", "derived-offline"):
+        raise ValueError(f"VOMAGE_WEATHER_PROVIDER must be 'open-meteo' or 'derived-offline', not {provider!r}")
+    if provider == "derived-offline" and env != LOCAL:
+        raise ValueError("VOMAGE_WEATHER_PROVIDER=derived-offline invents the weather: local stacks only")
+    models_url = e.get("VOMAGE_MODEL_SERVER_URL", "").strip().rstrip("/")
+    default_url = f"{models_url}/v1/forecast" if env == LOCAL and models_url else d.weather_url
+    return {"weather_provider": provider,
+            "weather_url": e.get("VOMAGE_WEATHER_URL", "").strip() or default_url,
+            "weather_timeout_s": float(e.get("VOMAGE_WEATHER_TIMEOUT_S") or d.weather_timeout_s)}
 
 
 def _traces_endpoint(value: str | None, env: str, region: str) -> str:

@@ -21,7 +21,8 @@ from vomage_dagster.resources.store import ObjectStore
 UPLOAD_TYPES = {
     "audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a", "audio/x-m4a": "m4a",
     "audio/m4a": "m4a", "audio/aac": "aac", "audio/mpeg": "mp3", "audio/wav": "wav",
-    "audio/x-wav": "wav", "audio/wave": "wav", "audio/3gpp": "3gp",
+    "audio/x-wav": "wav", "audio/wave": "wav", "audio/3gpp": "3gp", "audio/flac": "flac",
+    "audio/x-flac": "flac", "audio/amr": "amr",
 }
 IMAGE_LINK_S = 15 * 60
 _RANK_ANALYZING = life.RANK[life.ANALYZING]

@@ -32,7 +32,8 @@ from vomage_dagster.domain.context import (
     build_context,
     place_cell,
     season,
-    time_bucket,
+    unknown_weather,
+    weather_from_dict,
     zone,
 )
 from vomage_dagster.domain.errors import NO_SPEECH, ProcessingError
@@ -43,6 +44,7 @@ from vomage_dagster.domain.mood import mood_from_dict
 from vomage_dagster.domain.transcript import Transcript, transcript_from_dict
 from vomage_dagster.resources.analyzer import MoodAnalyzer
 from vomage_dagster.resources.cache import Cache
+from vomage_dagster.resources.context_cache import ContextCache, context_key
 from vomage_dagster.resources.events import COMPLETE, MOOD_READY, EventPublisher
 from vomage_dagster.resources.painter import ImagePainter
 from vomage_dagster.resources.speech import SpeechToText
@@ -212,31 +214,43 @@ def transcript(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, d
     }
 
 
+def _weather(res: StageResources, when: dt.datetime, lat: float | None, lon: float | None,
+             tz_name: str | None) -> tuple[Weather | None, bool]:
+    """The weather of the recording's place cell and half hour, and whether the cache
+    answered. None without a place; `unknown` (with why) when the provider cannot tell."""
+    place = place_cell(lat, lon)
+    if place is None or lat is None or lon is None:
+        return None, False
+    contexts = ContextCache(res.cache)
+    key = context_key(place, when)
+    cached = contexts.get(key)
+    if cached is not None:
+        return cached, True
+    failure = contexts.recent_failure(key)
+    if failure is not None:  # asked a moment ago for this cell: no second wait for the timeout
+        return unknown_weather(res.weather.provider, f"{failure} (for this place moments ago)"), True
+    found = res.weather.weather_at(lat, lon, when, season(when.astimezone(zone(tz_name)).month, lat))
+    contexts.put(key, found)
+    return found, False
+
+
 def recording_context(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     raw = inputs["raw_recording"]
     started = time.perf_counter()
     when = dt.datetime.fromisoformat(raw["recorded_at"]).astimezone(dt.UTC)
     lat, lon = raw["lat"], raw["lon"]
-    place = place_cell(lat, lon)
-    found = None
-    cache_hit = False
-    if place is not None:
-        key = f"{place}:{time_bucket(when)}"
-        cached = res.cache.get_json("context", key)
-        cache_hit = cached is not None
-        if cached is not None:
-            found = Weather(**cached)
-        else:
-            local = when.astimezone(zone(raw["time_zone"]))
-            found = res.weather.weather_at(place, when, season(local.month, lat))
-            res.cache.set_json("context", key, found.__dict__)
+    found, cache_hit = _weather(res, when, lat, lon, raw["time_zone"])
     ctx = build_context(when, raw["time_zone"], lat, lon, found)
     out = {**ctx.as_dict(), "cache_hit": cache_hit,
            "seconds": round(time.perf_counter() - started, 3)}
+    weather = "none (no place)" if found is None else found.condition if found.known else \
+        f"unknown: {found.reason}"
     return out, {
         "time_of_day": ctx.time_of_day,
         "season": ctx.season,
-        "weather": ctx.weather.condition if ctx.weather else "unknown",
+        "weather": weather,
+        "weather_source": found.source if found else "-",
+        "cache_hit": MetadataValue.bool(cache_hit),
         "seconds": out["seconds"],
     }
 
@@ -258,7 +272,7 @@ def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
         result, usage = res.analyzer.analyze(text["text"], text["language"])
         res.cache.set_json("analysis", key, {**result.as_dict(), "usage": usage})
     ctx_fields = {k: v for k, v in where.items() if k not in ("cache_hit", "seconds")}
-    weather = Weather(**ctx_fields["weather"]) if ctx_fields.get("weather") else None
+    weather = weather_from_dict(ctx_fields["weather"]) if ctx_fields.get("weather") else None
     ctx = RecordingContext(**{**ctx_fields, "weather": weather})
     image_prompt = prompts.image_prompt(result, ctx)
     out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": res.analyzer.model_id,

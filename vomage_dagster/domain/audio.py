@@ -1,8 +1,9 @@
 """Decode any mobile recording to 16 kHz mono and decide whether it is usable.
 
-PyAV carries FFmpeg inside its wheel, so m4a/AAC, webm/Opus, ogg, mp3, wav and 3gp all
-decode with no system package. Validation errors carry the app's error codes and are
-final: the same bytes will fail the same way every time.
+PyAV carries FFmpeg inside its wheel, so m4a/AAC, mp4, webm/Opus, ogg, mp3, wav, flac,
+amr and 3gp all decode with no system package: every container Amazon Transcribe takes
+(amr, flac, m4a, mp3, mp4, ogg, wav, webm), and what phones record besides. Validation
+errors carry the app's error codes and are final: the same bytes will fail the same way every time.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def frame_rms(samples: np.ndarray) -> np.ndarray:
 MOBILE_CODECS = {
     "aac", "aac_latm", "opus", "libopus", "vorbis", "mp3", "mp3float", "amrnb", "amr_nb", "amrwb",
     "amr_wb", "libopencore_amrnb", "libopencore_amrwb", "pcm_s16le", "pcm_s24le", "pcm_s32le",
-    "pcm_f32le", "pcm_u8", "pcm_mulaw", "pcm_alaw", "alac",
+    "pcm_f32le", "pcm_u8", "pcm_mulaw", "pcm_alaw", "alac", "flac",
 }
 MAX_SAMPLE_RATE = 192_000
 MIN_SAMPLE_RATE = 4_000
@@ -72,6 +73,8 @@ def sniff(data: bytes) -> str:
         return "matroska"  # webm
     if head[:4] == b"OggS":
         return "ogg"
+    if head[:4] == b"fLaC":
+        return "flac"
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "wav"
     if head.startswith(b"#!AMR"):
@@ -80,7 +83,7 @@ def sniff(data: bytes) -> str:
         return "mp3"
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
         return "aac" if head[1] & 0x06 == 0 else "mp3"  # ADTS has layer bits 00
-    raise ProcessingError(UNDECODABLE, "not a mobile audio file (m4a, webm, ogg, mp3, wav, 3gp, aac, amr)")
+    raise ProcessingError(UNDECODABLE, "not a mobile audio file (m4a, mp4, webm, ogg, mp3, wav, flac, 3gp, aac, amr)")
 
 
 def _refuse(message: str) -> ProcessingError:

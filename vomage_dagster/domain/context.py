@@ -3,6 +3,9 @@
 Time of day, season and weekday come from the recording time in the user's time zone;
 the place is a coarse grid cell of the coordinates (about 11 km), which is also what
 the context cache key and the weather lookup use, so nearby users share entries.
+
+The weather is what a provider answered (`source` names it), or `unknown` with the
+reason it is not known: a value the platform made up is never presented as observed.
 """
 
 from __future__ import annotations
@@ -13,14 +16,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vomage_dagster.domain.hashing import sha256_text
 
-WEATHER_KINDS = ("clear", "cloudy", "rain", "snow", "fog")
+WEATHER_KINDS = ("clear", "cloudy", "rain", "snow", "fog", "storm")
+UNKNOWN = "unknown"
+DERIVED_OFFLINE = "derived-offline"
 
 
 @dataclass(frozen=True)
 class Weather:
-    condition: str
-    temperature_c: float
-    source: str  # "derived-offline" for the deterministic local source
+    condition: str  # one of WEATHER_KINDS, or UNKNOWN
+    temperature_c: float | None
+    source: str  # the provider that answered ("open-meteo"), or DERIVED_OFFLINE when invented
+    observed_at: str | None = None  # the provider's time of the observation (UTC, ISO)
+    reason: str | None = None  # why the weather is unknown (the record keeps it)
+
+    @property
+    def known(self) -> bool:
+        return self.condition != UNKNOWN
+
+
+def unknown_weather(source: str, reason: str) -> Weather:
+    """Weather nobody could tell: the recording carries on without it, saying why."""
+    return Weather(UNKNOWN, None, source, None, reason[:200])
+
+
+def weather_from_dict(found: dict) -> Weather:
+    """A Weather from its stored form (older outputs lack the newer fields)."""
+    names = ("condition", "temperature_c", "source", "observed_at", "reason")
+    return Weather(**{k: found[k] for k in names if k in found})
 
 
 @dataclass(frozen=True)
@@ -85,13 +107,13 @@ def derive_weather(place: str, when_utc: dt.datetime, season_name: str) -> Weath
     stable; snow only in winter.
     """
     h = int(sha256_text(place, when_utc.strftime("%Y%m%d%H"))[:8], 16)
-    kinds = list(WEATHER_KINDS if season_name == "winter" else WEATHER_KINDS[:3] + ("fog",))
+    kinds = ["clear", "cloudy", "rain", "fog"] + (["snow"] if season_name == "winter" else [])
     condition = kinds[h % len(kinds)]
     base = {"winter": 2.0, "spring": 14.0, "summer": 26.0, "autumn": 13.0}[season_name]
     temperature = base + ((h >> 8) % 80) / 10 - 4
     if condition == "snow":
         temperature = min(temperature, 0.0)
-    return Weather(condition, round(temperature, 1), "derived-offline")
+    return Weather(condition, round(temperature, 1), DERIVED_OFFLINE)
 
 
 def build_context(

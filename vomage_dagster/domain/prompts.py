@@ -192,7 +192,7 @@ def image_prompt(mood: Mood, context: RecordingContext) -> str:
         f"{context.time_of_day} light",
         f"{context.season}",
     ]
-    if context.weather is not None:
+    if context.weather is not None and context.weather.known:  # unknown weather: none in the picture
         parts.append(f"{context.weather.condition} weather")
     parts.append("no text")
     return ", ".join(parts)

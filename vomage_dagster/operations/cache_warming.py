@@ -12,9 +12,10 @@ import datetime as dt
 from collections import Counter
 
 from vomage_dagster.domain import prompts
-from vomage_dagster.domain.context import time_bucket
+from vomage_dagster.domain.context import weather_from_dict
 from vomage_dagster.domain.keys import processed_key
 from vomage_dagster.resources.cache import Cache
+from vomage_dagster.resources.context_cache import context_key
 from vomage_dagster.resources.records import RecordsTable
 from vomage_dagster.resources.store import ObjectStore
 
@@ -59,7 +60,10 @@ def warm(records: RecordsTable, store: ObjectStore, cache: Cache, days: list[str
                 warmed["image"] += 1
             ctx = record.get("context") or {}
             recorded = dt.datetime.fromisoformat(record["recorded_at"]).astimezone(dt.UTC)
-            if ctx.get("place") and ctx.get("weather") and now - recorded < dt.timedelta(minutes=30):
-                if cache.set_json("context", f"{ctx['place']}:{time_bucket(recorded)}", ctx["weather"]):
+            weather = weather_from_dict(ctx["weather"]) if ctx.get("weather") else None
+            # Only an observed weather of the last half hour: an unknown one is never a cell's weather.
+            if ctx.get("place") and weather is not None and weather.known \
+                    and now - recorded < dt.timedelta(minutes=30):
+                if cache.set_json("context", context_key(ctx["place"], recorded), weather.__dict__):
                     warmed["context"] += 1
     return warmed

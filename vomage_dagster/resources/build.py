@@ -48,7 +48,8 @@ def build_resources(settings: Settings) -> dict:
         "analyzer": MoodAnalyzer(model_id=settings.analysis_model_id, region_name=settings.analysis_region),
         "painter": ImagePainter(model_id=settings.image_model_id, region_name=settings.image_region),
         "model_catalog": ModelCatalog(),
-        "weather": WeatherSource(),
+        "weather": WeatherSource(provider=settings.weather_provider, url=settings.weather_url,
+                                 timeout_s=settings.weather_timeout_s),
         "batch_inference": BatchInference(role_arn=settings.bedrock_batch_role_arn,
                                           region_name=settings.analysis_region),
     }

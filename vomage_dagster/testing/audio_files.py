@@ -14,6 +14,9 @@ FORMATS = {
     "mp3": ("mp3", "libmp3lame", 44_100),
     "wav": ("wav", "pcm_s16le", 16_000),
     "3gp": ("3gp", "libopencore_amrnb", 8_000),
+    "mp4": ("mp4", "aac", 44_100),
+    "flac": ("flac", "flac", 44_100),
+    "amr": ("amr", "libopencore_amrnb", 8_000),
 }
 
 

@@ -12,6 +12,7 @@ from vomage_dagster.settings import Settings
 CONTENT_TYPES = {
     "m4a": "audio/mp4", "webm": "audio/webm", "ogg": "audio/ogg", "mp3": "audio/mpeg",
     "wav": "audio/wav", "3gp": "audio/3gpp", "aac": "audio/aac", "opus": "audio/ogg",
+    "mp4": "audio/mp4", "flac": "audio/flac", "amr": "audio/amr",
 }
 
 

@@ -168,6 +168,12 @@ def up(state_dir: Path, workers: int = 2, max_concurrent_runs: int = 2,
         workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
             "host": "127.0.0.1", "port": ports["grpc"], "location_name": LOCATION}}]}))
         celery_yaml = run_workers.write_worker_yaml(home, settings)
+        # The schema once, before any process: each would create the tables of an empty
+        # database at its start, and two at once collide ("instance_info already exists").
+        migrated = subprocess.run([_bin("dagster"), "instance", "migrate"], env=env, capture_output=True,
+                                  text=True, timeout=300)
+        if migrated.returncode != 0:
+            raise StackError(f"cluster: dagster instance migrate failed: {migrated.stderr[-2000:]}")
 
         # Workers first: their start (~3 s) overlaps the code server's. N for the recordings'
         # queue, one for each other queue, each as its queue's role (as on AWS).

@@ -18,6 +18,8 @@ building, polling, parsing, validation) runs unchanged against it:
 - Bedrock `CreateModelInvocationJob` / `GetModelInvocationJob` (batch inference): the
   JSONL input is read from S3, every record goes through the same InvokeModel path, and
   `<output>/<job id>/<input name>.out` is written back, errors per record included.
+- Open-Meteo's forecast API (`GET /v1/forecast`, `weather_standin.py`): the weather
+  provider's stand-in, with faults a test can ask for per place cell.
 
 Models load once at start and stay warm. `GET /health` answers when they are loaded;
 `GET /stats` counts model calls (the cache tests and benchmarks read it).
@@ -45,6 +47,7 @@ from vomage_dagster.domain.errors import ProcessingError
 from vomage_dagster.domain.models import ANTHROPIC, NOVA_TEXT, STABILITY, family
 from vomage_dagster.local.models import authorization as auth
 from vomage_dagster.local.models import served_models as served
+from vomage_dagster.local.models import weather_standin
 from vomage_dagster.local.models.authorization import Authorizer
 from vomage_dagster.resources import latency
 
@@ -70,6 +73,7 @@ class Models:
         self.batch_tokens: dict[str, str] = {}
         # "streaming": streams transcribed (`streaming_server`), apart from batch jobs.
         self.calls = {"transcribe": 0, "analysis": 0, "image": 0, "streaming": 0}
+        self.weather_requests = 0  # apart from `calls`: the provider is no model
         self.seconds = {"transcribe": 0.0, "analysis": 0.0, "image": 0.0, "streaming": 0.0}
 
     def count(self, kind: str, seconds: float) -> None:
@@ -376,8 +380,27 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
                 self._error(denied.status, denied.code, denied.message)
             return denied is None
 
+        def _forecast(self, query: str) -> None:
+            """Open-Meteo's stand-in: no AWS signature, as the real service needs no key."""
+            models.weather_requests += 1
+            status, payload, delay = weather_standin.forecast(query)
+            if delay:
+                time.sleep(delay)
+            body = (json.dumps(payload) if isinstance(payload, dict) else payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json" if isinstance(payload, dict) else "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:  # the client gave up waiting (the timeout fault)
+                self.close_connection = True
+
         def do_GET(self) -> None:  # noqa: N802
             url = urlparse(self.path)
+            if url.path == "/v1/forecast":
+                self._forecast(url.query)
+                return
             region = self._region()
             try:
                 if url.path == "/foundation-models":
@@ -400,7 +423,8 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
             if self.path == "/health":
                 self._send(200, {"ok": True, "time": dt.datetime.now(dt.UTC).isoformat()})
             elif self.path == "/stats":
-                self._send(200, {"calls": models.calls, "seconds": models.seconds})
+                self._send(200, {"calls": models.calls, "seconds": models.seconds,
+                                 "weather_requests": models.weather_requests})
             elif self.path.startswith("/model-invocation-job/"):
                 job = unquote(self.path.split("/", 2)[2])
                 if not self._allowed("bedrock:GetModelInvocationJob", [auth.batch_job_arn(job, region)]):
@@ -423,7 +447,10 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
             target = self.headers.get("X-Amz-Target", "")
             region = self._region()
             try:
-                if target.startswith("Transcribe."):
+                if self.path == "/_stand-in/weather/faults":
+                    weather_standin.fault_request(raw)
+                    self._send(200, {"ok": True})
+                elif target.startswith("Transcribe."):
                     op = target.split(".", 1)[1]
                     if op == "StartTranscriptionJob":
                         if self._allowed("transcribe:StartTranscriptionJob", ["*"]):
