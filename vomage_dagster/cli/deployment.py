@@ -39,6 +39,10 @@ def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
         print(f"vomage service {exc}", file=sys.stderr)
         return 2
     services.write_files(service)
+    if args.name != services.LIVE_VIEW:  # every other service opens the Dagster instance
+        from vomage_dagster.runtime.schema import open_instance
+
+        open_instance()
     os.environ.setdefault("OTEL_SERVICE_NAME", f"vomage-{args.queue or args.name}")  # its spans' service
     sys.stdout.flush()
     os.execv(service.argv[0], service.argv)
