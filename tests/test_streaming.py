@@ -225,3 +225,24 @@ def test_vomage_stream_url_prints_a_url_the_endpoint_accepts(local_stack):
     bad = subprocess.run([str(vomage), "stream-url", "--user", "../x"], capture_output=True, text=True,
                          env=dict(os.environ), timeout=60)
     assert bad.returncode == 2 and "user id" in bad.stderr
+
+
+def test_a_users_streaming_session_is_reused_while_it_outlives_a_url(settings, local_stack, pcm):
+    """One STS session per user while it lasts, not one per recording; a session too close
+    to its end to outlive a URL signed now is replaced."""
+    import os
+
+    from vomage_dagster.streaming import urls
+
+    assert os.environ.get(urls.ROLE_ENV)  # the stack's streaming role, as on AWS
+
+    def key_id(url: str) -> str:
+        return dict(parse_qsl(urlsplit(url).query))["X-Amz-Credential"].split("/")[0]
+
+    first, again = stream_url(settings, "u-session", "en-US"), stream_url(settings, "u-session", "en-US")
+    other = stream_url(settings, "u-session-2", "en-US")
+    assert key_id(first) == key_id(again) != key_id(other)
+    result = stream(again, pcm["en_joy"][: 16_000 * 2 * 2])  # the reused session's URL is accepted
+    assert result.audio_seconds > 1
+    near_end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=urls.SESSION_S) - urls.KEEP_MARGIN
+    assert urls._credentials(settings, "u-session", now=near_end).access_key != key_id(first)
