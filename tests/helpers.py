@@ -64,3 +64,27 @@ def delete_stack_quietly(cfn, name: str) -> None:
         cfn.delete_stack(StackName=name)
     except ClientError:
         pass
+
+
+def cfn_refs(node) -> set[str]:
+    """Every logical id or parameter a template value refers to (Ref, GetAtt, ${...} of Sub)."""
+    import re
+
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                if not isinstance(value, str):
+                    found |= cfn_refs(value[1])
+            else:
+                found |= cfn_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= cfn_refs(value)
+    return found

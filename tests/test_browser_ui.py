@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from browser import chromium, needs_browser, page_text, screenshot, wait_for
 
-from vomage_dagster.local.aws.stack import free_port
+from vomage_dagster.local.aws.stack import free_port, http_ok
 from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
 from vomage_dagster.local.deployment.daemon import Daemon
@@ -34,14 +34,6 @@ RECORDING_ASSETS = ["raw_recording", "transcript", "recording_context", "mood", 
                     "published_record"]
 
 
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture()
 def ui(private_stack, tmp_path):
     """`vomage ui` (dagster dev, the run worker and the ingest service) on the private stack."""
@@ -52,7 +44,7 @@ def ui(private_stack, tmp_path):
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
-    while not _up(f"{base}/server_info"):
+    while not http_ok(f"{base}/server_info"):
         assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "ui.log").read_text()[-3000:]
         time.sleep(1)
     try:

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import cfn_refs
 
 from vomage_dagster.cli import deployment
 from vomage_dagster.local import PROJECT_ROOT
@@ -98,28 +99,6 @@ def _named(container: dict, field: str) -> dict:
     return {e["Name"]: e[("Value" if field == "Environment" else "ValueFrom")] for e in container.get(field, [])}
 
 
-def _refs(node) -> set[str]:
-    """Logical ids and parameters a value refers to (Ref, GetAtt, ${...} of Sub)."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref":
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
-            elif key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
-                if not isinstance(value, str):
-                    found |= _refs(value[1])
-            else:
-                found |= _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= _refs(value)
-    return found
-
-
 def test_cfn_lint_finds_nothing():
     """Errors, warnings and informational findings alike fail the test (as for vomage.yaml)."""
     from cfnlint.api import ManualArgs, lint_file
@@ -172,7 +151,7 @@ def test_no_secret_is_plain_environment(template):
         # The broker URL carries its AUTH token (Celery takes it only inside the URL).
         assert {"REDIS_PASSWORD", "VOMAGE_CELERY_BROKER"} & set(secrets)
         for name, value in secrets.items():
-            refs = _refs(value)
+            refs = cfn_refs(value)
             assert refs and refs <= secret_resources | {"RedisAuthSecretArn"}, f"{lid}: {name} from {value}"
 
 
@@ -187,7 +166,7 @@ def test_secrets_come_from_where_they_are_made(template):
     granted = template["Resources"]["TaskExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     (read,) = granted["Statement"]
     assert read["Action"] == "secretsmanager:GetSecretValue"
-    assert _refs(read["Resource"]) == {"DatabaseSecret", "RedisAuthSecretArn", "BrokerUrlSecret", "AppSecret"}
+    assert cfn_refs(read["Resource"]) == {"DatabaseSecret", "RedisAuthSecretArn", "BrokerUrlSecret", "AppSecret"}
 
 
 def test_run_worker_queues_get_their_queue_specific_settings(template):
@@ -308,7 +287,7 @@ def test_scaling_of_the_recordings_workers_and_the_live_view(template):
     policies = _of_type(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
     by_service = {}
     for name, target in targets.items():
-        (service,) = _refs(target["Properties"]["ResourceId"]) - {"Cluster"}
+        (service,) = cfn_refs(target["Properties"]["ResourceId"]) - {"Cluster"}
         by_service[service] = (name, target["Properties"])
     assert set(by_service) == {"RunsWorkerService", "LiveViewService"}
     for service, (low, high) in {"RunsWorkerService": ("RunWorkersMin", "RunWorkersMax"),

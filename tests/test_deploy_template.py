@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import cfn_refs
 
 from vomage_dagster.domain import models
 from vomage_dagster.local.aws.provision import LEFT_OUT_LOCALLY, TEMPLATE, TTL_ATTRIBUTE
@@ -308,35 +309,11 @@ def test_the_network_redis_and_the_execution_role_are_the_compute_stacks(templat
     assert [n for n, p in template["Parameters"].items() if "Default" not in p] == ["AlertEmail"]
 
 
-def _refs(node) -> set[str]:
-    """Every logical id a value refers to (Ref, GetAtt, ${...} of Sub)."""
-    import re
-
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref":
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
-            elif key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
-                if not isinstance(value, str):
-                    found |= _refs(value[1])
-            else:
-                found |= _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= _refs(value)
-    return found
-
-
 def test_outputs_of_resources_left_out_locally_are_left_out_too(template):
     """Moto's DescribeStacks fails for ever on an output naming a resource it skipped."""
     left_out = {n for n, r in template["Resources"].items() if r.get("Condition") == "IsAws"}
     for key, output in template["Outputs"].items():
-        if _refs(output["Value"]) & left_out:
+        if cfn_refs(output["Value"]) & left_out:
             # Either the output has the condition, or (exports: moto ignores their condition)
             # its value does.
             guarded = output.get("Condition") == "IsAws" or output["Value"].get("Fn::If", [None])[0] == "IsAws"

@@ -7,21 +7,13 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from vomage_dagster.local import PROJECT_ROOT, processes
+from vomage_dagster.local.aws.stack import http_ok
 from vomage_dagster.local.deployment.daemon import role_env
-
-
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -36,7 +28,7 @@ def running_live_view(state_dir: Path, port: int, env: dict[str, str] | None = N
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
-        while not _up(f"{base}/health"):
+        while not http_ok(f"{base}/health"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the live view did not start; see {log}: {log.read_text()[-2000:]}")
             time.sleep(0.2)
