@@ -37,21 +37,14 @@ def acting_as(role: str):
 @contextmanager
 def acting_with(creds: dict[str, str]):
     """This process's boto3 clients use `creds` for the block, then what they used before."""
-    import os
-
+    from vomage_dagster.local.aws.stack import environ_patched
     from vomage_dagster.resources.aws import clear_clients
 
-    saved = {k: os.environ.get(k) for k in (*creds, "AWS_SECURITY_TOKEN")}
-    os.environ.update(creds)
-    clear_clients()
     try:
-        yield
+        with environ_patched(creds, keep=("AWS_SECURITY_TOKEN",)):
+            clear_clients()
+            yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         clear_clients()
 
 

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vomage_dagster.local import processes
@@ -44,6 +46,22 @@ def free_port() -> int:
 
 def state_dir(settings: Settings) -> Path:
     return settings.state_dir.resolve()
+
+
+@contextmanager
+def environ_patched(values: dict[str, str], keep: tuple[str, ...] = ()) -> Iterator[None]:
+    """`values` in this process's environment for the block, then what was there before
+    (for `keep` too: names the block may change or that must not leak past it)."""
+    saved = {k: os.environ.get(k) for k in (*values, *keep)}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def http_ok(url: str) -> bool:
@@ -217,17 +235,9 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
 
         # Explicit endpoint (so no shared client is pointed elsewhere) and the stack's
         # dummy credentials for the duration of the calls.
-        saved = {k: os.environ.get(k) for k in DUMMY_CREDENTIALS}
-        os.environ.update(DUMMY_CREDENTIALS)
-        try:
+        with environ_patched(DUMMY_CREDENTIALS):
             info.update(provision(settings, f"http://127.0.0.1:{ports['moto']}"))
             info["role_arns"] = assume_roles(settings, root, f"http://127.0.0.1:{ports['moto']}")
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         wait_healthy("models", lambda: http_ok(f"http://127.0.0.1:{ports['models']}/health"),
               procs["models"], 120, logs)
     except BaseException:
