@@ -32,6 +32,7 @@ from vomage_dagster.domain.keys import INGEST_ERRORS_PREFIX
 from vomage_dagster.domain.messages import Arrival, PoisonMessage, parse_message
 from vomage_dagster.domain.run_tags import recordings_of_run, trace_tag
 from vomage_dagster.ingest.planner import LAUNCH, Plan, plan_runs
+from vomage_dagster.resources import latency
 from vomage_dagster.resources.queue import Message, UploadQueue
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.resources.tracker import ProcessingTracker
@@ -135,6 +136,42 @@ def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstanc
     received_ns = time.time_ns()
     if backlog is not None and (sent := [m.sent_at for m in messages if m.sent_at]):
         backlog(max(0.0, received_ns / 1e9 - min(sent)))
+    now, later, due = _delivered(messages, store.bucket)
+    launched = _handle(now, received_ns, queue, store, instance, tracker, launch, max_batch, log) if now else 0
+    if later:
+        time.sleep(max(0.0, due - time.time()))
+        launched += _handle(later, time.time_ns(), queue, store, instance, tracker, launch, max_batch, log)
+    return launched
+
+
+def _delivered(messages: list[Message], bucket: str) -> tuple[list[Message], list[Message], float]:
+    """Under a latency profile with `s3_event_notification_s` (the local stack's AWS
+    simulation): the messages S3 would have delivered by now, those it would not have
+    yet, and when the last of these would be (epoch seconds). S3's notifications (and
+    EventBridge's "Object Created") come a while after the object, moto's at once; the
+    app's own messages are not delayed. Without a profile: all delivered."""
+    profile = latency.active()
+    if profile is None or "s3_event_notification_s" not in profile.figures:
+        return messages, [], 0.0
+    now, later, due = [], [], 0.0
+    for m in messages:
+        try:
+            sources = {a.source for a in parse_message(m.body, bucket)}
+        except Exception:  # poison: triage says why
+            sources = set()
+        at = (m.sent_at or time.time()) + (profile.seconds("s3_event_notification_s") or 0.0)
+        if sources and sources <= {"s3-event", "eventbridge"} and at > time.time():
+            later.append(m)
+            due = max(due, at)
+        else:
+            now.append(m)
+    return now, later, due
+
+
+def _handle(messages: list[Message], received_ns: int, queue: UploadQueue, store: ObjectStore,
+            instance: DagsterInstance, tracker: ProcessingTracker, launch: Callable[[RunRequest], str],
+            max_batch: int, log: logging.Logger) -> int:
+    """Plan and launch the runs `messages` ask for, then settle them; the recordings launched."""
     t = triage(messages, store, log)
     plan = plan_runs(instance, tracker, t.uploads, max_batch)
     carriers = {a.recording_id: m.attributes for m in messages for a in t.arrivals.get(m.message_id, [])
