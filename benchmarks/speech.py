@@ -125,7 +125,7 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
                         rid, end, heard = spoken.recording_id, spoken.end_of_speech, spoken.transcript_at
                     else:  # the app records, then uploads; nothing streamed
                         end = time.monotonic()
-                        rid = upload_file(settings, path, "bench", lang=language, tz="UTC")
+                        rid = upload_file(settings, path, "bench", lang=language, tz="UTC", notify=True)
                         heard = None
                     deadline = time.monotonic() + timeout_s
                     final = {"complete", "failed"}

@@ -57,3 +57,14 @@ def test_poison_messages_say_why(raw):
     with pytest.raises(PoisonMessage) as info:
         parse_message(raw, B)
     assert str(info.value)
+
+
+def test_the_apps_upload_notice_is_the_first_attempt_of_its_upload():
+    from vomage_dagster.domain.keys import parse_upload_key
+    from vomage_dagster.domain.messages import upload_notice
+
+    upload = parse_upload_key("uploads/alice/rec-20261207-abcdef01.m4a")
+    (arrival,) = parse_message(json.dumps(upload_notice(upload, "vomage-b")), "vomage-b")
+    assert (arrival.upload, arrival.source, arrival.attempt) == (upload, "app", 1)
+    with pytest.raises(PoisonMessage):  # another bucket's object is no upload of ours
+        parse_message(json.dumps(upload_notice(upload, "elsewhere")), "vomage-b")

@@ -3,7 +3,9 @@
 Three shapes carry an upload:
 - an S3 event notification (`Records[].s3`), keys URL-encoded; `s3:TestEvent` is ignored;
 - an EventBridge "Object Created" event from S3 (`detail.bucket.name`, `detail.object.key`);
-- the app's own message `{recording_id, s3_key, user_id, metadata}`.
+- the app's own message `{recording_id, s3_key, user_id, metadata}`: a retry, or the
+  app's notice that an upload is complete (`upload_notice`), which need not wait for S3's
+  notification of the same object (that one, coming later, finds the recording taken).
 Anything else is a poison message: it names why, and never reaches a run.
 """
 
@@ -80,6 +82,12 @@ def _app_message(body: dict, bucket: str) -> Arrival:
         raise PoisonMessage("attempt must be a positive integer")
     # The client's own metadata travels on the S3 object; nothing of a message's is kept.
     return Arrival(upload, "app", attempt)
+
+
+def upload_notice(upload: UploadKey, bucket: str) -> dict:
+    """The app's message that `upload` is stored: the first attempt of its recording."""
+    return {"recording_id": upload.recording_id, "s3_key": upload.key, "user_id": upload.user_id,
+            "bucket": bucket, "attempt": 1, "metadata": {}, "notice": "uploaded"}
 
 
 def _parse(body: dict, bucket: str) -> list[Arrival]:

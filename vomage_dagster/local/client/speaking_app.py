@@ -4,7 +4,9 @@ transcript beside it. The benchmark's simulated app and the streaming tests use 
 1. The app opens the presigned streaming URL the platform gave it and streams 16 kHz PCM
    at real-time pace while the user speaks (here: a file's audio, decoded).
 2. At the end of speech it uploads the recording at once (S3, object metadata
-   `transcript: streaming`), while Transcribe sends the last final results.
+   `transcript: streaming`), while Transcribe sends the last final results, and tells the
+   ingest the upload is stored (as the live view does for the page), so nothing waits for
+   S3's own notification.
 3. When the stream closes it puts the sidecar (`domain/streamed.py`). If the stream failed
    it puts none, and the platform falls back to the batch job after `SIDECAR_WAIT_S`.
 """
@@ -55,7 +57,7 @@ def speak(settings: Settings, path: Path, user_id: str, *, language: str | None 
     stamps: dict[str, float] = {}
 
     def upload() -> None:
-        upload_file(settings, path, user_id, recording_id=rid, streamed=True, lang=language, **meta)
+        upload_file(settings, path, user_id, recording_id=rid, streamed=True, lang=language, notify=True, **meta)
         stamps["uploaded"] = time.monotonic()
         uploaded.set()
 
@@ -96,7 +98,8 @@ def speak_as_on_aws(settings: Settings, path: Path, user_id: str, final_delay_s:
                    realtime=False)
     end = time.monotonic()
     uploading = threading.Thread(target=upload_file, args=(settings, path, user_id),
-                                 kwargs={"recording_id": rid, "streamed": True, "lang": language, **meta})
+                                 kwargs={"recording_id": rid, "streamed": True, "lang": language,
+                                         "notify": True, **meta})
     uploading.start()
     time.sleep(max(0.0, end + final_delay_s - time.monotonic()))
     transcript_at = time.monotonic()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vomage_dagster.domain.keys import new_recording_id, upload_key
+from vomage_dagster.domain.keys import UploadKey, new_recording_id, upload_key
+from vomage_dagster.domain.messages import upload_notice
 from vomage_dagster.resources.build import build_resources
 from vomage_dagster.settings import Settings
 
@@ -18,10 +19,12 @@ CONTENT_TYPES = {
 
 def upload_file(settings: Settings, path: Path, user_id: str, *, lat: str | None = None,
                 lon: str | None = None, tz: str | None = None, lang: str | None = None,
-                recording_id: str | None = None, streamed: bool = False, style: str | None = None) -> str:
+                recording_id: str | None = None, streamed: bool = False, style: str | None = None,
+                notify: bool = False) -> str:
     """Store a recording as the app does: key, content type and client metadata
     (`streamed`: the app streamed it and promises the transcript as a sidecar; `style`:
-    the image style the user chose)."""
+    the image style the user chose; `notify`: then tell the ingest it is stored, as the
+    live view does for the page, instead of leaving it to S3's notification)."""
     rid = recording_id or new_recording_id()
     ext = path.suffix.lstrip(".").lower() or "bin"
     key = upload_key(user_id, rid, ext)
@@ -29,7 +32,10 @@ def upload_file(settings: Settings, path: Path, user_id: str, *, lat: str | None
     for name, value in (("lat", lat), ("lon", lon), ("tz", tz), ("lang", lang), ("style", style)):
         if value:
             meta[name] = str(value)
-    store = build_resources(settings)["store"]
+    resources = build_resources(settings)
+    store = resources["store"]
     store.put_bytes(key, path.read_bytes(), CONTENT_TYPES.get(ext, "application/octet-stream"),
                     meta)
+    if notify:
+        resources["queue"].send(upload_notice(UploadKey(key, user_id, rid, ext), store.bucket))
     return rid
