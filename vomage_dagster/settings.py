@@ -239,10 +239,14 @@ def _weather(e: Mapping[str, str], env: str, d: Settings) -> dict:
 
 
 def _vocabulary_prefix(value: str | None, default: str) -> str:
-    """Unset: the default; `off` (or empty): no custom vocabularies."""
+    """Unset: the default; `off` (or empty): no custom vocabularies. A prefix that makes no
+    valid vocabulary name fails here, at start, not at the first transcription."""
     if value is None:
         return default
-    return "" if value.strip().lower() in ("", "off", "none") else value.strip()
+    prefix = "" if value.strip().lower() in ("", "off", "none") else value.strip()
+    if prefix:
+        vocabulary_name(prefix, LANGUAGE_OPTIONS[0])
+    return prefix
 
 
 def _stability(value: str | None, default: str) -> str:
