@@ -286,8 +286,11 @@ def test_a_batch_job_with_an_unknown_vocabulary_is_refused(settings, local_stack
                                    LanguageIdSettings={"en-US": {"VocabularyName": "nope"}}, **base)
 
 
-def test_a_recording_transcribes_through_its_vocabulary(resources, samples, settings):
-    """The production path: the resource names the vocabularies, the local Transcribe takes them."""
+def test_a_recording_transcribes_through_its_vocabulary_as_the_processing_role(resources, samples, settings):
+    """The production path, with the template's grants only: the resource names the
+    vocabularies, the local Transcribe (behind the stack's IAM) takes them."""
+    from helpers import acting_as
+
     from vomage_dagster.domain.hashing import sha256_bytes
 
     speech = resources["speech"]
@@ -295,11 +298,27 @@ def test_a_recording_transcribes_through_its_vocabulary(resources, samples, sett
     data = samples["en_joy"]["path"].read_bytes()
     key = "media/vocab-test.m4a"
     resources["store"].s3.put_object(Bucket=settings.bucket, Key=key, Body=data)
-    result = speech.transcribe(key, sha256_bytes(data), None)
+    with acting_as("ProcessingRunRole"):
+        result = speech.transcribe(key, sha256_bytes(data), None)
+        job = client("transcribe", settings.region).get_transcription_job(
+            TranscriptionJobName=job_name(sha256_bytes(data), None))["TranscriptionJob"]
     assert result.language == "en-US" and "happy" in result.text.lower()
-    job = client("transcribe", settings.region).get_transcription_job(
-        TranscriptionJobName=job_name(sha256_bytes(data), None))["TranscriptionJob"]
     assert job["LanguageIdSettings"]["en-US"] == {"VocabularyName": "vomage-en-US"}
+
+
+@pytest.mark.parametrize("role", ["ProcessingRunRole", "LiveViewRole", "AppStreamingRole"])
+def test_no_platform_role_may_change_a_vocabulary(settings, local_stack, role):
+    """Creating and updating them is the deployer's, not a running service's."""
+    from botocore.exceptions import ClientError
+    from helpers import acting_as
+
+    with acting_as(role):
+        tr = client("transcribe", settings.region)
+        with pytest.raises(ClientError) as err:
+            tr.update_vocabulary(VocabularyName="vomage-en-US", LanguageCode="en-US", Phrases=["hijacked"])
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert client("transcribe", settings.region).get_vocabulary(VocabularyName="vomage-en-US")["VocabularyState"] \
+        == "READY"
 
 
 def test_a_stream_with_vocabulary_and_stabilisation_gives_stable_items(settings, samples):

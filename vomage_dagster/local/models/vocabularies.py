@@ -6,7 +6,9 @@ breaks the language's rules (`domain/vocabulary.py`); a name that exists cannot 
 again (ConflictException); an unknown name is a BadRequestException. Batch jobs and streams
 that name a vocabulary are refused unless it exists and is READY, as Transcribe refuses
 them. A vocabulary in another language than the audio is not refused: Transcribe documents
-that it is then silently not applied.
+that it is then silently not applied. Whisper is not biased by the entries: without audio of
+the listed words here, no gain could be measured, and a prompt of hint words risks Whisper
+writing them into silence.
 """
 
 from __future__ import annotations
