@@ -165,6 +165,22 @@ def test_a_vocabulary_that_fails_stops_the_deploy_with_its_reason():
             ops.ensure_all(tr, [EN], timeout_s=5, poll_s=0.0)
 
 
+def test_the_deploy_check_wants_every_vocabulary_ready_in_its_language():
+    from vomage_dagster.operations import deploy_check
+
+    tr = client("transcribe", "us-east-1", STUB)
+    with Stubber(tr) as stub:
+        stub.add_response("get_vocabulary", _described("READY"), {"VocabularyName": "vomage-en-US"})
+        stub.add_response("get_vocabulary", {**_described("FAILED", FailureReason="bad entry"),
+                                             "VocabularyName": "vomage-ja-JP", "LanguageCode": "ja-JP"},
+                          {"VocabularyName": "vomage-ja-JP"})
+        stub.add_client_error("get_vocabulary", "BadRequestException", NOT_FOUND, 400)
+        probes = deploy_check.vocabularies(tr, {"en-US": "vomage-en-US", "ja-JP": "vomage-ja-JP",
+                                                "zh-CN": "vomage-zh-CN"})
+    assert [p.ok for p in probes] == [True, False, False]
+    assert "bad entry" in probes[1].detail and "couldn't be found" in probes[2].detail
+
+
 # --- streams: the URL and the local endpoint's checks ------------------------------------------
 CREDS = Credentials("AKIDEXAMPLE", "secret-example")
 HOST = "127.0.0.1:9999"

@@ -77,6 +77,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
             report.append(deploy_check.url_answers("live view /health", outputs["LiveViewUrl"].rstrip("/") + "/health"))
     resources = build_resources(settings)
     report += deploy_check.models(resources["model_catalog"], settings)
+    report += deploy_check.vocabularies(client("transcribe", settings.region), settings.vocabulary_names)
     sample = Path(args.sample) if Path(args.sample).exists() else \
         next(iter(sorted(SAMPLES_DIR.glob(f"{args.sample}.*"))), None)
     if sample is None:

@@ -81,7 +81,8 @@ def _fetch(uri: str) -> str:
         return resp.read().decode("utf-8")
 
 
-def ensure(transcribe: Any, vocabulary: Vocabulary, fetch: Callable[[str], str] = _fetch) -> str:
+def ensure(transcribe: Any, vocabulary: Vocabulary, fetch: Callable[[str], str] = _fetch,
+           timeout_s: float = 900.0, poll_s: float = 5.0) -> str:
     """Create, update or keep one vocabulary; the action taken (it is not waited for)."""
     request = {"VocabularyName": vocabulary.name, "LanguageCode": vocabulary.language,
                "Phrases": list(vocabulary.phrases)}
@@ -96,7 +97,7 @@ def ensure(transcribe: Any, vocabulary: Vocabulary, fetch: Callable[[str], str] 
             found = describe(transcribe, vocabulary.name) or {}
     state = found.get("VocabularyState")
     if state == PENDING:
-        found = wait_ready(transcribe, vocabulary.name, raise_on_failure=False)
+        found = wait_ready(transcribe, vocabulary.name, timeout_s, poll_s, raise_on_failure=False)
         state = found.get("VocabularyState")
     if (state == READY and found.get("LanguageCode") == vocabulary.language
             and deployed_digest(found, fetch) == vocabulary.digest):
@@ -125,7 +126,7 @@ def ensure_all(transcribe: Any, vocabularies: list[Vocabulary], timeout_s: float
                fetch: Callable[[str], str] = _fetch) -> list[Outcome]:
     """Every vocabulary created or updated as needed, then all waited for until READY
     (they process side by side); VocabularyFailed names the first that FAILED."""
-    actions = [(v, ensure(transcribe, v, fetch)) for v in vocabularies]
+    actions = [(v, ensure(transcribe, v, fetch, timeout_s, poll_s)) for v in vocabularies]
     outcomes = []
     for vocabulary, action in actions:
         found = wait_ready(transcribe, vocabulary.name, timeout_s, poll_s)
