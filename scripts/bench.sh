@@ -10,4 +10,9 @@ if [[ "${1:-}" == "--speech" ]]; then
   shift
   exec .venv/bin/python -m benchmarks.speech "$@"
 fi
+# `--personal`: N users' recordings of one mood → N distinct images; the ETA against the time taken.
+if [[ "${1:-}" == "--personal" ]]; then
+  shift
+  exec .venv/bin/python -m benchmarks.personal "$@"
+fi
 exec .venv/bin/python -m benchmarks.run "$@"

@@ -35,6 +35,9 @@ def local_stack(tmp_path_factory):
     info = stack.up(settings, tied=True)
     os.environ.update(stack.stack_env(info))
     os.environ["VOMAGE_TRANSCRIBE_POLL_SECONDS"] = "0.2"
+    # A test that provokes a retryable failure sees it failed at once; the automatic
+    # retries have tests of their own (tests/test_auto_retry.py), which turn them on.
+    os.environ["VOMAGE_AUTO_RETRIES"] = "0"
     clear_clients()
     try:
         yield info
@@ -95,7 +98,8 @@ def private_stack(tmp_path, monkeypatch):
     upload other tests left in the shared bucket, and warm the cache for ours."""
     env = {**os.environ, "VOMAGE_STATE_DIR": str(tmp_path / "state")}
     info = stack.up(load_settings(env), tied=True)
-    for name, value in {**stack.stack_env(info), "VOMAGE_TRANSCRIBE_POLL_SECONDS": "1"}.items():
+    for name, value in {**stack.stack_env(info), "VOMAGE_TRANSCRIBE_POLL_SECONDS": "1",
+                        "VOMAGE_AUTO_RETRIES": "0"}.items():
         monkeypatch.setenv(name, value)
     clear_clients()
     try:

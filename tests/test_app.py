@@ -36,10 +36,10 @@ def auth(app, user: str, ttl_s: int = 300) -> dict:
     return {"Authorization": f"Bearer {access.issue(app['secret'], user, ttl_s)}"}
 
 
-def upload(app, user: str, path, content_type: str = "audio/mp4") -> str:
+def upload(app, user: str, path, content_type: str = "audio/mp4", **extra) -> str:
     data = path.read_bytes()
     form = requests.post(f"{app['base']}/api/uploads", headers=auth(app, user), timeout=10,
-                         json={"content_type": content_type, "size": len(data), "tz": "Europe/Paris"})
+                         json={"content_type": content_type, "size": len(data), "tz": "Europe/Paris", **extra})
     assert form.status_code == 200, form.text
     body = form.json()
     stored = requests.post(body["url"], data=body["fields"], files={"file": ("clip", data, content_type)},
@@ -88,6 +88,9 @@ def test_an_expired_token_and_the_page_without_one_say_why(app):
     ({"content_type": "audio/webm", "size": 0}, 400, "size"),
     ({"content_type": "audio/webm", "size": "12"}, 400, "size"),
     ([1, 2], 400, "JSON object"),
+    ({"content_type": "audio/webm", "size": 10, "style": "watercolour"}, 400,
+     "photographic, digital-art, cinematic, anime, fantasy-art"),
+    ({"content_type": "audio/webm", "size": 10, "style": 3}, 400, "style must be one of"),
 ])
 def test_uploads_of_the_wrong_type_or_size_are_refused_before_anything_is_stored(app, body, status, reason):
     resp = requests.post(f"{app['base']}/api/uploads", headers=auth(app, "alice"), json=body, timeout=5)
@@ -108,7 +111,7 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources, sett
     # Audio no other test sends, and words test_assets does not, so its caches stay cold.
     path = settings.state_dir / "app-live-view.wav"
     path.write_bytes(encode(decode(samples["en_angry"]["path"].read_bytes()).samples * 0.91, SAMPLE_RATE, "wav"))
-    rid = upload(app, "app-bob", path, "audio/wav")
+    rid = upload(app, "app-bob", path, "audio/wav", style="fantasy-art", lat="48.85", lon="2.35")
     got: dict = {}
     def listen() -> None:
         got["messages"], got["code"] = follow(app, "app-bob", rid)
@@ -130,6 +133,13 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources, sett
              for what in ("transcript", "mood", "image_url")}
     assert first["transcript"] <= first["mood"] <= first["image_url"]
     assert messages[-1]["transcript"]["text"] and messages[-1]["mood"]["primary_emotion"]
+    # What went into the picture, and what each stage means, in the user's language.
+    final = messages[-1]
+    assert final["style"] == "fantasy-art" and final["context"]["style"] == "fantasy-art"
+    assert final["context"]["place"] == "48.9,2.4" and final["context"]["weather"]["source"] == "open-meteo"
+    assert final["context"]["time_of_day"] in ("morning", "afternoon", "evening", "night")
+    assert final["message"] == "Your picture is ready." and final["language"] == "en-US"
+    assert all(m.get("message") for m in messages if m["stage"] != "uploaded" or "attempt" in m)
     image = requests.get(messages[-1]["image_url"], timeout=10)
     assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
     # The API says the same.

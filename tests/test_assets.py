@@ -134,23 +134,41 @@ def test_published_record(chain, resources, events_queue, settings):
                for b in bodies)
 
 
-def test_same_audio_again_calls_no_model(chain, settings, resources, instance, samples, model_calls):
+def test_same_words_by_another_user_reuse_the_mood_not_the_picture(chain, settings, resources, instance,
+                                                                    samples, model_calls):
+    """The words and the mood are the same for the same audio (cached); the picture is the
+    recording's own: its own seed, never another user's cached image."""
     before = model_calls()
     item = samples["en_joy"]
     rid = upload_file(settings, item["path"], "someone-else", lat=item["lat"], lon=item["lon"],
                       tz=item["tz"])
     results = {name: run_asset(instance, resources, rid, name) for name in ORDER}
-    assert model_calls() == before
-    for name in ("transcript", "mood", "mood_image"):
+    after = model_calls()
+    assert {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)} == {"image": 1}
+    for name in ("transcript", "mood"):
         assert output(resources, rid, name)["cache_hit"] is True
         meta = results[name].asset_materializations_for_node("recording_chain")[0].metadata
         assert meta["cache_hit"].value is True
+    first, second = output(resources, chain[0], "mood_image"), output(resources, rid, "mood_image")
+    assert second["cache_hit"] is False and second["seed"] != first["seed"]
+    assert output(resources, rid, "mood")["image_prompt"] == output(resources, chain[0], "mood")["image_prompt"]
+    store = resources["store"]
+    assert store.get_bytes(second["image_key"]) != store.get_bytes(first["image_key"])
     record = resources["records"].get(rid)
     assert record["image_key"] == f"processed/{rid}/image.png"
-    # Cache hits cost nothing and record what they saved: the first recording's cost.
-    first = resources["records"].get(chain[0])["cost_usd"]
-    assert record["cost_usd"]["total"] == 0
-    assert record["cost_usd"]["saved"] == pytest.approx(first["total"], abs=1e-6)
+    # Cache hits cost nothing and record what they saved: the first recording's words and mood.
+    paid = resources["records"].get(chain[0])["cost_usd"]
+    assert record["cost_usd"]["total"] == pytest.approx(paid["stages"]["mood_image"], abs=1e-6)
+    assert record["cost_usd"]["saved"] == pytest.approx(paid["total"] - paid["stages"]["mood_image"], abs=1e-6)
+
+
+def test_the_same_recording_again_reuses_its_own_picture(chain, resources, instance, model_calls):
+    """A repeat of one recording (a person re-running it) finds its own picture."""
+    rid = chain[0]
+    before = model_calls()
+    run_asset(instance, resources, rid, "mood_image")
+    assert output(resources, rid, "mood_image")["cache_hit"] is True
+    assert model_calls().get("image", 0) == before.get("image", 0)
 
 
 @pytest.mark.parametrize(("ext", "make", "code"), [

@@ -100,6 +100,10 @@ class Settings:
     weather_provider: str = "open-meteo"
     weather_url: str = "https://api.open-meteo.com/v1/forecast"
     weather_timeout_s: float = 2.0
+    # A retryable failure is retried automatically this many times at most (0: never), the
+    # first after this many seconds, each next one three times later (domain/retries.py).
+    auto_retries: int = 2
+    retry_backoff_s: float = 5.0
     # Traces (telemetry/): where spans go over OTLP/HTTP (empty: tracing off; on AWS by
     # default X-Ray's OTLP endpoint, signed), the share of recordings traced (all locally,
     # 10 % on AWS; failed and slow ones are kept too), what counts as slow, and how long an
@@ -209,6 +213,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         images_base_url=e.get("VOMAGE_IMAGES_BASE_URL", "").strip(),
         dead_run_after_s=int(e.get("VOMAGE_DEAD_RUN_AFTER_S", d.dead_run_after_s)),
         stall_after_s=int(e.get("VOMAGE_STALL_AFTER_S", d.stall_after_s)),
+        auto_retries=max(0, int(e.get("VOMAGE_AUTO_RETRIES", d.auto_retries))),
+        retry_backoff_s=max(1.0, float(e.get("VOMAGE_RETRY_BACKOFF_S", d.retry_backoff_s))),
         chaos_dynamodb_throttle=float(e.get("VOMAGE_CHAOS_DYNAMODB_THROTTLE", 0) or 0) if env == LOCAL else 0.0,
         metadata_transcript=_on_off(e.get("VOMAGE_METADATA_TRANSCRIPT"), default=env == LOCAL,
                                     name="VOMAGE_METADATA_TRANSCRIPT"),

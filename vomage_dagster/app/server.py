@@ -113,6 +113,9 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
         # The same checks the pipeline applies later (client_metadata): refuse nothing here
         # that it would correct, and send only what it reads.
         meta = {k: str(body[k])[:64] for k in ("tz", "lat", "lon", "lang") if body.get(k) not in (None, "")}
+        style = views.chosen_style(body.get("style"))
+        if style is not None:
+            meta["style"] = style
         rid = new_recording_id()
         if body.get("streamed") is True:  # the page streamed it (`/api/streams`): its id, a sidecar follows
             rid = await asyncio.to_thread(views.fresh_recording_id, store, who.user_id, body.get("recording_id"))

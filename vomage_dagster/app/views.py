@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vomage_dagster.domain import lifecycle as life
-from vomage_dagster.domain import streamed
+from vomage_dagster.domain import streamed, styles
 from vomage_dagster.domain.audio import MAX_BYTES
 from vomage_dagster.domain.keys import RECORDING_ID, UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
 from vomage_dagster.resources.status_table import StatusTable
@@ -44,6 +44,16 @@ def content_type_extension(content_type: object) -> tuple[str, str]:
     if base not in UPLOAD_TYPES:
         raise Refused(415, f"not an audio type the app takes ({', '.join(sorted(set(UPLOAD_TYPES)))})")
     return base, UPLOAD_TYPES[base]
+
+
+def chosen_style(given: object) -> str | None:
+    """The image style the user chose (None: the mood chooses); 400 naming the five otherwise."""
+    if given is not None and not isinstance(given, str):
+        raise Refused(400, f"style must be one of {', '.join(styles.STYLES)}")
+    try:
+        return styles.parse_style(given)
+    except styles.UnknownStyle as exc:
+        raise Refused(400, str(exc)) from None
 
 
 def check_size(size: object) -> int:
@@ -131,7 +141,10 @@ def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id
     if item is None:
         return {"recording_id": recording_id, "stage": life.UPLOADED, "progress": 0, "eta_seconds": None,
                 "error": None}
-    view = {k: item.get(k) for k in ("recording_id", "stage", "progress", "eta_seconds", "error", "attempt")}
+    view = {k: item.get(k) for k in ("recording_id", "stage", "progress", "eta_seconds", "error", "attempt",
+                                     "message", "language")}
+    if item.get("retry_at") and item.get("stage") == life.UPLOADED:  # an automatic retry is coming
+        view["retry_at"] = item["retry_at"]
     rank = int(item.get("stage_rank", 0))
     complete = item.get("stage") == life.COMPLETE
     # The status item carries the words and the mood as soon as they exist; the stage
@@ -149,6 +162,10 @@ def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id
         if found:
             view["mood"] = {k: found.get(k) for k in ("primary_emotion", "intensity", "valence", "arousal",
                                                       "keywords", "summary")}
+    if item.get("context"):
+        view["context"] = item["context"]
+    if item.get("style"):
+        view["style"] = item["style"]
     if complete:
         view["image_url"] = image_url(store, recording_id, images_base_url)
     return view

@@ -1,9 +1,11 @@
 """Turn a stage's exception into a failed recording, exactly once.
 
 Bad input (`ProcessingError` with retryable=False) ends the run with a Dagster
-`Failure` that forbids retries; anything unexpected marks the recording failed as
-retryable and re-raises, so the run shows the real traceback. A `Failure` raised by the
-stage itself passes untouched: the stage has decided what the status says.
+`Failure` that forbids retries; anything unexpected is a retryable failure and re-raises,
+so the run shows the real traceback. A retryable failure is first retried automatically
+(a new attempt after a backoff, `resources/auto_retry.py`) while the recording has retries
+left; only then is it failed. A `Failure` raised by the stage itself passes untouched: the
+stage has decided what the status says.
 """
 
 
@@ -15,6 +17,7 @@ from dagster import Failure, MetadataValue
 
 from vomage_dagster.domain.errors import INTERNAL, ProcessingError
 from vomage_dagster.domain.lifecycle import Attempt
+from vomage_dagster.resources.auto_retry import RETRIED
 from vomage_dagster.resources.tracker import ProcessingTracker
 
 log = logging.getLogger(__name__)
@@ -28,9 +31,10 @@ def recording_stage(tracker: ProcessingTracker, att: Attempt) -> Iterator[None]:
     except Failure:
         raise  # raised on purpose by the stage, which has kept the status as it should be
     except ProcessingError as exc:
-        tracker.fail(att.recording_id, exc, att.number, att.owner)
+        outcome = tracker.fail_or_retry(att.recording_id, exc, att.number, att.owner)
+        retried = " (retried automatically as a new attempt)" if outcome == RETRIED else ""
         raise Failure(
-            description=f"{exc.code}: {exc.message}",
+            description=f"{exc.code}: {exc.message}{retried}",
             metadata={"error_code": exc.code, "retryable": MetadataValue.bool(exc.retryable)},
             allow_retries=exc.retryable,
         ) from exc
@@ -38,7 +42,7 @@ def recording_stage(tracker: ProcessingTracker, att: Attempt) -> Iterator[None]:
         try:
             # The user and the operator read this: the exception's type only, never its text
             # (it may hold a server path); the traceback stays in the run's own logs.
-            tracker.fail(att.recording_id, ProcessingError(
+            tracker.fail_or_retry(att.recording_id, ProcessingError(
                 INTERNAL, f"internal error ({type(exc).__name__}); the run's logs have the details",
                 retryable=True), att.number, att.owner)
         except Exception:  # the status store may be what failed; keep the original error

@@ -24,7 +24,7 @@ from typing import Any
 
 from dagster import Failure, MetadataValue
 
-from vomage_dagster.domain import audio, client_metadata, costs, prompts, streamed
+from vomage_dagster.domain import audio, client_metadata, costs, image_models, prompts, streamed, styles
 from vomage_dagster.domain import lifecycle as life
 from vomage_dagster.domain.context import (
     RecordingContext,
@@ -141,6 +141,7 @@ def raw_recording(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict
         "lon": round(meta.lon, 1) if meta.lon is not None else None,
         "language_hint": meta.language_hint,
         "transcript_streamed": meta.streamed,
+        "style": meta.style,
         "metadata_corrections": list(meta.corrections),
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -234,15 +235,29 @@ def _weather(res: StageResources, when: dt.datetime, lat: float | None, lon: flo
     return found, False
 
 
+def context_view(ctx: RecordingContext) -> dict:
+    """What the app shows of the context that goes into the picture: place, weather, time."""
+    weather = ctx.weather
+    return {"place": ctx.place, "local_time": ctx.local_time, "time_of_day": ctx.time_of_day,
+            "season": ctx.season, "style": ctx.style,
+            "weather": None if weather is None else {
+                "condition": weather.condition, "temperature_c": weather.temperature_c,
+                "source": weather.source, **({"reason": weather.reason} if weather.reason else {})}}
+
+
 def recording_context(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     raw = inputs["raw_recording"]
     started = time.perf_counter()
     when = dt.datetime.fromisoformat(raw["recorded_at"]).astimezone(dt.UTC)
     lat, lon = raw["lat"], raw["lon"]
     found, cache_hit = _weather(res, when, lat, lon, raw["time_zone"])
-    ctx = build_context(when, raw["time_zone"], lat, lon, found)
+    ctx = build_context(when, raw["time_zone"], lat, lon, found, raw.get("style"))
     out = {**ctx.as_dict(), "cache_hit": cache_hit,
            "seconds": round(time.perf_counter() - started, 3)}
+    # The app shows what goes into the picture as soon as it is known, and the user's
+    # messages are in the upload's language from here on (else the one heard).
+    hint = {"language": raw["language_hint"]} if raw.get("language_hint") else {}
+    res.advance(att, life.TRANSCRIBING, context=context_view(ctx), **hint)
     weather = "none (no place)" if found is None else found.condition if found.known else \
         f"unknown: {found.reason}"
     return out, {
@@ -250,6 +265,7 @@ def recording_context(res: StageResources, att: Attempt, inputs: dict) -> tuple[
         "season": ctx.season,
         "weather": weather,
         "weather_source": found.source if found else "-",
+        "style": ctx.style or "from the mood",
         "cache_hit": MetadataValue.bool(cache_hit),
         "seconds": out["seconds"],
     }
@@ -312,31 +328,41 @@ def mood_image(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, d
     rid = att.recording_id
     image_key = processed_key(rid, "image.png")
     thumb_key = processed_key(rid, "thumbnail.png")
-    res.advance(att, life.GENERATING)
-    prompt_hash = prompts.image_cache_key(found["image_prompt"], res.painter.model_id)
-    cached = res.cache.get_json("image", prompt_hash)
-    cache_hit = cached is not None and res.store.exists(cached["image_key"])
+    prompt = found["image_prompt"]
+    style = styles.style_in(prompt)
+    res.advance(att, life.GENERATING, style=style)
+    # A picture of one's own: the recording's seed, and a cache entry only this recording
+    # of this user finds (a retry or a reprocessing of it reuses its own picture).
+    seed = image_models.recording_seed(rid)
+    parsed = parse_upload_key(att.upload_key)
+    cache_key = prompts.image_cache_key(prompt, res.painter.model_id, seed,
+                                        parsed.user_id if parsed is not None else "")
+    cached = res.cache.get_json("image", cache_key)
+    cache_hit = (cached is not None and cached.get("image_key") == image_key
+                 and res.store.exists(image_key) and res.store.exists(thumb_key))
     if cache_hit:
-        if cached["image_key"] != image_key:
-            res.store.copy(cached["image_key"], image_key)
-            res.store.copy(cached["thumbnail_key"], thumb_key)
         small = res.store.get_bytes(thumb_key)
         size = tuple(cached["size"])
     else:
-        png = res.painter.paint(found["image_prompt"])
+        png = res.painter.paint(prompt, seed)
         size = png_size(png)
         small = thumbnail(png)
         res.store.put_bytes(image_key, png, "image/png")
         res.store.put_bytes(thumb_key, small, "image/png")
-        res.cache.set_json("image", prompt_hash, {"image_key": image_key,
-                                              "thumbnail_key": thumb_key, "size": size})
+        res.cache.set_json("image", cache_key, {"image_key": image_key,
+                                                "thumbnail_key": thumb_key, "size": size})
+    # `prompt_hash` names the image cache's entry (prompt, model, seed, user): erasure and
+    # cache warming read it there.
     out = {"image_key": image_key, "thumbnail_key": thumb_key, "width": size[0],
-           "height": size[1], "prompt_hash": prompt_hash, "model_id": res.painter.model_id,
+           "height": size[1], "prompt_hash": cache_key, "seed": seed, "style": style,
+           "model_id": res.painter.model_id,
            "cache_hit": cache_hit, "seconds": round(time.perf_counter() - started, 3)}
     return out, {
         "thumbnail": MetadataValue.md(f"![mood image]({_image_source(res.store, thumb_key, small)})"),
         "image": MetadataValue.url(res.store.browser_url(image_key)),
         "size": f"{size[0]}×{size[1]}",
+        "style": style or "-",
+        "seed": seed,
         "cache_hit": MetadataValue.bool(cache_hit),
         "seconds": out["seconds"],
     }

@@ -11,6 +11,7 @@ succeed:
 | `recorded-at` | ISO 8601 within [2020-01-01, now + 10 min]; no offset means UTC | the upload's S3 time |
 | `lang` | zh-CN, en-US, ja-JP (or zh, en, ja) | identified from the audio |
 | `transcript` | `streaming`: a streamed transcript follows (`domain/streamed.py`) | the batch job |
+| `style` | one of the five image styles (`domain/styles.py`) | the mood chooses |
 | `user-id` | ignored: the record's user is the user in the object key | |
 
 What was replaced is listed in `corrections` (field names only, never the values).
@@ -23,6 +24,7 @@ import math
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from vomage_dagster.domain.styles import UnknownStyle, parse_style
 from vomage_dagster.domain.transcript import to_transcribe_code
 
 EARLIEST = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
@@ -39,6 +41,7 @@ class ClientMetadata:
     language_hint: str | None
     corrections: tuple[str, ...]
     streamed: bool = False  # the app streamed the audio and sends the transcript beside it
+    style: str | None = None  # the image style the user chose; None: the mood chooses
 
 
 def valid_zone(name: object) -> str | None:
@@ -113,5 +116,20 @@ def read(meta: dict, uploaded_at: dt.datetime, now: dt.datetime | None = None) -
     streamed = meta.get("transcript") == "streaming"
     if meta.get("transcript") and not streamed:
         corrections.append("transcript")
+    style = image_style(meta.get("style"))
+    if style is None and meta.get("style"):
+        corrections.append("style")
     return ClientMetadata(when, zone, place[0] if place else None, place[1] if place else None, lang,
-                          tuple(corrections), streamed)
+                          tuple(corrections), streamed, style)
+
+
+def image_style(value: object) -> str | None:
+    """The style named (`x-amz-meta-style`), or None for none or one not of the five: the
+    app refuses another style before the upload; metadata set around the app is not refused,
+    the mood then chooses."""
+    if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
+        return None
+    try:
+        return parse_style(value)
+    except UnknownStyle:
+        return None

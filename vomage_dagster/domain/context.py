@@ -55,6 +55,8 @@ class RecordingContext:
     weekday: str
     place: str | None
     weather: Weather | None
+    # The image style the user chose with the upload (styles.STYLES), None: the mood picks.
+    style: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -122,6 +124,7 @@ def build_context(
     lat: float | None,
     lon: float | None,
     weather: Weather | None,
+    style: str | None = None,
 ) -> RecordingContext:
     tz = zone(tz_name)
     local = recorded_at_utc.astimezone(tz)
@@ -134,4 +137,5 @@ def build_context(
         weekday=local.strftime("%A"),
         place=place_cell(lat, lon),
         weather=weather,
+        style=style,
     )

@@ -25,32 +25,41 @@ NEGATIVE_TEXT = "text, letters, watermark, people, faces, logos"
 MAX_SEED = 858_993_459
 
 
-def image_seed(prompt: str) -> int:
-    """The same prompt gives the same seed, so the same picture."""
-    return int(sha256_text(prompt)[:8], 16) % (MAX_SEED + 1)
+def image_seed(*parts: str) -> int:
+    """A seed from `parts`: the same parts give the same seed, so the same picture."""
+    return int(sha256_text(*parts)[:8], 16) % (MAX_SEED + 1)
 
 
-def stability_request(prompt: str) -> dict:
+def recording_seed(recording_id: str) -> int:
+    """Each recording's own seed: two recordings with the same prompt get two pictures;
+    the same recording painted again gets its own picture again."""
+    return image_seed("recording", recording_id)
+
+
+def stability_request(prompt: str, seed: int | None = None) -> dict:
     return {"prompt": prompt[:10_000], "negative_prompt": NEGATIVE_TEXT, "aspect_ratio": "1:1",
-            "seed": image_seed(prompt), "output_format": "png"}
+            "seed": image_seed(prompt) if seed is None else seed, "output_format": "png"}
 
 
-def nova_canvas_request(prompt: str, size: int = IMAGE_SIZE) -> dict:
+def nova_canvas_request(prompt: str, size: int = IMAGE_SIZE, seed: int | None = None) -> dict:
     return {
         "taskType": "TEXT_IMAGE",
         "textToImageParams": {"text": prompt[:1024], "negativeText": NEGATIVE_TEXT},
         "imageGenerationConfig": {"numberOfImages": 1, "width": size, "height": size,
-                                  "cfgScale": 8.0, "seed": image_seed(prompt)},
+                                  "cfgScale": 8.0, "seed": image_seed(prompt) if seed is None else seed},
     }
 
 
-def request_body(model_id: str, prompt: str) -> dict:
-    """The InvokeModel body for `prompt` in the shape of the model's family."""
+def request_body(model_id: str, prompt: str, seed: int | None = None) -> dict:
+    """The InvokeModel body for `prompt` in the shape of the model's family; without a
+    `seed`, one derived from the prompt (a picture for the prompt, not for a recording)."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be 0–{MAX_SEED}")
     kind = models.family(model_id)
     if kind == models.STABILITY:
-        return stability_request(prompt)
+        return stability_request(prompt, seed)
     if kind == models.NOVA_CANVAS:
-        return nova_canvas_request(prompt)
+        return nova_canvas_request(prompt, seed=seed)
     raise ValueError(f"{model_id} is not an image model")
 
 

@@ -13,6 +13,14 @@ nothing. The owner is the run's root run id, which Dagster's retries of a run sh
 owner whose run has ended without ending the recording (a subset run from the UI; a run
 that crashed before its failure was recorded) is superseded by the next run that asks.
 
+A retryable failure is first retried automatically (`auto_retry`, at most a few times,
+the caller queueing the new attempt after a backoff): the recording goes straight from
+its stage to a new `uploaded` attempt, never shown failed while a retry can still help.
+Only when the retries are spent is it `failed`, and then a person may `retry` it.
+
+Every stage a transition enters is timestamped once per attempt (`entered_<stage>`), so
+a complete item holds how long each stage took: what the estimates are measured from.
+
 Every change is a `Transition`: a guard that must hold on the item as it is, and the
 changes made when it does. The same value is applied here to a plain dict (`apply`:
 tests, and anything that reasons about the rules) and executed by the status table as
@@ -27,6 +35,7 @@ changes into expressions). Nothing here talks to a server.
 | complete  | that attempt, owned by the run, not final | complete |
 | fail      | not final; that attempt and owned by the run (or unowned) when said | failed with a code |
 | retry     | failed and retryable | uploaded again, attempt + 1, no owner |
+| auto_retry | as fail; retries left | uploaded again, attempt + 1, no owner, retry counted |
 | requeue   | that attempt, not final, no owner (or one whose run ended) | released, counted (queued again) |
 | supersede | that attempt, not final, owned by a run that ended without ending it | owner = the new run |
 """
@@ -53,8 +62,17 @@ FINAL_RANK = RANK[COMPLETE]
 PROGRESS = {UPLOADED: 5, TRANSCRIBING: 20, ANALYZING: 60, GENERATING: 80, COMPLETE: 100, FAILED: 100}
 # How often an attempt nobody works on is queued again before it is failed `stalled`.
 MAX_REQUEUES = 3
-# Typical seconds each stage takes on the local stack; the estimate shown to the user.
+# Typical seconds each stage takes on the local stack: the estimate before any stage was
+# measured (the tracker estimates from measured stages, `resources/stage_timings.py`).
 TYPICAL_SECONDS = {TRANSCRIBING: 3.0, ANALYZING: 0.5, GENERATING: 1.0}
+# When each stage was entered in this attempt (ISO, UTC).
+ENTERED = {stage: f"entered_{stage}" for stage in STAGES}
+# Failures retrying cannot help automatically: a person canceled the run, the queue the
+# retry would go through failed, or the platform already queued the attempt again
+# `MAX_REQUEUES` times (or took its run for dead).
+NOT_AUTO_RETRIED = ("run_canceled", "retry_not_queued", "stalled")
+# What the app was shown of an attempt: a new attempt starts without them.
+SHOWN = ("transcript", "mood", "context", "style")
 
 # The status item's attributes. The key is `recording_id`; `expires_at` is the table's TTL.
 ATTRIBUTES = {
@@ -67,6 +85,13 @@ ATTRIBUTES = {
     "requeues": "how often the stranded sensor queued this attempt again",
     "transcript": "{text, language, source} once transcribed (the live view)",
     "mood": "what the app shows of the mood once analysed",
+    "context": "place cell, local time, time of day, season, weather, chosen style (the live view)",
+    "style": "the style the image is painted in, once painting starts",
+    "language": "the user's language (the upload's, else the one identified)",
+    "message": "what the stage means for the user, in their language",
+    "auto_retries": "automatic retries spent", "last_error": "the failure an automatic retry answered",
+    "retry_at": "when the automatic retry is queued to start (ISO, UTC)",
+    **{name: f"when {stage} was entered in this attempt" for stage, name in ENTERED.items()},
     "created_at": "registered (ISO, UTC)", "updated_at": "last change (ISO, UTC)",
     lifetimes.TTL_ATTRIBUTE: "epoch seconds after which DynamoDB deletes the item",
 }
@@ -78,6 +103,11 @@ def seconds_left(stage: str) -> float:
         return 0.0
     ahead = STAGES[STAGES.index(stage):4]
     return round(sum(TYPICAL_SECONDS.get(s, 0.0) for s in ahead) + 1.0, 1)
+
+
+def auto_retryable(error: dict) -> bool:
+    """Whether a failure may be retried without anyone asking."""
+    return error.get("retryable") is True and error.get("code") not in NOT_AUTO_RETRIED
 
 
 def is_final(item: dict | None) -> bool:
@@ -203,7 +233,15 @@ class Add:
     amount: int
 
 
-Change = Set | Remove | Add
+@dataclass(frozen=True)
+class SetIfAbsent:
+    """`name` = `value` unless it is already set (DynamoDB's `if_not_exists`)."""
+
+    name: str
+    value: Any
+
+
+Change = Set | Remove | Add | SetIfAbsent
 
 
 @dataclass(frozen=True)
@@ -232,6 +270,8 @@ def apply(item: dict | None, transition: Transition) -> dict:
             after[change.name] = change.value
         elif isinstance(change, Remove):
             after.pop(change.name, None)
+        elif isinstance(change, SetIfAbsent):
+            after.setdefault(change.name, change.value)
         else:
             after[change.name] = int(after.get(change.name, 0)) + change.amount
     return after
@@ -250,9 +290,22 @@ def _owned_by(owner: str) -> Cond:
     return Eq("owner", owner)
 
 
-def _stage(stage: str, now: dt.datetime) -> tuple[Change, ...]:
+def _stage(stage: str, now: dt.datetime, new_attempt: bool = False) -> tuple[Change, ...]:
+    """Enter `stage` (again: its entry time is kept); in a `new_attempt`, afresh."""
+    entered: tuple[Change, ...] = (SetIfAbsent(ENTERED[stage], timestamp(now)),)
+    if new_attempt:
+        entered = (Set(ENTERED[stage], timestamp(now)), *(Remove(n) for s, n in ENTERED.items() if s != stage))
     return (Set("stage", stage), Set("stage_rank", RANK[stage]), Set("progress", PROGRESS[stage]),
-            Set("eta_seconds", seconds_left(stage)), Set("updated_at", timestamp(now)))
+            Set("eta_seconds", seconds_left(stage)), Set("updated_at", timestamp(now)), *entered)
+
+
+def with_view(transition: Transition, eta_seconds: float, message: str) -> Transition:
+    """`transition` telling the user `message` and `eta_seconds` (measured estimates
+    instead of the typical ones); for transitions that enter a stage."""
+    changes = tuple(Set("eta_seconds", eta_seconds) if isinstance(c, Set) and c.name == "eta_seconds" else c
+                    for c in transition.changes)
+    return Transition(transition.name, transition.guard, (*changes, Set("message", message)),
+                      transition.recording_id, transition.attributes)
 
 
 def register(recording_id: str, upload_key: str, now: dt.datetime) -> Transition:
@@ -307,8 +360,30 @@ def retry(recording_id: str, now: dt.datetime) -> Transition:
     """A failed, retryable recording starts a new attempt: the one way back to `uploaded`."""
     guard = Eq("stage", FAILED) & Eq("error.retryable", True)
     return Transition("retry", guard, (
-        *_stage(UPLOADED, now), Set("error", None), Add("attempt", 1),
-        Remove("owner"), Remove("requeues"), Remove("transcript"), Remove("mood")), recording_id)
+        *_stage(UPLOADED, now, new_attempt=True), Set("error", None), Add("attempt", 1),
+        Remove("owner"), Remove("requeues"), *(Remove(n) for n in SHOWN)), recording_id)
+
+
+def auto_retry(recording_id: str, error: dict, now: dt.datetime, attempt: int, owner: str | None,
+               spent: int, limit: int, retry_at: dt.datetime) -> Transition:
+    """A retryable failure of `attempt` answered by a new attempt at once, queued by the
+    caller to start at `retry_at`; retry number `spent` + 1 of at most `limit`.
+
+    Its guard is `fail`'s (that attempt, not final, this run's or nobody's) and that
+    `spent` retries were spent, no more: two runs answering one failure retry it once,
+    and a recording is retried automatically at most `limit` times in its life (a
+    person's `retry` does not give it more)."""
+    if not auto_retryable(error) or not 0 <= spent < limit:
+        raise ValueError("auto_retry is for a retryable failure with retries left")
+    counted = Eq("auto_retries", spent) if spent else (Absent("auto_retries") | Eq("auto_retries", 0))
+    guard = NOT_FINAL & _of(attempt) & counted
+    if owner is not None:
+        guard = guard & (_owned_by(owner) | Absent("owner"))
+    last = {**error, "attempt": attempt, **({"owner": owner} if owner else {})}
+    return Transition("auto_retry", guard, (
+        *_stage(UPLOADED, now, new_attempt=True), Set("error", None), Set("last_error", last),
+        Add("attempt", 1), Add("auto_retries", 1), Set("retry_at", timestamp(retry_at)),
+        Remove("owner"), Remove("requeues"), *(Remove(n) for n in SHOWN)), recording_id)
 
 
 def requeue(recording_id: str, attempt: int, now: dt.datetime, dead_owner: str | None = None) -> Transition:

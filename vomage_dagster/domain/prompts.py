@@ -3,8 +3,8 @@
 Prompt-injection stance: the transcript is user data. It goes to the model inside
 `<transcript>` tags with a system prompt that says so, the model is forced to answer
 through one tool whose output is schema-checked (`mood.validate_mood`), and the image
-prompt is built here from validated, enumerated fields only — never from free text the
-user said. Nothing a user says can steer the image model. The image model bodies are in
+prompt is built here from validated, enumerated fields and vetted motifs only — never
+from free text the user said. Nothing a user says can steer the image model. The image model bodies are in
 `image_models`.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from vomage_dagster.domain import models
+from vomage_dagster.domain import image_vocabulary, models, styles
 from vomage_dagster.domain.context import RecordingContext
 from vomage_dagster.domain.errors import INVALID_ANALYSIS, ProcessingError
 from vomage_dagster.domain.hashing import sha256_text
@@ -179,27 +179,40 @@ PALETTES = {
 
 
 def image_prompt(mood: Mood, context: RecordingContext) -> str:
-    """An abstract mood painting that folds in weather, time and season.
+    """A picture of this recording's mood: its style, its emotion and strength, the motifs
+    of its own keywords, its time of day, season and weather.
 
-    Built only from enumerated fields (emotion, palette, time of day, season, weather),
-    so the prompt is bounded and no user words reach the image model.
+    Built only from enumerated fields and vetted motifs (`image_vocabulary`: a keyword
+    reaches the prompt only as the motif it maps to), so the prompt is bounded and no
+    user words reach the image model. The style opens the prompt: the user's choice
+    (`context.style`), else the mood's (`styles.resolve`).
     """
     strength = "gentle" if mood.intensity < 0.35 else "vivid" if mood.intensity < 0.7 else "intense"
+    style = styles.resolve(context.style, mood.primary_emotion)
     parts = [
-        f"Abstract expressive painting of {mood.primary_emotion}",
-        f"{strength} brushwork",
+        styles.PROMPT_PHRASES[style],
+        f"expressive image of {mood.primary_emotion}",
+        f"{strength} mood",
         f"palette of {PALETTES[mood.primary_emotion]}",
-        f"{context.time_of_day} light",
-        f"{context.season}",
     ]
+    found = image_vocabulary.motifs(mood.keywords)
+    if found:
+        parts.append("with " + " and ".join(found))
+    parts += [f"{context.time_of_day} light", f"{context.season}"]
     if context.weather is not None and context.weather.known:  # unknown weather: none in the picture
         parts.append(f"{context.weather.condition} weather")
     parts.append("no text")
     return ", ".join(parts)
 
 
-def image_cache_key(prompt: str, model_id: str) -> str:
-    return sha256_text(model_id, prompt)
+def image_cache_key(prompt: str, model_id: str, seed: int, user_id: str) -> str:
+    """The image cache's key: one recording's picture (its seed) for its user only.
+
+    Two recordings never share a seed by design, so never an image; the user is in the
+    key as well, so even a seed collision cannot hand one user another's picture. A repeat
+    of the same recording (a retry, a reprocessing) finds its own.
+    """
+    return sha256_text(model_id, prompt, str(seed), user_id)
 
 
 def dumps(body: dict) -> bytes:

@@ -21,14 +21,14 @@ class ImagePainter(ConfigurableResource):
     def bedrock(self) -> Any:
         return client("bedrock-runtime", self.region_name, self.endpoint_url)
 
-    def paint(self, prompt: str) -> bytes:
-        """A 1024×1024 PNG for the prompt."""
+    def paint(self, prompt: str, seed: int | None = None) -> bytes:
+        """A 1024×1024 PNG for the prompt; `seed` makes it one recording's own picture."""
         from vomage_dagster.domain.errors import CONTENT_FILTERED, ProcessingError
 
         try:
             resp = self.bedrock.invoke_model(
                 modelId=self.model_id,
-                body=prompts.dumps(image_models.request_body(self.model_id, prompt)),
+                body=prompts.dumps(image_models.request_body(self.model_id, prompt, seed)),
                 contentType="application/json",
                 accept="application/json",
             )

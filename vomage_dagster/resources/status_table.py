@@ -90,6 +90,9 @@ def update_expression(changes: tuple[life.Change, ...], n: _Names) -> str:
         elif isinstance(change, life.Add):
             name = n.name(change.name)
             sets.append(f"{name} = if_not_exists({name}, {n.value(0)}) + {n.value(change.amount)}")
+        elif isinstance(change, life.SetIfAbsent):
+            name = n.name(change.name)
+            sets.append(f"{name} = if_not_exists({name}, {n.value(change.value)})")
         else:
             removes.append(n.name(change.name))
     return " ".join(part for part in (

@@ -14,6 +14,7 @@ from dagster import ConfigurableResource
 
 from vomage_dagster.domain import lifecycle as life
 from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.resources import auto_retry, status_view
 from vomage_dagster.resources.cache import Cache
 from vomage_dagster.resources.events import ERROR, EventPublisher
 from vomage_dagster.resources.records import RecordsTable
@@ -36,12 +37,25 @@ class ProcessingTracker(ConfigurableResource):
     cache: Cache
     events: EventPublisher
     records: RecordsTable
+    # Automatic retries of a retryable failure (`fail_or_retry`, resources/auto_retry.py):
+    # how many in a recording's life, the first one's backoff, and the queue they go
+    # through (empty: none, a retryable failure is failed at once).
+    auto_retries: int = 0
+    retry_backoff_s: float = 5.0
+    retry_queue: str = ""
 
-    def _do(self, transition: life.Transition) -> dict | None:
-        item = self.status.execute(transition)
+    def _do(self, transition: life.Transition, language: str | None = None,
+            view: tuple[float, str] | None = None) -> dict | None:
+        """Write `transition` with what the user reads (`status_view`), push it live."""
+        item = self.status.execute(status_view.viewed(transition, self.cache, language, view))
         if item is not None:
+            status_view.seen(self.cache, item)
             self._push(transition.recording_id, item)
         return item
+
+    def write(self, transition: life.Transition, view: tuple[float, str] | None = None) -> dict | None:
+        """A transition built elsewhere (`auto_retry`), written as every other: the item, or None."""
+        return self._do(transition, view=view)
 
     def register(self, recording_id: str, upload_key: str) -> dict | None:
         """The new `uploaded` item, or None if the recording was known already."""
@@ -52,16 +66,23 @@ class ProcessingTracker(ConfigurableResource):
         return self._do(life.own(recording_id, attempt, owner, _now()))
 
     def advance(self, recording_id: str, stage: str, attempt: int, owner: str, **shown: object) -> bool:
-        return self._do(life.advance(recording_id, stage, attempt, owner, _now(), shown)) is not None
+        """`shown`: what the app may show now; `language` (the upload's) or a transcript's
+        language becomes the recording's `language`, which its messages are written in."""
+        transcript = shown.get("transcript")
+        language = shown.get("language") or (transcript.get("language") if isinstance(transcript, dict) else None)
+        if language:
+            shown["language"] = language
+        return self._do(life.advance(recording_id, stage, attempt, owner, _now(), shown),
+                        str(language) if language else None) is not None
 
     def complete(self, recording_id: str, attempt: int, owner: str) -> bool:
         return self._do(life.complete(recording_id, attempt, owner, _now())) is not None
 
     def fail(self, recording_id: str, error: ProcessingError, attempt: int | None = None,
-             owner: str | None = None) -> bool:
+             owner: str | None = None, language: str | None = None) -> bool:
         """Mark failed (once) and announce it; False if the guard refused (see `life.fail`)."""
         now = _now()
-        item = self._do(life.fail(recording_id, error.as_dict(), now, attempt, owner))
+        item = self._do(life.fail(recording_id, error.as_dict(), now, attempt, owner), language)
         if item is not None:
             log.info("recording %s failed: %s", recording_id, error.code)
             began = item.get("created_at")
@@ -69,6 +90,12 @@ class ProcessingTracker(ConfigurableResource):
                                      error_code=error.code)
             self.events.publish(ERROR, {"recording_id": recording_id, "error": error.as_dict()})
         return item is not None
+
+    def fail_or_retry(self, recording_id: str, error: ProcessingError, attempt: int | None = None,
+                      owner: str | None = None, language: str | None = None) -> str:
+        """A failure retried automatically while it may be (a new attempt, queued after a
+        backoff), else failed: `auto_retry.RETRIED`, `FAILED` or `REFUSED`."""
+        return auto_retry.fail_or_retry(self, recording_id, error, attempt, owner, language)
 
     def retry(self, recording_id: str) -> int | None:
         """A new attempt of a failed, retryable recording: its number, or None if refused."""

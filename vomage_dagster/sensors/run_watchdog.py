@@ -9,6 +9,11 @@ recordings it owns: one that stood down because another run owns the attempt lea
 run's recording alone, and one it never came to own (it died before starting, a daemon
 killed while launching it) is queued again through the ingest, as the stranded sensor
 would, three times at most, then failed. A canceled run fails what it owns or nobody owns.
+
+A failed run's recordings are retried automatically first (`ProcessingTracker.fail_or_retry`:
+a new attempt after a backoff, a bounded number of times), then failed; a canceled run's
+are failed at once (a person stopped it). A recording the run itself already retried (its
+own stage failed first) is left to that retry.
 """
 
 from dagster import (
@@ -30,6 +35,7 @@ from vomage_dagster.domain.errors import ProcessingError
 from vomage_dagster.domain.keys import parse_upload_key
 from vomage_dagster.domain.run_tags import recordings_of_run
 from vomage_dagster.jobs import process_recording
+from vomage_dagster.resources.auto_retry import REFUSED
 from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.resources.tracker import ProcessingTracker
 from vomage_dagster.sensors import DEFAULT_STATUS, EVERY_DAEMON_LOOP_S
@@ -70,6 +76,8 @@ def _fail_recordings(context: RunStatusSensorContext, tracker: ProcessingTracker
     for rid, attempt in _recordings(context).items():
         item = tracker.status.get(rid)
         current = int((item or {}).get("attempt", 1))
+        if attempt is None and ((item or {}).get("last_error") or {}).get("owner") == owner:
+            continue  # this run's own stage failed and retried it: the new attempt is not this run's
         upload = parse_upload_key(str((item or {}).get("upload_key", "")))
         if (queue is not None and upload is not None and attempt in (None, current) and life.may_requeue(item)
                 and tracker.requeue(rid, current) is not None):
@@ -77,9 +85,10 @@ def _fail_recordings(context: RunStatusSensorContext, tracker: ProcessingTracker
                         "attempt": current, "metadata": {}})
             context.log.info(f"queued {rid} again: run {run.run_id} failed before processing it")
             continue
-        if tracker.fail(rid, error, attempt, owner):
+        outcome = tracker.fail_or_retry(rid, error, attempt, owner, (item or {}).get("language"))
+        if outcome != REFUSED:
             tracker.retract(rid)
-            context.log.info(f"marked {rid} failed ({error.code}) after run {run.run_id}")
+            context.log.info(f"recording {rid} {outcome} ({error.code}) after run {run.run_id}")
 
 
 def _recordings(context: RunStatusSensorContext) -> dict[str, int | None]:

@@ -91,7 +91,7 @@ def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: Proces
                     stop_dead_run(context, record)
                 if tracker.fail(rid, ProcessingError(
                         STALLED, "processing stopped making progress; retry it with `vomage retry`",
-                        retryable=True), attempt):
+                        retryable=True), attempt, language=item.get("language")):
                     tracker.retract(rid)
                     failed += 1
             continue
@@ -101,7 +101,7 @@ def stranded_recordings_sensor(context: SensorEvaluationContext, tracker: Proces
         if upload is None or int(item.get("requeues", 0)) >= MAX_REQUEUES:
             if tracker.fail(rid, ProcessingError(
                     STALLED, "processing did not start or finish; retry it with `vomage retry`",
-                    retryable=True), attempt):
+                    retryable=True), attempt, language=item.get("language")):
                 failed += 1
             continue
         if tracker.requeue(rid, attempt, item.get("owner")) is not None:

@@ -18,14 +18,15 @@ CONTENT_TYPES = {
 
 def upload_file(settings: Settings, path: Path, user_id: str, *, lat: str | None = None,
                 lon: str | None = None, tz: str | None = None, lang: str | None = None,
-                recording_id: str | None = None, streamed: bool = False) -> str:
+                recording_id: str | None = None, streamed: bool = False, style: str | None = None) -> str:
     """Store a recording as the app does: key, content type and client metadata
-    (`streamed`: the app streamed it and promises the transcript as a sidecar)."""
+    (`streamed`: the app streamed it and promises the transcript as a sidecar; `style`:
+    the image style the user chose)."""
     rid = recording_id or new_recording_id()
     ext = path.suffix.lstrip(".").lower() or "bin"
     key = upload_key(user_id, rid, ext)
     meta = {"user-id": user_id, **({"transcript": "streaming"} if streamed else {})}
-    for name, value in (("lat", lat), ("lon", lon), ("tz", tz), ("lang", lang)):
+    for name, value in (("lat", lat), ("lon", lon), ("tz", tz), ("lang", lang), ("style", style)):
         if value:
             meta[name] = str(value)
     store = build_resources(settings)["store"]

@@ -166,7 +166,7 @@ class Models:
                 raise ValueError("prompt: a non-empty string is required")
             if body.get("aspect_ratio", "1:1") != "1:1" or body.get("output_format", "png") != "png":
                 raise ValueError("the local painter paints 1:1 PNG images only")
-            png = paint(prompt, image_models.IMAGE_SIZE)
+            png = paint(prompt, image_models.IMAGE_SIZE, _seed(body.get("seed")))
             self.count("image", time.perf_counter() - started)
             self._hold("image_s", held_from)
             return {"seeds": [int(body.get("seed", 0))], "finish_reasons": [None],
@@ -174,7 +174,7 @@ class Models:
         if body.get("taskType") != "TEXT_IMAGE":
             raise ValueError(f"taskType {body.get('taskType')!r} is not supported locally")
         cfg = body.get("imageGenerationConfig", {})
-        png = paint(body["textToImageParams"]["text"], int(cfg.get("width", 1024)))
+        png = paint(body["textToImageParams"]["text"], int(cfg.get("width", 1024)), _seed(cfg.get("seed")))
         self.count("image", time.perf_counter() - started)
         self._hold("image_s", held_from)
         return {"images": [base64.b64encode(png).decode()], "error": None}
@@ -376,6 +376,15 @@ class Conflict(Exception):
 
 class BadRequest(Exception):
     code = "BadRequestException"
+
+
+def _seed(value: object) -> int | None:
+    """The request's seed as the image model checks it: an integer in range, or none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= image_models.MAX_SEED:
+        raise ValueError(f"seed: an integer 0–{image_models.MAX_SEED} is required")
+    return value
 
 
 VOCABULARY_OPS = {"CreateVocabulary": "create", "UpdateVocabulary": "update", "GetVocabulary": "get"}
