@@ -3,8 +3,9 @@ the local stack), then wait until each is READY.
 
 CloudFormation has no Transcribe vocabulary resource, so this is the deploy step that owns
 them. Idempotent: a vocabulary whose entries already match its list is left alone (an
-update sends it back to PENDING, and a job started meanwhile would be refused); one that
-differs, or FAILED, is updated; a missing one is created. GetVocabulary does not return the
+update sends it back to PENDING for minutes; the local Transcribe refuses a job that names
+it meanwhile, what AWS does then is unverified); one that differs, or FAILED, is updated;
+a missing one is created. GetVocabulary does not return the
 entries, so they are compared by reading its `DownloadUri` (a short-lived link to the
 vocabulary's file); a file that cannot be read or parsed counts as different.
 """
@@ -77,7 +78,7 @@ def deployed_digest(found: dict, fetch: Callable[[str], str]) -> str | None:
 
 
 def _fetch(uri: str) -> str:
-    with urllib.request.urlopen(uri, timeout=10) as resp:  # noqa: S310 (Transcribe's https link)
+    with urllib.request.urlopen(uri, timeout=10) as resp:
         return resp.read().decode("utf-8")
 
 
