@@ -54,8 +54,9 @@ setup(
     name="vomage_dagster",
     version="0.1.0",
     packages=find_packages(exclude=["tests", "tests.*"]),
-    # The live view's page ships beside its code (a non-editable install needs it said).
-    package_data={"vomage_dagster.app": ["*.html"]},
+    # The live view's page and the custom vocabularies' word lists ship beside the code (a
+    # non-editable install needs them said).
+    package_data={"vomage_dagster.app": ["*.html"], "vomage_dagster.vocabularies": ["*.txt"]},
     python_requires=">=3.11,<3.13",
     install_requires=INSTALL_REQUIRES,
     extras_require={

@@ -15,12 +15,15 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from vomage_dagster.domain import models
+from vomage_dagster.domain.vocabulary import vocabulary_name
 
 LOCAL = "local"
 AWS = "aws"
 
 # The app's languages: Transcribe's IdentifyLanguage options.
 LANGUAGE_OPTIONS = ("zh-CN", "en-US", "ja-JP")
+# How steady Transcribe streaming keeps partial results (its partial-results-stability).
+PARTIAL_RESULTS_STABILITIES = ("high", "medium", "low")
 
 
 LOCAL_TRANSCRIBE_POLL_S = 0.25
@@ -54,6 +57,11 @@ class Settings:
     # Most recordings in one run (micro-batching, ingest/planner.py); 1 runs each alone.
     max_batch: int = 10
     transcribe_timeout_seconds: float = 600.0
+    # The custom vocabularies (VomageCustomVocabulary): `<prefix><language>` for each of the
+    # app's languages, from vomage_dagster/vocabularies/; empty: none are used.
+    vocabulary_prefix: str = "vomage-"
+    # Streams ask Transcribe to stabilise partial results at this level; empty: not asked.
+    partial_results_stability: str = "high"
     # Where the steps of the asset jobs run: "in_process" (in the run's own process, the
     # default and fastest on one machine) or "celery" (dagster-celery workers fed through
     # the broker below; `vomage cluster up`, and a production option, docs/deploy.md).
@@ -111,6 +119,13 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.env == LOCAL
+
+    @property
+    def vocabulary_names(self) -> dict[str, str]:
+        """Language → its custom vocabulary's name; empty when vocabularies are off."""
+        if not self.vocabulary_prefix:
+            return {}
+        return {language: vocabulary_name(self.vocabulary_prefix, language) for language in LANGUAGE_OPTIONS}
 
     @property
     def local_dagster_home(self) -> Path:
@@ -178,6 +193,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redis_password=e.get("REDIS_PASSWORD", ""),
         redis_ca_file=e.get("VOMAGE_REDIS_CA_FILE", ""),
         # GetTranscriptionJob has a request quota on AWS; the local server answers in ms.
+        vocabulary_prefix=_vocabulary_prefix(e.get("VOMAGE_VOCABULARY_PREFIX"), d.vocabulary_prefix),
+        partial_results_stability=_stability(e.get("VOMAGE_PARTIAL_RESULTS_STABILITY"), d.partial_results_stability),
         transcribe_poll_seconds=float(e.get(
             "VOMAGE_TRANSCRIBE_POLL_SECONDS",
             LOCAL_TRANSCRIBE_POLL_S if env == LOCAL else d.transcribe_poll_seconds)),
@@ -225,6 +242,29 @@ def _weather(e: Mapping[str, str], env: str, d: Settings) -> dict:
     return {"weather_provider": provider,
             "weather_url": e.get("VOMAGE_WEATHER_URL", "").strip() or default_url,
             "weather_timeout_s": float(e.get("VOMAGE_WEATHER_TIMEOUT_S") or d.weather_timeout_s)}
+
+
+def _vocabulary_prefix(value: str | None, default: str) -> str:
+    """Unset: the default; `off` (or empty): no custom vocabularies. A prefix that makes no
+    valid vocabulary name fails here, at start, not at the first transcription."""
+    if value is None:
+        return default
+    prefix = "" if value.strip().lower() in ("", "off", "none") else value.strip()
+    if prefix:
+        vocabulary_name(prefix, LANGUAGE_OPTIONS[0])
+    return prefix
+
+
+def _stability(value: str | None, default: str) -> str:
+    if value is None:
+        return default
+    found = value.strip().lower()
+    if found in ("", "off", "none"):
+        return ""
+    if found not in PARTIAL_RESULTS_STABILITIES:
+        raise ValueError(f"VOMAGE_PARTIAL_RESULTS_STABILITY must be one of {', '.join(PARTIAL_RESULTS_STABILITIES)} "
+                         f"or off, not {value!r}")
+    return found
 
 
 def _traces_endpoint(value: str | None, env: str, region: str) -> str:

@@ -52,6 +52,12 @@ def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         return deploy_up(args, settings)
+    if args.action == "vocabularies":
+        if settings.is_local:  # the local stack's model server answers Transcribe
+            from vomage_dagster.cli.common import use_local_stack
+
+            settings = use_local_stack(settings)
+        return deploy_vocabularies(settings, poll_s=0.2 if settings.is_local else 5.0)
     from vomage_dagster.local.client.uploads import upload_file
     from vomage_dagster.local.demo.samples import SAMPLES_DIR
     from vomage_dagster.operations import deploy_check
@@ -71,6 +77,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
             report.append(deploy_check.url_answers("live view /health", outputs["LiveViewUrl"].rstrip("/") + "/health"))
     resources = build_resources(settings)
     report += deploy_check.models(resources["model_catalog"], settings)
+    report += deploy_check.vocabularies(client("transcribe", settings.region), settings.vocabulary_names)
     sample = Path(args.sample) if Path(args.sample).exists() else \
         next(iter(sorted(SAMPLES_DIR.glob(f"{args.sample}.*"))), None)
     if sample is None:
@@ -112,6 +119,27 @@ def deploy_up(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     for key, value in sorted(found.items()):
         print(f"{key:>24}: {value}")
+    return deploy_vocabularies(settings)
+
+
+def deploy_vocabularies(settings: Settings, timeout_s: float = 900.0, poll_s: float = 5.0) -> int:
+    """The custom vocabularies from the packaged word lists, created or updated and READY
+    (`operations/vocabularies.py`); CloudFormation has no resource for them."""
+    from vomage_dagster.domain.vocabulary import InvalidVocabulary, load_all
+    from vomage_dagster.operations.vocabularies import VocabularyFailed, ensure_all
+    from vomage_dagster.resources.aws import client
+
+    if not settings.vocabulary_names:
+        print("vomage deploy vocabularies: VOMAGE_VOCABULARY_PREFIX is off; nothing to do")
+        return 0
+    try:
+        vocabularies = load_all(settings.vocabulary_names)
+        outcomes = ensure_all(client("transcribe", settings.region), vocabularies, timeout_s, poll_s)
+    except (InvalidVocabulary, VocabularyFailed) as exc:
+        print(f"vomage deploy vocabularies: {exc}", file=sys.stderr)
+        return 1
+    for o in outcomes:
+        print(f"{o.name:>24}: {o.action}, {o.state} ({o.language})")
     return 0
 
 
@@ -125,9 +153,10 @@ def register(sub: Any) -> None:
     p.add_argument("--runtime-dir", help="start-time files (default: $VOMAGE_RUNTIME_DIR or <tmp>/vomage)")
     p.add_argument("--health", action="store_true", help="answer the service's health check (exit 0/1)")
     p.set_defaults(fn=cmd_service)
-    p = sub.add_parser("deploy", help="deploy both stacks (up), or smoke-check them (check: the platform's "
-                       "settings from the environment, as its services get them)")
-    p.add_argument("action", choices=["up", "check"])
+    p = sub.add_parser("deploy", help="deploy both stacks and the custom vocabularies (up), the vocabularies "
+                       "alone (vocabularies), or smoke-check them (check: the platform's settings from the "
+                       "environment, as its services get them)")
+    p.add_argument("action", choices=["up", "vocabularies", "check"])
     p.add_argument("--parameter-overrides", nargs="+", metavar="KEY=VALUE",
                    help="up: the templates' parameters (every one without a default is required)")
     p.add_argument("--stack", default="vomage", help="the data stack's name (keep vomage: it prefixes named resources)")

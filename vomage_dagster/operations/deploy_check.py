@@ -1,5 +1,6 @@
 """The smoke check of a deployed stack (`vomage deploy check`): is every service healthy,
-is every configured model ACTIVE, and does one bundled recording go end to end?
+is every configured model ACTIVE, is every custom vocabulary READY, and does one bundled
+recording go end to end?
 
 On AWS the services are the compute stack's ECS services: each must run as many tasks
 as it wants, on one completed deployment, every task's container health check HEALTHY,
@@ -77,6 +78,23 @@ def url_answers(what: str, url: str) -> Probe:
 
 def models(catalog: Any, settings: Settings) -> list[Probe]:
     return [Probe(f"model {v.role}", v.ok, v.line()[5:]) for v in catalog.check(settings.configured_models())]
+
+
+def vocabularies(transcribe: Any, names: dict[str, str]) -> list[Probe]:
+    """Each language's custom vocabulary READY and in its language: a job or stream that
+    names one that is missing or not READY is refused."""
+    probes = []
+    for language, name in names.items():
+        try:
+            found = transcribe.get_vocabulary(VocabularyName=name)
+        except Exception as exc:  # missing, or not ours to read: either way the check fails
+            probes.append(Probe(f"vocabulary {language}", False, f"{name}: {type(exc).__name__}: {exc}"[:300]))
+            continue
+        state, lang = found.get("VocabularyState"), found.get("LanguageCode")
+        ok = state == "READY" and lang == language
+        reason = f" ({found['FailureReason']})" if found.get("FailureReason") else ""
+        probes.append(Probe(f"vocabulary {language}", ok, f"{name}: {state}, {lang}{reason}"))
+    return probes
 
 
 def one_recording(resources: dict, upload: Callable[[Path, str], str], sample: Path,

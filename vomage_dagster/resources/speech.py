@@ -3,6 +3,11 @@
 The job name is derived from the audio hash, so asking twice for the same audio joins
 the job already running instead of paying for a second one. Polling is every
 `poll_seconds` (1–2 s): the boto3 waiter's 10 s would add up to 10 s of latency.
+
+Each job uses the language's custom vocabulary (`vocabulary_prefix`, created by `vomage
+deploy vocabularies`): `Settings.VocabularyName` when the language is known,
+`LanguageIdSettings` (one vocabulary per language option) when Transcribe identifies it,
+since a job with IdentifyLanguage takes no `Settings.VocabularyName`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dagster import ConfigurableResource
 
 from vomage_dagster.domain.errors import TRANSCRIPTION_FAILED, ProcessingError
 from vomage_dagster.domain.transcript import Transcript, parse_transcribe_output
+from vomage_dagster.domain.vocabulary import vocabulary_name
 from vomage_dagster.resources.aws import client
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.settings import LANGUAGE_OPTIONS
@@ -32,6 +38,7 @@ class SpeechToText(ConfigurableResource):
     poll_seconds: float = 1.0
     timeout_seconds: float = 600.0
     output_prefix: str = "transcribe-output/"
+    vocabulary_prefix: str = ""  # empty: no custom vocabulary
 
     @property
     def transcribe_client(self) -> Any:
@@ -60,11 +67,7 @@ class SpeechToText(ConfigurableResource):
             "OutputBucketName": self.store.bucket,
             "OutputKey": self._output_key(name),
         }
-        if language:
-            params["LanguageCode"] = language
-        else:
-            params["IdentifyLanguage"] = True
-            params["LanguageOptions"] = list(LANGUAGE_OPTIONS)
+        params.update(self.language_params(language))
         try:
             self.transcribe_client.start_transcription_job(**params)
         except self.transcribe_client.exceptions.ConflictException:
@@ -74,6 +77,21 @@ class SpeechToText(ConfigurableResource):
             # A finished job whose output expired (lifecycle rule) or was erased cannot be reused.
             return job["TranscriptionJobStatus"] != "COMPLETED" or self.store.exists(self._output_key(name))
         return True
+
+    def language_params(self, language: str | None) -> dict[str, Any]:
+        """The job's language part: the language and its vocabulary, or identification
+        among the app's languages with each one's vocabulary."""
+        if language:
+            params: dict[str, Any] = {"LanguageCode": language}
+            if self.vocabulary_prefix:
+                params["Settings"] = {"VocabularyName": vocabulary_name(self.vocabulary_prefix, language)}
+            return params
+        params = {"IdentifyLanguage": True, "LanguageOptions": list(LANGUAGE_OPTIONS)}
+        if self.vocabulary_prefix:
+            params["LanguageIdSettings"] = {
+                option: {"VocabularyName": vocabulary_name(self.vocabulary_prefix, option)}
+                for option in LANGUAGE_OPTIONS}
+        return params
 
     def _output_key(self, name: str) -> str:
         return f"{self.output_prefix}{name}.json"

@@ -32,15 +32,32 @@ def aws_endpoint(region: str) -> str:
     return f"wss://transcribestreaming.{region}.amazonaws.com:8443{PATH}"
 
 
-def stream_params(language: str | None, languages: tuple[str, ...], session_id: str | None = None) -> dict[str, str]:
-    """The operation's query: 16 kHz PCM, one language or identification among `languages`."""
+def stream_params(language: str | None, languages: tuple[str, ...], session_id: str | None = None,
+                  vocabularies: dict[str, str] | None = None, stability: str = "") -> dict[str, str]:
+    """The operation's query: 16 kHz PCM, one language or identification among `languages`.
+
+    `vocabularies` (language → custom vocabulary name): one language streams with its
+    `vocabulary-name`; identification takes `vocabulary-names`, the vocabularies of the
+    options (Transcribe refuses `vocabulary-name` with `identify-language`). `stability`
+    (high, medium, low) asks for stabilised partial results: items marked `Stable` no
+    longer change, so the app can show them at once.
+    """
     params = {"media-encoding": "pcm", "sample-rate": str(SAMPLE_RATE),
               "session-id": session_id or str(uuid.uuid4())}
+    vocabularies = vocabularies or {}
     if language:
         params["language-code"] = language
+        if language in vocabularies:
+            params["vocabulary-name"] = vocabularies[language]
     else:
         params["identify-language"] = "true"
         params["language-options"] = ",".join(languages)
+        names = [vocabularies[option] for option in languages if option in vocabularies]
+        if names:
+            params["vocabulary-names"] = ",".join(names)
+    if stability:
+        params["enable-partial-results-stabilization"] = "true"
+        params["partial-results-stability"] = stability
     return params
 
 

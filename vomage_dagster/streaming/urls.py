@@ -6,7 +6,9 @@ and nothing else, assumed for the shortest session STS grants (15 min); the URL 
 valid for 5 minutes. The user id names the session for CloudTrail as a hash, never in
 clear. A user's session is reused while it outlives a URL signed now by a minute (about
 nine minutes of its fifteen), so the live view calls STS once per user per session, not
-once per recording. Locally the endpoint is the model server's (`VOMAGE_TRANSCRIBE_STREAMING_URL`) and
+once per recording. The URL names the language's custom vocabulary (or every option's, when
+Transcribe identifies the language) and asks for stabilised partial results (settings.py).
+Locally the endpoint is the model server's (`VOMAGE_TRANSCRIBE_STREAMING_URL`) and
 the stack sets the role, which its IAM checks as AWS would.
 """
 
@@ -85,6 +87,7 @@ def stream_url(settings: Settings, user_id: str, language: str | None = None,
     """A URL to stream one recording's audio to, valid for `expires_s` (≤ 300 s)."""
     if language is not None and language not in LANGUAGE_OPTIONS:
         raise ValueError(f"language must be one of {', '.join(LANGUAGE_OPTIONS)}")
-    params = presign.stream_params(language, LANGUAGE_OPTIONS)
+    params = presign.stream_params(language, LANGUAGE_OPTIONS, vocabularies=settings.vocabulary_names,
+                                   stability=settings.partial_results_stability)
     return presign.presign(endpoint(settings), params, _credentials(settings, user_id),
                            settings.region, expires_s)

@@ -8,6 +8,9 @@ ignores are applied here with the API (`_apply_what_moto_ignores`): the bucket's
 notification to the uploads queue, which the S3→SQS ingest path needs, and the
 tables' TTL.
 
+The custom vocabularies (no CloudFormation resource) are created by `provision_vocabularies`
+in the model server, which answers Transcribe locally, once it is up.
+
 Idempotent: an existing stack is left as it is, and the two API calls only restate what
 is already there, so running it twice changes nothing.
 """
@@ -104,6 +107,17 @@ def provision(settings: Settings, endpoint_url: str | None = None) -> dict[str, 
         "Attributes"]["QueueArn"]
     _apply_what_moto_ignores(settings, queue_arn, endpoint_url)
     return {"queue_url": queue_url, "dead_letter_queue_url": dlq_url}
+
+
+def provision_vocabularies(settings: Settings, transcribe_endpoint: str) -> list[str]:
+    """Every custom vocabulary of the settings, created and READY (as `vomage deploy
+    vocabularies` does on AWS); their names."""
+    from vomage_dagster.domain.vocabulary import load_all
+    from vomage_dagster.operations.vocabularies import ensure_all
+
+    outcomes = ensure_all(client("transcribe", settings.region, transcribe_endpoint),
+                          load_all(settings.vocabulary_names), timeout_s=30.0, poll_s=0.1)
+    return [o.name for o in outcomes]
 
 
 def deploy_stack(cfn: Any, settings: Settings, timeout_s: float = 60.0) -> str:

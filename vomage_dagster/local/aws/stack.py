@@ -240,6 +240,10 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
             info["role_arns"] = assume_roles(settings, root, f"http://127.0.0.1:{ports['moto']}")
         wait_healthy("models", lambda: http_ok(f"http://127.0.0.1:{ports['models']}/health"),
               procs["models"], 120, logs)
+        from vomage_dagster.local.aws.provision import provision_vocabularies
+
+        with environ_patched(DUMMY_CREDENTIALS):  # the deployer's part, as the stack's account root
+            info["vocabularies"] = provision_vocabularies(settings, f"http://127.0.0.1:{ports['models']}")
     except BaseException:
         down(settings)
         raise

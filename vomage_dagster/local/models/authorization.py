@@ -96,3 +96,7 @@ def batch_job_arn(identifier: str, region: str) -> str:
 
 def transcription_job_arn(name: str, region: str) -> str:
     return f"arn:aws:transcribe:{region}:{ACCOUNT}:transcription-job/{name}"
+
+
+def vocabulary_arn(name: str, region: str) -> str:
+    return f"arn:aws:transcribe:{region}:{ACCOUNT}:vocabulary/{name}"

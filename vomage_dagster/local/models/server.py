@@ -12,7 +12,11 @@ building, polling, parsing, validation) runs unchanged against it:
   Bedrock's own `ValidationException` / `ResourceNotFoundException`.
 - Transcribe `StartTranscriptionJob` / `GetTranscriptionJob` (JSON 1.1, `X-Amz-Target`):
   the media is read from S3 (moto), Whisper runs in a worker thread, and the transcript
-  JSON is written back to the output bucket and key, as Transcribe does.
+  JSON is written back to the output bucket and key, as Transcribe does. A job naming a
+  custom vocabulary (`Settings`, `LanguageIdSettings`) is refused unless it exists and is
+  READY.
+- Transcribe `CreateVocabulary` / `UpdateVocabulary` / `GetVocabulary` (`vocabularies.py`),
+  with `GET /vocabulary-files/<name>` as the vocabulary's DownloadUri.
 - Transcribe streaming's WebSocket endpoint (`--streaming-port`, `streaming_server.py`):
   presigned URLs checked, event-stream audio in, partial and final results out.
 - Bedrock `CreateModelInvocationJob` / `GetModelInvocationJob` (batch inference): the
@@ -49,6 +53,7 @@ from vomage_dagster.local.models import authorization as auth
 from vomage_dagster.local.models import served_models as served
 from vomage_dagster.local.models import weather_standin
 from vomage_dagster.local.models.authorization import Authorizer
+from vomage_dagster.local.models.vocabularies import Vocabularies, VocabularyConflict, VocabularyRefused
 from vomage_dagster.resources import latency
 
 log = logging.getLogger("vomage.model_server")
@@ -65,6 +70,7 @@ class Models:
         self.speech = SpeechModel(beam_size=int(os.environ.get("VOMAGE_ASR_BEAM_SIZE", "5")))
         self.mood = MoodModel()
         self.s3 = client("s3", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+        self.vocabularies = Vocabularies()
         self.jobs: dict[str, dict] = {}
         self.jobs_lock = threading.Lock()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe")
@@ -201,6 +207,7 @@ class Models:
     # --- Transcribe ----------------------------------------------------------------------
     def start_job(self, req: dict) -> dict:
         name = req["TranscriptionJobName"]
+        self._check_vocabularies(req)
         with self.jobs_lock:
             if name in self.jobs:
                 raise Conflict(f"The requested job name already exists: {name}")
@@ -216,9 +223,33 @@ class Models:
             if req.get("IdentifyLanguage"):
                 job["IdentifyLanguage"] = True
                 job["LanguageOptions"] = req.get("LanguageOptions", [])
+            for key in ("Settings", "LanguageIdSettings"):
+                if req.get(key):
+                    job[key] = req[key]
             self.jobs[name] = job
         self.worker.submit(self._run_job, name, req)
         return {"TranscriptionJob": dict(job)}
+
+    def _check_vocabularies(self, req: dict) -> None:
+        """A job's vocabularies, as Transcribe checks them before it accepts the job."""
+        vocabulary = (req.get("Settings") or {}).get("VocabularyName")
+        by_language = req.get("LanguageIdSettings") or {}
+        if vocabulary and req.get("IdentifyLanguage"):
+            raise BadRequest("With IdentifyLanguage, give each language's vocabulary in LanguageIdSettings, "
+                             "not Settings.VocabularyName.")
+        if by_language:
+            if not req.get("IdentifyLanguage"):
+                raise BadRequest("LanguageIdSettings needs IdentifyLanguage.")
+            unknown = set(by_language) - set(req.get("LanguageOptions") or [])
+            if unknown:
+                raise BadRequest(f"LanguageIdSettings names {', '.join(sorted(unknown))}, not in LanguageOptions.")
+        names = [vocabulary] if vocabulary else []
+        names += [s["VocabularyName"] for s in by_language.values() if s.get("VocabularyName")]
+        for found in names:
+            try:
+                self.vocabularies.require(found)
+            except VocabularyRefused as exc:
+                raise BadRequest(str(exc)) from exc
 
     def get_job(self, name: str) -> dict:
         with self.jobs_lock:
@@ -356,6 +387,9 @@ def _seed(value: object) -> int | None:
     return value
 
 
+VOCABULARY_OPS = {"CreateVocabulary": "create", "UpdateVocabulary": "update", "GetVocabulary": "get"}
+
+
 def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -429,6 +463,19 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
             except NotFound as exc:
                 self._error(404, exc.code, str(exc))
                 return
+            if url.path.startswith("/vocabulary-files/"):
+                # DownloadUri: a presigned S3 link on AWS, readable without signing.
+                try:
+                    body = models.vocabularies.file(unquote(url.path.split("/", 2)[2])).encode()
+                except VocabularyRefused as exc:
+                    self._error(404, "NoSuchKey", str(exc))
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if self.path == "/health":
                 self._send(200, {"ok": True, "time": dt.datetime.now(dt.UTC).isoformat()})
             elif self.path == "/stats":
@@ -468,6 +515,14 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
                         name = body["TranscriptionJobName"]
                         if self._allowed("transcribe:GetTranscriptionJob", [auth.transcription_job_arn(name, region)]):
                             self._send(200, models.get_job(name))
+                    elif op in VOCABULARY_OPS:
+                        name = str(body.get("VocabularyName", ""))
+                        if self._allowed(f"transcribe:{op}", [auth.vocabulary_arn(name, region)]):
+                            if op == "GetVocabulary":
+                                host = self.headers.get("Host", "127.0.0.1")
+                                self._send(200, models.vocabularies.get(name, f"http://{host}"))
+                            else:
+                                self._send(200, getattr(models.vocabularies, VOCABULARY_OPS[op])(body))
                     else:
                         self._error(400, "BadRequestException", f"{op} is not served locally")
                 elif self.path == "/model-invocation-job":
@@ -486,7 +541,7 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
                         self._send(200, models.converse(model_id, body, region))
                 else:
                     self._error(404, "UnknownOperationException", self.path)
-            except (Conflict, BadRequest) as exc:
+            except (Conflict, BadRequest, VocabularyConflict, VocabularyRefused) as exc:
                 self._error(400, exc.code, str(exc))
             except LookupError as exc:  # an unknown model id: Bedrock's own answer
                 self._error(400, "ValidationException", str(exc).strip("'\""))
@@ -508,7 +563,7 @@ def serve(host: str, port: int, streaming_port: int | None = None) -> None:
     if streaming_port:
         from vomage_dagster.local.models.streaming_server import serve as serve_streaming
 
-        serve_streaming(models.speech, host, streaming_port, models.count, authorizer)
+        serve_streaming(models.speech, host, streaming_port, models.count, authorizer, models.vocabularies)
         log.info("Transcribe streaming on ws://%s:%d", host, streaming_port)
     server = ThreadingHTTPServer((host, port), make_handler(models, authorizer))
     server.daemon_threads = True

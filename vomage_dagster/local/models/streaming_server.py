@@ -8,6 +8,15 @@ stream. Whisper runs incrementally on the part not yet final, so after the last 
 only the tail (a few seconds) is left to transcribe. A malformed frame, a wrong rate or
 encoding, silence for 15 s or a stream over the length limit end in an exception frame
 and a close, as on AWS.
+
+A custom vocabulary the URL names (`vocabulary-name`, or `vocabulary-names` with
+`identify-language`) must exist and be READY, else the handshake is refused with
+BadRequestException, as on AWS. With `enable-partial-results-stabilization=true` the items
+of partial results carry `Stable`: an item is stable once two passes agree on it and it
+ends at least the level's margin before the audio received (`STABLE_MARGIN_S`: high marks
+items stable soonest), and later partial results keep a stable item as it was sent. The
+final result is the final pass's own (AWS keeps stable items in it too; here a final pass
+may still differ from them).
 """
 
 from __future__ import annotations
@@ -25,8 +34,9 @@ import numpy as np
 from vomage_dagster.domain import audio
 from vomage_dagster.domain.transcript import join_text
 from vomage_dagster.local.models.authorization import Authorizer
+from vomage_dagster.local.models.vocabularies import Vocabularies, VocabularyRefused
 from vomage_dagster.resources import latency
-from vomage_dagster.settings import LANGUAGE_OPTIONS
+from vomage_dagster.settings import LANGUAGE_OPTIONS, PARTIAL_RESULTS_STABILITIES
 from vomage_dagster.streaming import event_stream, presign
 
 log = logging.getLogger("vomage.streaming")
@@ -35,6 +45,9 @@ STEP_S = 1.0  # a new partial pass once this much more audio arrived
 COMMIT_AFTER_S = 6.0  # past this much pending audio, all but the last segment become final
 IDENTIFY_AFTER_S = 3.0  # identify the language once, on the first pass with this much audio
 IDLE_TIMEOUT_S = 15.0  # Transcribe closes a stream that sends nothing for 15 s
+# How far before the end of the audio received an item must end to be marked stable, per
+# partial-results-stability: higher stability settles sooner (AWS: faster, a little less accurate).
+STABLE_MARGIN_S = {"high": 0.5, "medium": 1.0, "low": 1.5}
 
 
 def _json_error(status: int, code: str, message: str) -> tuple[int, str]:
@@ -55,7 +68,7 @@ def verify(found: presign.Presigned, secrets: dict[str, str], authorizer: Author
 
 
 def check_request(path: str, host: str, secrets: dict[str, str],
-                  authorizer: Authorizer | None = None) -> dict[str, str]:
+                  authorizer: Authorizer | None = None, vocabularies: Vocabularies | None = None) -> dict[str, str]:
     """The operation parameters of an acceptable request, or presign.Refused."""
     found = presign.read(f"http://{host}{path}", host)
     verify(found, secrets, authorizer)
@@ -77,7 +90,44 @@ def check_request(path: str, host: str, secrets: dict[str, str],
                 not set(options) <= set(LANGUAGE_OPTIONS):
             raise presign.Refused(400, "BadRequestException",
                                   "give language-code, or identify-language=true with 2+ language-options")
+    _check_vocabularies(params, vocabularies)
+    _check_stabilization(params)
     return params
+
+
+def _check_vocabularies(params: dict[str, str], vocabularies: Vocabularies | None) -> None:
+    one, several = params.get("vocabulary-name"), params.get("vocabulary-names")
+    identify = params.get("identify-language") == "true"
+    if one is not None and identify:
+        raise presign.Refused(400, "BadRequestException",
+                              "with identify-language, name the vocabularies in vocabulary-names")
+    if several is not None and not identify:
+        raise presign.Refused(400, "BadRequestException", "vocabulary-names needs identify-language")
+    names = [one] if one is not None else several.split(",") if several is not None else []
+    if vocabularies is None:
+        return
+    for name in names:
+        try:
+            vocabularies.require(name)
+        except VocabularyRefused as exc:
+            raise presign.Refused(400, "BadRequestException", str(exc)) from exc
+
+
+def _check_stabilization(params: dict[str, str]) -> None:
+    enabled = params.get("enable-partial-results-stabilization")
+    if enabled not in (None, "true", "false"):
+        raise presign.Refused(400, "BadRequestException", "enable-partial-results-stabilization must be true or false")
+    stability = params.get("partial-results-stability")
+    if stability is not None and stability not in PARTIAL_RESULTS_STABILITIES:
+        raise presign.Refused(400, "BadRequestException",
+                              f"partial-results-stability must be one of {', '.join(PARTIAL_RESULTS_STABILITIES)}")
+
+
+def stability_of(params: dict[str, str]) -> str | None:
+    """The stability a stream asked for (high when enabled without a level), or None."""
+    if params.get("enable-partial-results-stabilization") != "true":
+        return None
+    return params.get("partial-results-stability", "high")
 
 
 class Session:
@@ -86,6 +136,10 @@ class Session:
     def __init__(self, speech: Any, params: dict[str, str], send: Any):
         self.speech, self.send = speech, send
         self.language = params.get("language-code")
+        self.stability = stability_of(params)
+        # Items of the pending result already sent as stable, frozen, and the last pass's items.
+        self.stable: list[dict] = []
+        self.previous: list[dict] = []
         # Audio so far, in a buffer that doubles when full (appending 100 ms frames to an
         # array by concatenation would copy the whole stream on every frame).
         self._buffer = np.zeros(10 * audio.SAMPLE_RATE, dtype=np.float32)
@@ -161,16 +215,40 @@ class Session:
         if settle:
             self.committed = min(end, int(settle[-1]["end"] * audio.SAMPLE_RATE))
             self.result_id = str(uuid.uuid4())
+            self.stable, self.previous = [], []
         rest = segments[len(settle):]
         if rest:
-            out.append(self._result({"start": rest[0]["start"], "end": rest[-1]["end"],
-                                     "text": join_text(language, [s["text"] for s in rest]),
-                                     "items": [i for s in rest for i in s["items"]]},
-                                    language, score, partial=True))
+            pending = {"start": rest[0]["start"], "end": rest[-1]["end"],
+                       "text": join_text(language, [s["text"] for s in rest]),
+                       "items": [i for s in rest for i in s["items"]]}
+            if self.stability is not None and not final:
+                pending = self._stabilised(pending, language, end / audio.SAMPLE_RATE)
+            out.append(self._result(pending, language, score, partial=True))
         frame = event_stream.transcript_event(out) if out else None
         if frame is not None and not final:
             self.send(frame)
         return frame
+
+    def _stabilised(self, pending: dict, language: str, audio_end_s: float) -> dict:
+        """The pending result with its items marked `Stable`; items sent stable before are
+        kept as sent, whatever this pass made of that audio."""
+        frozen_until = self.stable[-1]["EndTime"] if self.stable else None
+        fresh = [dict(i) for i in pending["items"] if frozen_until is None or i["StartTime"] >= frozen_until - 0.01]
+        margin = STABLE_MARGIN_S[self.stability or "high"]
+        newly: list[dict] = []
+        for item in fresh:  # only a run from the start of the fresh items can settle
+            agreed = any(p["Content"] == item["Content"] and abs(p["StartTime"] - item["StartTime"]) < 0.15
+                         for p in self.previous)
+            if not agreed or item["EndTime"] > audio_end_s - margin:
+                break
+            newly.append(item)
+        self.previous = fresh
+        self.stable = self.stable + [{**i, "Stable": True} for i in newly]
+        items = self.stable + [{**i, "Stable": False} for i in fresh[len(newly):]]
+        if not self.stable:
+            return {**pending, "items": items}
+        text = join_text(language, [i["Content"] for i in items])
+        return {**pending, "start": min(pending["start"], items[0]["StartTime"]), "text": text, "items": items}
 
     @staticmethod
     def _segments(results: dict, offset: float) -> list[dict]:
@@ -220,7 +298,8 @@ def _silent(samples: np.ndarray, any_length: bool = False) -> bool:
     return float(frames.max()) < audio.SOUND_RMS  # the decoder's own measure of sound
 
 
-def serve(speech: Any, host: str, port: int, count: Any = None, authorizer: Authorizer | None = None) -> Any:
+def serve(speech: Any, host: str, port: int, count: Any = None, authorizer: Authorizer | None = None,
+          vocabularies: Vocabularies | None = None) -> Any:
     """Start the endpoint in a thread; the websockets server (its `shutdown()` stops it)."""
     from websockets.sync.server import serve as ws_serve
 
@@ -229,7 +308,7 @@ def serve(speech: Any, host: str, port: int, count: Any = None, authorizer: Auth
     def process_request(connection: Any, request: Any) -> Any:
         try:
             connection.vomage_params = check_request(request.path, request.headers.get("Host", ""), secrets,
-                                                     authorizer)
+                                                     authorizer, vocabularies)
         except presign.Refused as exc:
             status, body = _json_error(exc.status, exc.code, exc.message)
             return connection.respond(status, body)
