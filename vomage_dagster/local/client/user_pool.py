@@ -33,8 +33,9 @@ def _admin(settings: Settings) -> Any:
 
 
 def new_password() -> str:
-    """A password the template's policy takes (length, lower case, a digit)."""
-    return f"{secrets.token_urlsafe(15)}a7"
+    """A password the template's policy takes (length, lower case, a digit), and Cognito's
+    default policy too (upper case, a symbol)."""
+    return f"{secrets.token_urlsafe(15)}aZ7!"
 
 
 def set_user(settings: Settings, username: str, password: str) -> None:
