@@ -59,6 +59,8 @@ def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
             " && li.querySelector('img').complete && li.querySelector('img').naturalWidth > 0"),
             30, "the recording in the feed with its thumbnail")
         screenshot(driver, "app-complete")
+        driver.execute_script("document.getElementById('feed').scrollIntoView({block: 'end'})")
+        screenshot(driver, "app-feed")
         if seen["stage"] == "complete":  # the user says the picture fits
             driver.find_element("id", "thumbs-up").click()
             poll(lambda: driver.find_element("id", "rated").text, 10, "the rating's thanks")
@@ -100,3 +102,4 @@ def test_a_corrupt_file_shows_its_error_and_a_bad_token_a_clear_message(live_vie
         driver.get(f"{live_view['base']}/?token={token[:-6]}AAAAAA")
         wait_for(driver, lambda: "bad signature" in text(driver, "sign-in-error"), what="the refusal")
         assert driver.find_element("id", "sign-in").is_displayed()
+        screenshot(driver, "app-sign-in")
