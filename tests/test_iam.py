@@ -190,7 +190,7 @@ def test_it_bites_a_grant_removed_from_a_copy_of_the_template_is_refused(setting
     name = f"vomage-bites-{uuid.uuid4().hex[:8]}"
     mine = dataclasses.replace(settings, bucket=name, uploads_queue=f"{name}-uploads",
                                dead_letter_queue=f"{name}-dlq", status_table=f"{name}-status",
-                               records_table=f"{name}-records")
+                               records_table=f"{name}-records", users_table=f"{name}-users")
     root = {"region_name": settings.region, "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
             "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     cfn = boto3.client("cloudformation", **root)
