@@ -176,6 +176,26 @@ def test_the_page_signs_in_with_a_username_and_password_and_the_user_is_written_
     assert [u["user_id"] for u in users.by_username("app-frank")] == [body["user_id"]]
 
 
+def test_vomage_app_token_prints_a_pool_token_the_live_view_takes(app):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vomage = str(Path(sys.executable).parent / "vomage")
+    done = subprocess.run([vomage, "app", "token", "--user", "app-ivan", "--json"], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    tokens = json.loads(done.stdout)
+    assert "app-ivan's password" in done.stderr and tokens["username"] == "app-ivan"
+    me = requests.get(f"{app['base']}/api/me", headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                      timeout=5)
+    assert me.status_code == 200 and me.json()["user_id"] == tokens["user_id"]
+    url = subprocess.run([vomage, "app", "token", "--user", "app-ivan", "--url"], env=dict(os.environ),
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+    assert url.startswith("http://127.0.0.1:8000/?token=") and url.count(".") >= 5
+
+
 @pytest.mark.parametrize("body, status, reason", [
     ({"content_type": "video/mp4", "size": 10}, 415, "not an audio type"),
     ({"content_type": "audio/webm", "size": 60 * 1024 * 1024}, 413, "over the"),

@@ -73,7 +73,8 @@ class Verifier:
     def __init__(self, region: str, pool_id: str, client_id: str, jwks_url: str | None = None,
                  refetch_after_s: float = REFETCH_AFTER_S):
         if not pool_id or not client_id:
-            raise RuntimeError("VOMAGE_USER_POOL_ID and VOMAGE_USER_POOL_CLIENT_ID must be set")
+            raise RuntimeError("VOMAGE_USER_POOL_ID and VOMAGE_USER_POOL_CLIENT_ID must be set (locally the "
+                               "stack makes the pool at `vomage stack up`: restart a stack older than that)")
         self.issuer = issuer(region, pool_id)
         self.client_id = client_id
         self.jwks_url = jwks_url or keys_url(region, pool_id)
