@@ -349,6 +349,10 @@ def test_a_failed_recording_shows_its_error_and_only_a_retryable_one_retries(app
     assert messages[-1]["error"]["code"] == "undecodable" and messages[-1]["error"]["retryable"] is False
     resp = requests.post(f"{app['base']}/api/recordings/{rid}/retry", headers=auth(app, "app-dave"), timeout=5)
     assert resp.status_code == 409 and "not retryable" in resp.json()["error"]
+    # The feed shows it failed, with its error and no thumbnail.
+    listed = requests.get(f"{app['base']}/api/recordings", headers=auth(app, "app-dave"), timeout=5).json()
+    (entry,) = [e for e in listed["recordings"] if e["recording_id"] == rid]
+    assert entry["stage"] == "failed" and entry["error"]["code"] == "undecodable" and "thumbnail_url" not in entry
 
 
 def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samples, resources, settings):
