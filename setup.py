@@ -30,6 +30,9 @@ INSTALL_REQUIRES = [
     # Transcribe streaming's WebSocket (streaming/client.py, local/models/streaming_server.py): the
     # version uvicorn[standard] already brings with dagster-webserver, pinned.
     "websockets==17.4",
+    # The live view checks the app's Cognito tokens (app/auth.py): RS256 against the user
+    # pool's published keys, which needs PyJWT's cryptography extra.
+    "PyJWT[crypto]==2.15.1",
     # One trace per recording (telemetry/): the OpenTelemetry SDK, its OTLP/HTTP exporter
     # (X-Ray takes OTLP over HTTP), and the AWS extension's X-Ray-compatible ids for spans
     # that belong to no recording.

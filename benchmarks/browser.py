@@ -5,7 +5,8 @@
 A stack of its own, the daemon with its run worker and the ingest service, `vomage app`'s
 server, and headless Chromium whose fake microphone plays each bundled English and
 Chinese sample in turn: the page records it at real-time pace, stops, uploads through the
-presigned POST and follows the WebSocket. The page itself measures from the click on Stop
+presigned POST and follows the WebSocket, signed in with a token of the stack's Cognito
+user pool. The page itself measures from the click on Stop
 (`window.vomage.timings`), so the figures include MediaRecorder's encoding, the upload,
 the ingest, the run and the WebSocket, as a user would see them. Prints a table (median,
 p95) and writes benchmarks/results/browser.json.
@@ -21,7 +22,6 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from vomage_dagster.domain import access
 from vomage_dagster.local.aws import stack
 from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
 from vomage_dagster.local.deployment.daemon import running_daemon
@@ -44,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="recordings to make (samples in turn)")
     args = parser.parse_args()
-    from vomage_dagster.app.server import app_secret
+    from vomage_dagster.local.client.user_pool import sign_in_as
     from vomage_dagster.local.deployment.live_view import running_live_view
 
     work = Path(tempfile.mkdtemp(prefix="vomage-browser-bench-"))
@@ -56,13 +56,13 @@ def main() -> int:
     samples = [m for m in sample_manifest() if m["file"][:3] in ("en_", "zh_")]
     rows = []
     try:
-        secret = app_secret(settings)
         with running_daemon(work / "state", {}), running_live_view(work / "state", stack.free_port()) as base:
             for i in range(args.runs):
                 sample = samples[i % len(samples)]
                 wav = work / f"mic-{i}.wav"
                 seconds = microphone_wav(SAMPLES_DIR / sample["file"], wav)
-                token = access.issue(secret, "bench-user", 900)
+                # A real pool token for each run (the user is made in the stack's pool).
+                token = sign_in_as(settings, "bench-user").access_token
                 with chromium(fake_microphone(wav)) as driver:
                     seen = record_and_watch(driver, f"{base}/?token={token}", "bench-user", seconds + 0.8)
                 t = seen["timings"]

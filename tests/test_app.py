@@ -1,22 +1,27 @@
-"""The live view's API and WebSocket, served by uvicorn on the local stack: tokens, uploads
-through a presigned POST, results as they come, and every refusal with a reason."""
+"""The live view's API and WebSocket, served by uvicorn on the local stack: sign-in through
+the stack's Cognito user pool and its real tokens, uploads through a presigned POST,
+results as they come, the user's own feed, and every refusal with a reason."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+import time
 
 import pytest
 import requests
 from dagster import DagsterInstance, materialize
 
-from vomage_dagster.app.server import app_secret
+from vomage_dagster.app.sign_in import Tokens
 from vomage_dagster.assets.recording import ASSETS
-from vomage_dagster.domain import access
 from vomage_dagster.domain.keys import new_recording_id, parse_upload_key, upload_key
 from vomage_dagster.ingest.planner import plan_runs
 from vomage_dagster.local.aws.stack import free_port
+from vomage_dagster.local.client.user_pool import sign_in_as
+
+# Each test user signs in once per module (the pool's tokens last an hour).
+_SIGNED_IN: dict[str, Tokens] = {}
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +34,23 @@ def app(settings, local_stack):
     port = free_port()
     # API response times go to CloudWatch every second here (a minute by default).
     with running_live_view(Path(local_stack["state_dir"]), port, {"VOMAGE_APP_METRICS_INTERVAL_S": "1"}) as base:
-        yield {"base": base, "ws": f"ws://127.0.0.1:{port}", "secret": app_secret(settings)}
+        yield {"base": base, "ws": f"ws://127.0.0.1:{port}", "settings": settings}
 
 
-def auth(app, user: str, ttl_s: int = 300) -> dict:
-    return {"Authorization": f"Bearer {access.issue(app['secret'], user, ttl_s)}"}
+def signed_in(app, user: str) -> Tokens:
+    """`user` made in the stack's pool and signed in, as the page signs in."""
+    if user not in _SIGNED_IN:
+        _SIGNED_IN[user] = sign_in_as(app["settings"], user)
+    return _SIGNED_IN[user]
+
+
+def uid(app, user: str) -> str:
+    """The platform's id of `user`: their token's `sub`, which their upload keys carry."""
+    return signed_in(app, user).user_id
+
+
+def auth(app, user: str) -> dict:
+    return {"Authorization": f"Bearer {signed_in(app, user).access_token}"}
 
 
 def upload(app, user: str, path, content_type: str = "audio/mp4", **extra) -> str:
@@ -48,12 +65,13 @@ def upload(app, user: str, path, content_type: str = "audio/mp4", **extra) -> st
     return body["recording_id"]
 
 
-def follow(app, user: str, rid: str, timeout: float = 120) -> tuple[list[dict], int]:
+def follow(app, user: str, rid: str, timeout: float = 120,
+           token_override: str | None = None) -> tuple[list[dict], int]:
     """Every message the WebSocket sends for the recording, and its close code."""
     import websockets
 
     async def run() -> tuple[list[dict], int]:
-        token = access.issue(app["secret"], user, 300)
+        token = signed_in(app, user).access_token if token_override is None else token_override
         messages = []
         async with websockets.connect(f"{app['ws']}/ws/recordings/{rid}?token={token}") as ws:
             try:
@@ -69,17 +87,113 @@ def follow(app, user: str, rid: str, timeout: float = 120) -> tuple[list[dict], 
 def test_api_calls_without_a_valid_token_are_refused_with_a_reason(app, header):
     headers = {"Authorization": header} if header else {}
     resp = requests.get(f"{app['base']}/api/me", headers=headers, timeout=5)
-    assert resp.status_code == 401 and resp.json()["error"] in ("no token", "malformed token", "bad signature")
+    assert resp.status_code == 401 and resp.json()["error"] in ("no token", "malformed token")
 
 
-def test_an_expired_token_and_the_page_without_one_say_why(app):
-    expired = access.issue(app["secret"], "alice", ttl_s=-1)
-    resp = requests.get(f"{app['base']}/api/me", headers={"Authorization": f"Bearer {expired}"}, timeout=5)
-    assert resp.status_code == 401 and resp.json() == {"error": "token expired"}
+def _moto_pool_key():
+    """The private key moto signs every pool's tokens with (public in moto's package): a
+    token signed with it is one the stack's pool could have issued."""
+    import jwt
+    from moto.utilities.utils import load_resource
+
+    return jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(load_resource("cognitoidp/resources/jwks-private.json")))
+
+
+def _pool_token(app, key=None, kid: str = "dummy", **claims) -> str:
+    import jwt
+
+    real = jwt.decode(signed_in(app, "app-alice").access_token, options={"verify_signature": False})
+    return jwt.encode({**real, **claims}, key or _moto_pool_key(), algorithm="RS256", headers={"kid": kid})
+
+
+def test_forged_expired_and_foreign_tokens_are_refused_with_their_reason(app, settings):
+    import boto3
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from vomage_dagster.app.sign_in import password_sign_in
+    from vomage_dagster.local.aws import stack
+    from vomage_dagster.local.client.user_pool import new_password
+
+    me = requests.get(f"{app['base']}/api/me", headers=auth(app, "app-alice"), timeout=5)
+    assert me.status_code == 200 and me.json()["user_id"] == uid(app, "app-alice")
+    assert me.json()["username"] == "app-alice"
+    another_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    # Another pool of the same moto: its token is genuine, and not this app's.
+    info = stack.read_info(settings)
+    idp = boto3.client("cognito-idp", region_name=settings.region,
+                       endpoint_url=f"http://127.0.0.1:{info['ports']['moto']}", aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    other = idp.create_user_pool(PoolName="not-the-app")["UserPool"]["Id"]
+    other_client = idp.create_user_pool_client(UserPoolId=other, ClientName="x",
+                                               ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])
+    password = new_password()
+    idp.admin_create_user(UserPoolId=other, Username="eve", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=other, Username="eve", Password=password, Permanent=True)
+    foreign = password_sign_in(settings.region, other_client["UserPoolClient"]["ClientId"], "eve", password)
+    cases = {
+        _pool_token(app, exp=int(time.time()) - 60): "token expired",
+        _pool_token(app, key=another_key): "bad signature",
+        _pool_token(app, key=another_key, kid="not-the-pools"): "token signed by an unknown key",
+        _pool_token(app, client_id="another-client"): "token for another app client",
+        _pool_token(app, token_use="id"): "not an access token",
+        foreign.access_token: "token from another user pool",
+    }
+    for token, reason in cases.items():
+        resp = requests.get(f"{app['base']}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert resp.status_code == 401 and resp.json() == {"error": reason}, (reason, resp.text)
+    # The WebSocket says the same, then closes with 4401.
+    messages, code = follow(app, "app-alice", "rec-any", timeout=10, token_override=foreign.access_token)
+    assert code == 4401 and messages == [{"type": "error", "status": 401, "error": "token from another user pool"}]
+
+
+def test_the_page_signs_in_with_a_username_and_password_and_the_user_is_written_once(app, settings):
+    from vomage_dagster.local.client.user_pool import new_password, set_user
+    from vomage_dagster.resources.users import UsersTable
+
     page = requests.get(f"{app['base']}/", timeout=5)
-    assert page.status_code == 401 and "no token" in page.text and "Traceback" not in page.text
-    ok = requests.get(f"{app['base']}/?token={access.issue(app['secret'], 'alice')}", timeout=5)
-    assert ok.status_code == 200 and "MediaRecorder" in ok.text
+    assert page.status_code == 200 and 'id="sign-in"' in page.text and "MediaRecorder" in page.text
+    password = new_password()
+    set_user(settings, "app-frank", password)
+    wrong = requests.post(f"{app['base']}/api/sign-in", json={"username": "app-frank", "password": "nope-123456"},
+                          timeout=10)
+    assert wrong.status_code == 401 and wrong.json() == {"error": "wrong username or password"}
+    assert requests.post(f"{app['base']}/api/sign-in", json=[1], timeout=10).status_code == 400
+    users = UsersTable(table_name=settings.users_table, region_name=settings.region)
+    firsts = []
+    for _ in range(2):
+        resp = requests.post(f"{app['base']}/api/sign-in", json={"username": "app-frank", "password": password},
+                             timeout=10)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["username"] == "app-frank" and body["access_token"].count(".") == 2
+        me = requests.get(f"{app['base']}/api/me", headers={"Authorization": f"Bearer {body['access_token']}"},
+                          timeout=5)
+        assert me.json()["user_id"] == body["user_id"]
+        item = users.get(body["user_id"])
+        assert item["username"] == "app-frank"
+        firsts.append(item["first_sign_in_at"])
+    assert firsts[0] == firsts[1]  # written at the first sign-in only
+    assert [u["user_id"] for u in users.by_username("app-frank")] == [body["user_id"]]
+
+
+def test_vomage_app_token_prints_a_pool_token_the_live_view_takes(app):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vomage = str(Path(sys.executable).parent / "vomage")
+    done = subprocess.run([vomage, "app", "token", "--user", "app-ivan", "--json"], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    tokens = json.loads(done.stdout)
+    assert "app-ivan's password" in done.stderr and tokens["username"] == "app-ivan"
+    me = requests.get(f"{app['base']}/api/me", headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                      timeout=5)
+    assert me.status_code == 200 and me.json()["user_id"] == tokens["user_id"]
+    url = subprocess.run([vomage, "app", "token", "--user", "app-ivan", "--url"], env=dict(os.environ),
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+    assert url.startswith("http://127.0.0.1:8000/?token=") and url.count(".") >= 5
 
 
 @pytest.mark.parametrize("body, status, reason", [
@@ -99,8 +213,8 @@ def test_uploads_of_the_wrong_type_or_size_are_refused_before_anything_is_stored
 
 def test_a_presigned_upload_is_the_users_own_key_and_metadata(app, samples, resources):
     rid = upload(app, "app-alice", samples["en_joy"]["path"])
-    head = resources["store"].head(upload_key("app-alice", rid, "m4a"))
-    assert head["Metadata"]["user-id"] == "app-alice" and head["Metadata"]["tz"] == "Europe/Paris"
+    head = resources["store"].head(upload_key(uid(app, "app-alice"), rid, "m4a"))
+    assert head["Metadata"]["user-id"] == uid(app, "app-alice") and head["Metadata"]["tz"] == "Europe/Paris"
     assert head["ContentType"] == "audio/mp4"
 
 
@@ -119,7 +233,7 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources, sett
     listener = threading.Thread(target=listen)
     listener.start()
     with DagsterInstance.ephemeral() as instance:
-        arrival = parse_upload_key(upload_key("app-bob", rid, "wav"))
+        arrival = parse_upload_key(upload_key(uid(app, "app-bob"), rid, "wav"))
         (request,) = plan_runs(instance, resources["tracker"], [arrival], 10).runs
         assert materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                            partition_key=request.partition_key).success
@@ -156,6 +270,12 @@ def test_results_come_as_they_exist_then_the_image(app, samples, resources, sett
         assert resp.status_code == 200 and resp.json()["rating"] == score, resp.text
     record = resources["records"].get(rid)
     assert record["rating"] == "down" and record["rated_at"] == resp.json()["rated_at"]
+    # The user's feed shows it complete, with its mood and a thumbnail that loads.
+    mine = requests.get(f"{app['base']}/api/recordings", headers=auth(app, "app-bob"), timeout=5).json()
+    (entry,) = [e for e in mine["recordings"] if e["recording_id"] == rid]
+    assert entry["stage"] == "complete" and entry["mood"]["primary_emotion"]
+    thumb = requests.get(entry["thumbnail_url"], timeout=10)
+    assert thumb.status_code == 200 and thumb.content[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_api_response_times_go_to_cloudwatch_by_route_template(app, samples, resources, settings):
@@ -180,7 +300,7 @@ def test_api_response_times_go_to_cloudwatch_by_route_template(app, samples, res
     assert {"POST /api/uploads", "GET /api/recordings/{recording_id}",
             "POST /api/recordings/{recording_id}/rating"} <= routes, routes
     assert all(m["Dimensions"][0]["Name"] == "Route" and len(m["Dimensions"]) == 1 for m in found)
-    assert not any(rid in r or "app-erin" in r for r in routes)  # templates, never ids
+    assert not any(rid in r or uid(app, "app-erin") in r for r in routes)  # templates, never ids
     assert "/health" not in " ".join(routes)
 
 
@@ -189,7 +309,7 @@ def test_another_users_recording_and_an_unknown_one_are_refused(app, samples, re
     # Before the ingest registers it, another user learns nothing, not even that it exists.
     resp = requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "app-mallory"), timeout=5)
     assert resp.status_code == 404 and resp.json() == {"error": "unknown recording"}
-    resources["tracker"].register(rid, upload_key("app-carol", rid, "m4a"))
+    resources["tracker"].register(rid, upload_key(uid(app, "app-carol"), rid, "m4a"))
     resp = requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "app-mallory"), timeout=5)
     assert resp.status_code == 403 and resp.json() == {"error": "this recording is not yours"}
     messages, code = follow(app, "app-mallory", rid, timeout=10)
@@ -200,12 +320,37 @@ def test_another_users_recording_and_an_unknown_one_are_refused(app, samples, re
     assert resp.status_code == 403
 
 
+def test_the_feed_lists_only_ones_own_recordings_newest_first(app, samples, resources):
+    rids = []
+    for _ in range(3):
+        rid = upload(app, "app-gina", samples["en_joy"]["path"])
+        # As the ingest registers an upload (its status item: user, time).
+        resources["tracker"].register(rid, upload_key(uid(app, "app-gina"), rid, "m4a"))
+        rids.append(rid)
+        time.sleep(0.01)
+    theirs = upload(app, "app-hank", samples["en_joy"]["path"])
+    resources["tracker"].register(theirs, upload_key(uid(app, "app-hank"), theirs, "m4a"))
+    resp = requests.get(f"{app['base']}/api/recordings", headers=auth(app, "app-gina"), timeout=5)
+    assert resp.status_code == 200, resp.text
+    listed = resp.json()["recordings"]
+    assert [e["recording_id"] for e in listed] == rids[::-1]  # newest first, none of another's
+    assert all(e["stage"] == "uploaded" and "thumbnail_url" not in e for e in listed)
+    two = requests.get(f"{app['base']}/api/recordings?limit=2", headers=auth(app, "app-gina"), timeout=5).json()
+    assert [e["recording_id"] for e in two["recordings"]] == rids[::-1][:2]
+    bad = requests.get(f"{app['base']}/api/recordings?limit=0", headers=auth(app, "app-gina"), timeout=5)
+    assert bad.status_code == 400 and "limit" in bad.json()["error"]
+    assert requests.get(f"{app['base']}/api/recordings", timeout=5).status_code == 401
+    # Another's recording stays refused by id too.
+    other = requests.get(f"{app['base']}/api/recordings/{theirs}", headers=auth(app, "app-gina"), timeout=5)
+    assert other.status_code == 403
+
+
 def test_a_failed_recording_shows_its_error_and_only_a_retryable_one_retries(app, resources, tmp_path):
     bad = tmp_path / "corrupt.m4a"
     bad.write_bytes(b"\x00not audio" * 300)
     rid = upload(app, "app-dave", bad)
     with DagsterInstance.ephemeral() as instance:
-        arrival = parse_upload_key(upload_key("app-dave", rid, "m4a"))
+        arrival = parse_upload_key(upload_key(uid(app, "app-dave"), rid, "m4a"))
         (request,) = plan_runs(instance, resources["tracker"], [arrival], 10).runs
         materialize(ASSETS, instance=instance, resources=resources, tags=request.tags,
                     partition_key=request.partition_key, raise_on_error=False)
@@ -214,6 +359,10 @@ def test_a_failed_recording_shows_its_error_and_only_a_retryable_one_retries(app
     assert messages[-1]["error"]["code"] == "undecodable" and messages[-1]["error"]["retryable"] is False
     resp = requests.post(f"{app['base']}/api/recordings/{rid}/retry", headers=auth(app, "app-dave"), timeout=5)
     assert resp.status_code == 409 and "not retryable" in resp.json()["error"]
+    # The feed shows it failed, with its error and no thumbnail.
+    listed = requests.get(f"{app['base']}/api/recordings", headers=auth(app, "app-dave"), timeout=5).json()
+    (entry,) = [e for e in listed["recordings"] if e["recording_id"] == rid]
+    assert entry["stage"] == "failed" and entry["error"]["code"] == "undecodable" and "thumbnail_url" not in entry
 
 
 def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samples, resources, settings):
@@ -238,7 +387,7 @@ def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samp
     sent = requests.post(body["sidecar"]["url"], data=body["sidecar"]["fields"],
                          files={"file": ("t.json", b'{"version": 1}', "application/json")}, timeout=10)
     assert sent.status_code in (200, 204)
-    assert resources["store"].exists(streamed.sidecar_key("u-streams", rid))
+    assert resources["store"].exists(streamed.sidecar_key(uid(app, "u-streams"), rid))
     # The audio's form at the stop names the streamed recording and promises the sidecar.
     data = samples["en_joy"]["path"].read_bytes()
     form = requests.post(f"{app['base']}/api/uploads", headers=auth(app, "u-streams"), timeout=10,

@@ -1,7 +1,9 @@
 """The live view in a real browser: headless Chromium with a fake microphone fed from a
 sample WAV records, stops, uploads through the presigned POST, and the page shows the
 words, then the mood, then the image, processed by the daemon and the ingest service on
-a stack of its own. A corrupt file chosen with the file input shows its error. The stop →
+a stack of its own, after the user signed in on the page's form against the stack's
+Cognito user pool. A corrupt file chosen with the file input shows its error, and a token
+the pool did not sign sends the page back to its sign-in form with the reason. The stop →
 words and stop → image times the page measures are written to tests/artifacts/."""
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from pathlib import Path
 import pytest
 from browser import ARTIFACTS, chromium, needs_browser, poll, screenshot, text, wait_for
 
-from vomage_dagster.app.server import app_secret
-from vomage_dagster.domain import access
 from vomage_dagster.local.aws.stack import free_port
+from vomage_dagster.local.client.user_pool import new_password, set_user, sign_in_as
 from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
 from vomage_dagster.local.deployment.daemon import running_daemon
 from vomage_dagster.resources.records import RecordsTable
@@ -33,7 +34,7 @@ def live_view(private_stack):
     settings = load_settings()
     state = Path(private_stack["state_dir"])
     with running_daemon(state, {}), running_live_view(state, free_port()) as base:
-        yield {"base": base, "secret": app_secret(settings),
+        yield {"base": base, "settings": settings,
                "store": ObjectStore(bucket=settings.bucket, region_name=settings.region)}
 
 
@@ -46,11 +47,20 @@ def _wav(tmp_path: Path) -> tuple[Path, dict]:
 
 def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
     wav, sample = _wav(tmp_path)
-    token = access.issue(live_view["secret"], "browser-user", 600)
+    password = new_password()
+    set_user(live_view["settings"], "browser-user", password)
     with chromium(fake_microphone(wav)) as driver:
-        seen = record_and_watch(driver, f"{live_view['base']}/?token={token}", "browser-user",
-                                sample["duration_s"] + 0.8)
+        seen = record_and_watch(driver, f"{live_view['base']}/", "browser-user",
+                                sample["duration_s"] + 0.8, password=password)
+        # The feed lists the recording, complete, with its thumbnail.
+        poll(lambda: driver.execute_script(
+            "const li = document.querySelector('#feed li');"
+            "return li && li.dataset.recordingId === window.vomage.recordingId && li.querySelector('img')"
+            " && li.querySelector('img').complete && li.querySelector('img').naturalWidth > 0"),
+            30, "the recording in the feed with its thumbnail")
         screenshot(driver, "app-complete")
+        driver.execute_script("document.getElementById('feed').scrollIntoView({block: 'end'})")
+        screenshot(driver, "app-feed")
         if seen["stage"] == "complete":  # the user says the picture fits
             driver.find_element("id", "thumbs-up").click()
             poll(lambda: driver.find_element("id", "rated").text, 10, "the rating's thanks")
@@ -80,7 +90,7 @@ def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
 def test_a_corrupt_file_shows_its_error_and_a_bad_token_a_clear_message(live_view, tmp_path):
     bad = tmp_path / "corrupt.m4a"
     bad.write_bytes(b"\x00not audio at all" * 500)
-    token = access.issue(live_view["secret"], "browser-user", 600)
+    token = sign_in_as(live_view["settings"], "browser-user").access_token
     with chromium() as driver:
         driver.get(f"{live_view['base']}/?token={token}")
         wait_for(driver, lambda: "browser-user" in text(driver, "who"), what="signed in")
@@ -89,5 +99,7 @@ def test_a_corrupt_file_shows_its_error_and_a_bad_token_a_clear_message(live_vie
         assert text(driver, "stage") == "failed"
         assert not driver.find_element("id", "retry").is_displayed()  # not retryable
         screenshot(driver, "app-error")
-        driver.get(f"{live_view['base']}/?token={token[:-2]}xx")
-        wait_for(driver, lambda: "bad signature" in text(driver, "error"), what="the refusal")
+        driver.get(f"{live_view['base']}/?token={token[:-6]}AAAAAA")
+        wait_for(driver, lambda: "bad signature" in text(driver, "sign-in-error"), what="the refusal")
+        assert driver.find_element("id", "sign-in").is_displayed()
+        screenshot(driver, "app-sign-in")

@@ -162,11 +162,11 @@ def test_secrets_come_from_where_they_are_made(template):
     assert every["DAGSTER_PG_PASSWORD"] == {"Fn::Sub": "${DatabaseSecret}:password::"}
     assert every["REDIS_PASSWORD"] == {"Fn::Sub": "${RedisAuthSecretArn}:token::"}
     assert every["VOMAGE_CELERY_BROKER"] == {"Ref": "BrokerUrlSecret"}
-    assert every["VOMAGE_APP_SECRET"] == {"Ref": "AppSecret"}
+    assert "VOMAGE_APP_SECRET" not in every  # the live view takes the user pool's tokens instead
     granted = template["Resources"]["TaskExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     (read,) = granted["Statement"]
     assert read["Action"] == "secretsmanager:GetSecretValue"
-    assert cfn_refs(read["Resource"]) == {"DatabaseSecret", "RedisAuthSecretArn", "BrokerUrlSecret", "AppSecret"}
+    assert cfn_refs(read["Resource"]) == {"DatabaseSecret", "RedisAuthSecretArn", "BrokerUrlSecret"}
 
 
 def test_run_worker_queues_get_their_queue_specific_settings(template):

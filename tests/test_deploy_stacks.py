@@ -72,7 +72,8 @@ def test_a_stack_goes_in_through_a_change_set(settings, local_stack):
 
     name = f"vomage-cs-{uuid.uuid4().hex[:8]}"
     mine = dataclasses.replace(settings, bucket=name, uploads_queue=f"{name}-uploads", dead_letter_queue=f"{name}-dlq",
-                               status_table=f"{name}-status", records_table=f"{name}-records")
+                               status_table=f"{name}-status", records_table=f"{name}-records",
+                               users_table=f"{name}-users")
     params = {p["ParameterKey"]: p["ParameterValue"] for p in provision.stack_parameters(mine)}
     cfn = boto3.client("cloudformation", region_name=settings.region)
     data = stacks.templates(ROOT)[0]

@@ -19,6 +19,7 @@ from vomage_dagster.ingest.planner import plan_runs
 from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.operations.erasure import erase_user
 from vomage_dagster.resources.aws import client
+from vomage_dagster.resources.users import UsersTable
 
 TODAY = __import__("datetime").datetime.now(__import__("datetime").UTC).date().isoformat()
 
@@ -65,8 +66,13 @@ def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources
     shas = [store.get_json(f"processed/{r}/raw_recording.json")["sha256"] for r in mine]
     assert cache.get_json("transcribe", shas[0]) is not None
 
-    done = erase_user(user, store, records, tracker.status, cache, queues, instance)
+    # Both users signed in to the app once: each has an item in the users table.
+    users = UsersTable(table_name=settings.users_table, region_name=settings.region)
+    assert users.first_sign_in(user, f"name-of-{user}") and users.first_sign_in(other, f"name-of-{other}")
+
+    done = erase_user(user, store, records, tracker.status, cache, queues, instance, users)
     assert done["recordings"] == 2 and done["records"] == 2 and done["table_rows"] == 2
+    assert done["users"] == 1 and users.get(user) is None and users.by_username(f"name-of-{user}") == []
     assert done["dagster_runs"] >= 1 and done["dead_letters"] == 1
 
     needles = [user, *mine]
@@ -84,7 +90,7 @@ def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources
         elif not obj.key.endswith(".png"):
             assert not holds(data.decode("utf-8", "ignore")), obj.key
     # DynamoDB: both tables, every attribute.
-    for table in (settings.status_table, settings.records_table):
+    for table in (settings.status_table, settings.records_table, settings.users_table):
         assert not any(holds(json.dumps(item)) for item in _scan(table, settings.region)), table
     # Redis: every key name and value, and the keys derived from the user's audio.
     r = cache.redis
@@ -108,6 +114,7 @@ def test_erase_leaves_nothing_of_the_user_anywhere(instance, settings, resources
 
     # The other user's recording, processed in the same run, keeps its data.
     assert records.get(theirs)["user_id"] == other
+    assert users.get(other)["username"] == f"name-of-{other}"
     assert store.exists(f"processed/{theirs}/published_record.json")
     table = tables.read_parquet(store.get_bytes(daily.table_key(TODAY))).to_pylist()
     assert any(row["recording_id"] == theirs for row in table)

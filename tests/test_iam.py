@@ -28,6 +28,7 @@ from vomage_dagster.domain.run_tags import recording_tag
 from vomage_dagster.local.aws import roles
 from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.resources.aws import client
+from vomage_dagster.resources.users import UsersTable
 
 
 def refused(call) -> ClientError:
@@ -132,6 +133,12 @@ def test_the_live_view_role_retries_signs_uploads_and_streams(settings, resource
         form = views.presigned_upload(resources["store"], "iam-viewer", new_recording_id(), "audio/mp4", "m4a", {})
         assert form.fields["key"].startswith("uploads/iam-viewer/")
         url = stream_url(settings, "iam-viewer", "en-US")
+        # The feed's index and a user's first sign-in are granted; deleting a user is not.
+        assert [i["recording_id"] for i in tracker.status.for_user("iam-viewer")][:1] == [rid]
+        users = UsersTable(table_name=settings.users_table, region_name=settings.region)
+        users.first_sign_in("iam-viewer", "iam-viewer-name")
+        refused(lambda: users.delete("iam-viewer"))
+        refused(lambda: users.get("iam-viewer"))  # nor reading users back
     import numpy as np
 
     result = stream(url, pcm16(np.zeros(16_000, dtype=np.float32)), realtime=False)
@@ -183,7 +190,7 @@ def test_it_bites_a_grant_removed_from_a_copy_of_the_template_is_refused(setting
     name = f"vomage-bites-{uuid.uuid4().hex[:8]}"
     mine = dataclasses.replace(settings, bucket=name, uploads_queue=f"{name}-uploads",
                                dead_letter_queue=f"{name}-dlq", status_table=f"{name}-status",
-                               records_table=f"{name}-records")
+                               records_table=f"{name}-records", users_table=f"{name}-users")
     root = {"region_name": settings.region, "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
             "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     cfn = boto3.client("cloudformation", **root)

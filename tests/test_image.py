@@ -296,8 +296,6 @@ def services(containers, service_env):
             port = str(free_port())
             args += ["--host", "127.0.0.1", "--port", port]
             health += ["--port", port]
-        if name == "live-view":
-            extra["VOMAGE_APP_SECRET"] = uuid.uuid4().hex + uuid.uuid4().hex
         if name == "run-worker":
             args += ["--queue", process, "--concurrency", "1"]
             health += ["--queue", process]

@@ -98,7 +98,7 @@ def test_start_files_are_private(tmp_path):
 
 
 @pytest.mark.parametrize("name,dropped", [(services.INGEST, "VOMAGE_CODE_SERVER_HOST"),
-                                          (services.LIVE_VIEW, "VOMAGE_APP_SECRET"),
+                                          (services.LIVE_VIEW, "VOMAGE_USER_POOL_ID"),
                                           (services.RUN_WORKER, "DAGSTER_PG_PASSWORD")])
 def test_a_service_started_without_a_setting_exits_at_once_naming_it(name, dropped, tmp_path):
     env = {k: v for k, v in complete_env(tmp_path).items() if k != dropped}

@@ -44,6 +44,13 @@ class Settings:
     dead_letter_queue: str = "vomage-uploads-dlq"
     status_table: str = "vomage-processing-status"
     records_table: str = "vomage-voice-records"
+    # The app's users (one item per user, written at their first sign-in: resources/users.py).
+    users_table: str = "vomage-users"
+    # The app's Cognito user pool and its public app client: the live view signs users in
+    # through them and takes only their tokens (app/auth.py). On AWS the data stack makes
+    # both; the local stack makes them in its moto from the same template properties.
+    user_pool_id: str = ""
+    user_pool_client_id: str = ""
     event_bus: str = "default"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache AUTH token (REDIS_PASSWORD) and, for a private CA, its bundle
@@ -134,11 +141,6 @@ class Settings:
         return self.state_dir.resolve() / LOCAL_HOME_DIR
 
     @property
-    def local_app_secret_file(self) -> Path:
-        """The live view's token secret of the local stack, new for every stack."""
-        return self.state_dir.resolve() / "app_secret"
-
-    @property
     def traces_signed(self) -> bool:
         """Spans to AWS itself are signed with SigV4 (X-Ray's OTLP endpoint)."""
         host = urlsplit(self.traces_endpoint).hostname
@@ -188,6 +190,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dead_letter_queue=e.get("VOMAGE_DEAD_LETTER_QUEUE", d.dead_letter_queue),
         status_table=e.get("VOMAGE_STATUS_TABLE", d.status_table),
         records_table=e.get("VOMAGE_RECORDS_TABLE", d.records_table),
+        users_table=e.get("VOMAGE_USERS_TABLE", d.users_table),
+        user_pool_id=e.get("VOMAGE_USER_POOL_ID", "").strip(),
+        user_pool_client_id=e.get("VOMAGE_USER_POOL_CLIENT_ID", "").strip(),
         event_bus=e.get("VOMAGE_EVENT_BUS", d.event_bus),
         redis_url=e.get("REDIS_URL", d.redis_url),
         redis_password=e.get("REDIS_PASSWORD", ""),

@@ -1,11 +1,14 @@
-"""The live view's routes (Starlette): the page, the upload form, status, retry, the
-image's rating, and a WebSocket per recording fed by Redis. Every API call's time goes to
-CloudWatch by route (`metrics.py`, `timing.py`).
+"""The live view's routes (Starlette): the page, sign-in, the upload form, the user's
+feed, status, retry, the image's rating, and a WebSocket per recording fed by Redis.
+Every API call's time goes to CloudWatch by route (`metrics.py`, `timing.py`).
 
-Every route but the health check wants a token (`domain.access`): `?token=` on the page and
-the WebSocket (a browser cannot set headers on either), `Authorization: Bearer` on the API.
-A refusal is an HTTP status with a JSON `{"error": reason}` (on the WebSocket, an `error`
-message then a close code: 4401 token, 4403 not yours, 4404 unknown), never a traceback.
+The page and its sign-in (`POST /api/sign-in`, relayed to the app's Cognito user pool,
+`sign_in.py`) are open; every other route but the health check wants an access token of
+that pool (`auth.Verifier`): `Authorization: Bearer` on the API, `?token=` on the
+WebSocket (a browser cannot set headers there). A user's first checked token writes
+their item in the users table (once: a conditional put). A refusal is an HTTP status
+with a JSON `{"error": reason}` (on the WebSocket, an `error` message then a close code:
+4401 token, 4403 not yours, 4404 unknown), never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,16 +27,18 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from vomage_dagster.app import ratings, views
+from vomage_dagster.app import feed, ratings, views
+from vomage_dagster.app.auth import AuthError, Identity, KeysUnavailable, Verifier
 from vomage_dagster.app.metrics import ApiMetrics
+from vomage_dagster.app.sign_in import SignInError, password_sign_in
 from vomage_dagster.app.timing import Timed
-from vomage_dagster.domain import access
 from vomage_dagster.domain.keys import RECORDING_ID, new_recording_id
 from vomage_dagster.operations.retry import retry
 from vomage_dagster.resources.build import build_resources
 from vomage_dagster.resources.status_table import StatusTable
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.resources.tracker import ProcessingTracker
+from vomage_dagster.resources.users import UsersTable
 from vomage_dagster.settings import LANGUAGE_OPTIONS, Settings
 from vomage_dagster.streaming.urls import stream_url
 from vomage_dagster.telemetry import tracing
@@ -46,24 +50,17 @@ CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 POLL_S = 1.0
 # How long a WebSocket waits for the ingest to register an upload it can see in S3.
 REGISTER_WAIT_S = 30.0
+# Users whose item this process has written (or found) already: no write per request.
+KNOWN_USERS = 100_000
 
 
-def app_secret(settings: Settings) -> bytes:
-    """VOMAGE_APP_SECRET (production: from Secrets Manager into the task's environment);
-    locally the stack writes one per stack (`local/aws/stack.py`)."""
-    secret = os.environ.get("VOMAGE_APP_SECRET", "")
-    if not secret and settings.is_local:
-        path = settings.local_app_secret_file
-        secret = path.read_text().strip() if path.exists() else ""
-    if len(secret) < 32:
-        raise RuntimeError("VOMAGE_APP_SECRET is not set (at least 32 characters)")
-    return secret.encode()
-
-
-def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = None) -> Timed:
+def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
     """The live view; `metrics`: where API response times go (default: CloudWatch, every
     `app_metrics_interval_s`)."""
     resources = build_resources(settings)
+    verifier = Verifier(settings.region, settings.user_pool_id, settings.user_pool_client_id)
+    users = UsersTable(table_name=settings.users_table, region_name=settings.region)
+    known: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
     records = resources["records"]
     metrics = metrics or ApiMetrics(settings.region, settings.app_metrics_interval_s)
     store: ObjectStore = resources["store"]
@@ -71,15 +68,29 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
     status = tracker.status
     queue = resources["queue"]
 
-    def grant(token: str | None) -> access.Grant:
+    async def grant(token: str | None) -> Identity:
+        """The token's user (401 with the reason, 503 if the pool's keys cannot be read),
+        their item written in the users table at the first token this process sees."""
         try:
-            return access.verify(secret, token)
-        except access.AccessError as exc:
-            raise views.Refused(401, str(exc)) from exc
+            who = await asyncio.to_thread(verifier.verify, token)
+        except AuthError as exc:
+            raise views.Refused(401, str(exc)) from None
+        except KeysUnavailable:
+            raise views.Refused(503, "sign-in cannot be checked right now; try again") from None
+        if who.user_id not in known:
+            try:
+                await asyncio.to_thread(users.first_sign_in, who.user_id, who.username)
+            except Exception as exc:  # noqa: BLE001 - not the caller's fault; tried at their next call
+                log.warning("the users table was not written (%s)", type(exc).__name__)
+                return who
+            known[who.user_id] = None
+            if len(known) > KNOWN_USERS:
+                known.pop(next(iter(known)))
+        return who
 
-    def bearer(request: Request) -> access.Grant:
+    async def bearer(request: Request) -> Identity:
         header = request.headers.get("authorization", "")
-        return grant(header[7:] if header.lower().startswith("bearer ") else None)
+        return await grant(header[7:].strip() if header.lower().startswith("bearer ") else None)
 
     def recording_id(request_or_ws: Request | WebSocket) -> str:
         rid = request_or_ws.path_params["recording_id"]
@@ -88,20 +99,39 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
         return rid
 
     async def page(request: Request) -> Response:
-        try:
-            grant(request.query_params.get("token"))
-        except views.Refused as exc:
-            return HTMLResponse(f"<!doctype html><title>Vomage</title><h1>Vomage</h1>"
-                                f"<p id='error'>Cannot open the live view: {exc.reason}.</p>",
-                                status_code=exc.status)
+        """Open to all: the page signs its user in itself (a form, or `?token=` for tools)."""
         return HTMLResponse(PAGE.read_text())
 
+    async def sign_in(request: Request) -> Response:
+        """Username and password → the pool's tokens (relayed to Cognito; nothing kept)."""
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise views.Refused(400, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise views.Refused(400, "the body must be a JSON object")
+        username, password = str(body.get("username") or "")[:128], str(body.get("password") or "")[:256]
+        try:
+            tokens = await asyncio.to_thread(password_sign_in, settings.region, settings.user_pool_client_id,
+                                             username, password)
+        except SignInError as exc:
+            raise views.Refused(exc.status, exc.reason) from None
+        who = await grant(tokens.access_token)  # checked as any token; the first sign-in written
+        return JSONResponse({"access_token": tokens.access_token, "id_token": tokens.id_token,
+                             "expires_in": tokens.expires_in, "user_id": who.user_id, "username": who.username})
+
     async def me(request: Request) -> Response:
-        who = bearer(request)
-        return JSONResponse({"user_id": who.user_id, "expires_at": who.expires_at})
+        who = await bearer(request)
+        return JSONResponse({"user_id": who.user_id, "username": who.username, "expires_at": who.expires_at})
+
+    async def own_recordings(request: Request) -> Response:
+        who = await bearer(request)
+        limit = feed.page_size(request.query_params.get("limit"))
+        return JSONResponse(await asyncio.to_thread(feed.feed, status, store, who.user_id,
+                                                    settings.images_base_url, limit))
 
     async def new_upload(request: Request) -> Response:
-        who = bearer(request)
+        who = await bearer(request)
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -129,7 +159,7 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
     async def new_stream(request: Request) -> Response:
         """A recording about to start: its id, a presigned streaming URL, and the form for
         its streamed transcript. The audio's own form comes at the stop (`/api/uploads`)."""
-        who = bearer(request)
+        who = await bearer(request)
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -144,13 +174,13 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
                              "sidecar": {"url": sidecar.url, "fields": sidecar.fields}})
 
     async def recording(request: Request) -> Response:
-        who = bearer(request)
+        who = await bearer(request)
         view = await asyncio.to_thread(views.snapshot, status, store, who.user_id, recording_id(request),
                                         settings.images_base_url)
         return JSONResponse(view)
 
     async def retry_recording(request: Request) -> Response:
-        who = bearer(request)
+        who = await bearer(request)
         rid = recording_id(request)
         await asyncio.to_thread(views.owned_status, status, store, who.user_id, rid)
         outcome = await asyncio.to_thread(retry, tracker, queue, rid)
@@ -159,7 +189,7 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
         return JSONResponse({"recording_id": rid, "attempt": outcome.attempt, "queued": True})
 
     async def rate_recording(request: Request) -> Response:
-        who = bearer(request)
+        who = await bearer(request)
         rid = recording_id(request)
         try:
             body = await request.json()
@@ -171,7 +201,7 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
     async def follow(ws: WebSocket) -> None:
         await ws.accept()
         try:
-            who = grant(ws.query_params.get("token"))
+            who = await grant(ws.query_params.get("token"))
             rid = recording_id(ws)
             await asyncio.to_thread(views.owned_status, status, store, who.user_id, rid)
         except views.Refused as exc:
@@ -195,6 +225,10 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:  # the pool's keys now, so the first request does not wait for them
+            await asyncio.to_thread(verifier.prefetch)
+        except KeysUnavailable as exc:  # fetched again at the first token
+            log.warning("%s", exc)
         metrics.start()
         try:
             yield
@@ -205,7 +239,9 @@ def create_app(settings: Settings, secret: bytes, metrics: ApiMetrics | None = N
         routes=[
             Route("/", page),
             Route("/health", health),
+            Route("/api/sign-in", sign_in, methods=["POST"]),
             Route("/api/me", me),
+            Route("/api/recordings", own_recordings),
             Route("/api/uploads", new_upload, methods=["POST"]),
             Route("/api/streams", new_stream, methods=["POST"]),
             Route("/api/recordings/{recording_id}", recording),

@@ -122,11 +122,11 @@ def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recordin
     return None
 
 
-def image_url(store: ObjectStore, recording_id: str, images_base_url: str = "") -> str:
-    """The image's link. Behind the images CDN (`VOMAGE_IMAGES_BASE_URL`, CloudFront with
-    origin access to `processed/`) it is stable, so a browser caches it across status
-    reads; without one (the local stack), a presigned GET, new on every read."""
-    key = processed_key(recording_id, "image.png")
+def image_url(store: ObjectStore, recording_id: str, images_base_url: str = "", name: str = "image.png") -> str:
+    """The image's (or its thumbnail's) link. Behind the images CDN (`VOMAGE_IMAGES_BASE_URL`,
+    CloudFront with origin access to `processed/`) it is stable, so a browser caches it
+    across status reads; without one (the local stack), a presigned GET, new on every read."""
+    key = processed_key(recording_id, name)
     if images_base_url:
         return f"{images_base_url.rstrip('/')}/{key}"
     return store.s3.generate_presigned_url("get_object", Params={"Bucket": store.bucket, "Key": key},

@@ -7,12 +7,13 @@
     vomage upload FILE --user ID     store a recording as the app would; prints its id
     vomage speak FILE --user ID      stream it as the app does, then upload it
     vomage stream-url --user ID      a presigned Transcribe streaming URL
-    vomage app [token --user ID]     the live view, or a user's token
+    vomage app [token --user NAME]   the live view, or a user's pool token (signed in)
     vomage status ID [--json]        the processing status
     vomage record ID [--json]        the published record
     vomage retry ID                  run a failed, retryable recording again
     vomage dlq list | redrive        inspect / replay the uploads dead-letter queue
     vomage user erase USER_ID        delete a user's recordings everywhere the platform writes
+                                     (and their users-table item; --username NAME)
     vomage ingest                    the ingest service: the uploads queue → runs, at once
     vomage trace ID [--json]         a recording's trace: every span, as a waterfall
     vomage cache warm [--days N]     rebuild the hot Redis keys from durable outputs

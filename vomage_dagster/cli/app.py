@@ -12,22 +12,51 @@ from vomage_dagster.settings import LANGUAGE_OPTIONS, Settings
 
 
 def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
-    """The live view (`app/`): serve it, or print a user's token and the page's URL."""
-    from vomage_dagster.app.server import app_secret, create_app
-    from vomage_dagster.domain import access
-
+    """The live view (`app/`): serve it, or sign a user in and print their access token."""
     settings = use_local_stack(settings)
-    secret = app_secret(settings)
     if args.action == "token":
-        if not args.user:
-            print("vomage app token needs --user", file=sys.stderr)
-            return 2
-        token = access.issue(secret, args.user, ttl_s=args.ttl)
-        print(f"http://{args.host}:{args.port}/?token={token}" if args.url else token)
-        return 0
+        return _token(args, settings)
     import uvicorn
 
-    uvicorn.run(create_app(settings, secret), host=args.host, port=args.port, log_level="warning")
+    from vomage_dagster.app.server import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    """A user's access token from the app's pool, as the page gets it. Locally the user is
+    made in the stack's pool first (or given a new password), as an operator would; on AWS
+    `--password` signs an existing user in."""
+    import json
+
+    from vomage_dagster.app.sign_in import SignInError, password_sign_in
+
+    if not args.user:
+        print("vomage app token needs --user", file=sys.stderr)
+        return 2
+    try:
+        if settings.is_local:
+            from vomage_dagster.local.client.user_pool import new_password, sign_in_as
+
+            password = args.password or new_password()
+            tokens = sign_in_as(settings, args.user, password)
+            if not args.password:
+                print(f"{args.user}'s password (sign in on the page with it): {password}", file=sys.stderr)
+        elif not args.password:
+            print("on AWS, vomage app token needs the user's --password", file=sys.stderr)
+            return 2
+        else:
+            tokens = password_sign_in(settings.region, settings.user_pool_client_id, args.user, args.password)
+    except SignInError as exc:
+        print(f"not signed in: {exc.reason}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(tokens.as_dict(), indent=1))
+    elif args.url:
+        print(f"http://{args.host}:{args.port}/?token={tokens.access_token}")
+    else:
+        print(tokens.access_token)
     return 0
 
 
@@ -79,11 +108,12 @@ def cmd_speak(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("app", help="the app's live view: serve it, or a user's token")
+    p = sub.add_parser("app", help="the app's live view: serve it, or sign a user in and print their token")
     p.add_argument("action", nargs="?", choices=["serve", "token"], default="serve")
-    p.add_argument("--user", help="token: the user it speaks for")
-    p.add_argument("--ttl", type=int, default=15 * 60, help="token: seconds it lasts")
-    p.add_argument("--url", action="store_true", help="token: print the page's URL with it")
+    p.add_argument("--user", help="token: the username (locally made in the stack's pool if new)")
+    p.add_argument("--password", help="token: the user's password (locally: set to it; default a new one)")
+    p.add_argument("--json", action="store_true", help="token: every token and the user id, as JSON")
+    p.add_argument("--url", action="store_true", help="token: print the page's URL with the access token")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(fn=cmd_app)

@@ -87,13 +87,22 @@ def _dagster_instance(settings: Settings) -> Any:
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     """Erase a user's recordings from every place the platform writes (operations/erasure.py)."""
     from vomage_dagster.operations.erasure import erase_user
+    from vomage_dagster.resources.users import UsersTable
 
     settings = use_local_stack(settings)
     r = resources(settings)
+    users = UsersTable(table_name=settings.users_table, region_name=settings.region)
+    user_id = args.user_id
+    if args.username:  # the users table's index: the app's username → the platform's user id
+        found = users.by_username(args.user_id)
+        if len(found) != 1:
+            print(f"{len(found)} users have that username: give the user id instead", file=sys.stderr)
+            return 2
+        user_id = found[0]["user_id"]
     instance = _dagster_instance(settings)
     try:
-        done = erase_user(args.user_id, r["store"], r["records"], r["tracker"].status, r["cache"], r["queue"],
-                          instance)
+        done = erase_user(user_id, r["store"], r["records"], r["tracker"].status, r["cache"], r["queue"],
+                          instance, users)
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -120,5 +129,6 @@ def register(sub: Any) -> None:
     p.set_defaults(fn=cmd_dlq)
     p = sub.add_parser("user", help="a user's data")
     p.add_argument("action", choices=["erase"])
-    p.add_argument("user_id")
+    p.add_argument("user_id", help="the user id (the app's token `sub`), or with --username their username")
+    p.add_argument("--username", action="store_true", help="USER_ID is the username in the app's user pool")
     p.set_defaults(fn=cmd_user)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import lifetimes
+from .keys import parse_upload_key
 
 UPLOADED = "uploaded"
 TRANSCRIBING = "transcribing"
@@ -78,6 +79,7 @@ SHOWN = ("transcript", "mood", "context", "style")
 ATTRIBUTES = {
     "recording_id": "the recording (the table's key, a Dagster partition key)",
     "upload_key": "uploads/<user>/<recording_id>.<ext>: the upload that owns the id",
+    "user_id": "the upload key's user: with created_at, the key of the user's feed (USER_INDEX)",
     "stage": "one of STAGES", "stage_rank": "RANK[stage]: what the guards compare",
     "progress": "0–100, for the app", "eta_seconds": "estimated seconds left",
     "error": "{code, message, retryable} once failed, else null",
@@ -95,6 +97,9 @@ ATTRIBUTES = {
     "created_at": "registered (ISO, UTC)", "updated_at": "last change (ISO, UTC)",
     lifetimes.TTL_ATTRIBUTE: "epoch seconds after which DynamoDB deletes the item",
 }
+# The status table's index of a user's recordings by registration time, newest first
+# with ScanIndexForward=False: the live view's feed.
+USER_INDEX = "user_id-created_at-index"
 
 
 def seconds_left(stage: str) -> float:
@@ -311,8 +316,10 @@ def with_view(transition: Transition, eta_seconds: float, message: str) -> Trans
 def register(recording_id: str, upload_key: str, now: dt.datetime) -> Transition:
     """A new upload: the first registered with an id owns it (another upload naming the
     same id is refused by the ingest, `recording_id_taken`)."""
+    parsed = parse_upload_key(upload_key)
+    owner = (Set("user_id", parsed.user_id),) if parsed else ()
     return Transition("register", Absent("recording_id"), (
-        *_stage(UPLOADED, now), Set("error", None), Set("upload_key", upload_key), Set("attempt", 1),
+        *_stage(UPLOADED, now), Set("error", None), Set("upload_key", upload_key), *owner, Set("attempt", 1),
         Set("created_at", timestamp(now)),
         Set(lifetimes.TTL_ATTRIBUTE, lifetimes.expires_at(now, lifetimes.STATUS_DAYS))), recording_id)
 

@@ -6,7 +6,9 @@ is theirs. For each recording: its S3 objects (upload, media copy, stage outputs
 Transcribe output), its rows in daily tables, reprocessing results and batch files, its
 records and status items, its Redis keys, queue and dead-letter messages naming it, the
 refused-message notes, and in Dagster its partitions and the runs (with their event logs
-and the metadata they carry) that processed it.
+and the metadata they carry) that processed it. Then the user's own item in the users
+table (their username and first sign-in). Their account in the app's Cognito user pool is
+the pool's to delete (an operator's AdminDeleteUser), not the platform's data.
 
 A batch run that covered this user's recordings and others' is deleted whole, since
 Dagster's open-source storage cannot wipe single partitions' events: the others'
@@ -30,6 +32,7 @@ from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.resources.records import RecordsTable
 from vomage_dagster.resources.status_table import StatusTable
 from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.resources.users import UsersTable
 
 _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -149,8 +152,9 @@ def _refresh_asset_index(instance: Any, deleted_runs: set[str]) -> int:
 
 
 def erase_user(user_id: str, store: ObjectStore, records: RecordsTable, status: StatusTable, cache: Cache,
-               queue: UploadQueue, instance: Any | None = None) -> Counter:
-    """Erase everything of `user_id`; counts of what was removed, per place."""
+               queue: UploadQueue, instance: Any | None = None, users: UsersTable | None = None) -> Counter:
+    """Erase everything of `user_id`; counts of what was removed, per place (`users`: the
+    app's users table, whose item goes too)."""
     if not _USER.fullmatch(user_id):
         raise ValueError("a user id is [A-Za-z0-9_-], at most 64 characters")
     found = _recordings(user_id, store, records, status)
@@ -205,4 +209,6 @@ def erase_user(user_id: str, store: ObjectStore, records: RecordsTable, status: 
     done["dead_letters"] = queue.delete_matching(names, dead_letter=True)
     if instance is not None:
         done.update(_erase_dagster(instance, found))
+    if users is not None:
+        done["users"] = int(users.delete(user_id))
     return done

@@ -154,6 +154,14 @@ class StatusTable(ConfigurableResource):
                 request = resp.get("UnprocessedKeys") or None
         return found
 
+    def for_user(self, user_id: str, limit: int = 20) -> list[dict]:
+        """The user's most recent recordings, newest first (their index; one page)."""
+        from boto3.dynamodb.conditions import Key
+
+        resp = self.table.query(IndexName=life.USER_INDEX, KeyConditionExpression=Key("user_id").eq(user_id),
+                                ScanIndexForward=False, Limit=limit)
+        return [plain_numbers(i) for i in resp.get("Items", [])]
+
     def stalled(self, before: dt.datetime, limit: int = 200) -> list[dict]:
         """Recordings not final whose status has not changed since `before` (a scan: the
         volume of in-progress items is small; at scale, a GSI on (stage, updated_at))."""

@@ -47,7 +47,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     WEBSERVER: PLATFORM + INSTANCE + CODE_SERVER_ADDRESS,
     DAEMON: PLATFORM + INSTANCE + BROKER + CODE_SERVER_ADDRESS,  # its run launcher sends to the broker
     INGEST: PLATFORM + INSTANCE + CODE_SERVER_ADDRESS,
-    LIVE_VIEW: PLATFORM + ("VOMAGE_APP_SECRET", "VOMAGE_STREAMING_ROLE_ARN"),
+    # The live view signs users in through the app's user pool and writes its users table.
+    LIVE_VIEW: PLATFORM + ("VOMAGE_USER_POOL_ID", "VOMAGE_USER_POOL_CLIENT_ID", "VOMAGE_USERS_TABLE",
+                           "VOMAGE_STREAMING_ROLE_ARN"),
     RUN_WORKER: PLATFORM + INSTANCE + BROKER,
 }
 # What a run worker needs beyond that, by queue: the batch jobs hand Bedrock its role.

@@ -59,11 +59,24 @@ def text(driver, element_id: str) -> str:
     return driver.find_element("id", element_id).text
 
 
-def record_and_watch(driver, page_url: str, user_id: str, seconds: float, timeout: float = 120) -> dict:
-    """Open the live view, record for `seconds`, stop; return what the page measured (ms
-    from stop to words, mood and image on screen) and what it showed."""
+def sign_in(driver, username: str, password: str) -> None:
+    """Sign in on the page's form, as a user types it, and wait until the page says so."""
+    poll(lambda: driver.find_element("id", "sign-in").is_displayed(), 30, "the sign-in form")
+    driver.find_element("id", "username").send_keys(username)
+    driver.find_element("id", "password").send_keys(password)
+    driver.find_element("id", "sign-in-button").click()
+    poll(lambda: username in text(driver, "who"), 30, "signed in")
+
+
+def record_and_watch(driver, page_url: str, username: str, seconds: float, timeout: float = 120,
+                     password: str | None = None) -> dict:
+    """Open the live view (signed in on its form with `password`, or by a `?token=` in
+    `page_url`), record for `seconds`, stop; return what the page measured (ms from stop
+    to words, mood and image on screen) and what it showed."""
     driver.get(page_url)
-    poll(lambda: user_id in text(driver, "who"), 30, "signed in")
+    if password is not None:
+        sign_in(driver, username, password)
+    poll(lambda: username in text(driver, "who"), 30, "signed in")
     driver.find_element("id", "record").click()
     poll(lambda: text(driver, "stage") == "recording", 10, "recording")
     time.sleep(seconds)

@@ -64,6 +64,10 @@ LEFT_OUT_LOCALLY = {
                                 "with an SNS target: every Processing Error event would fail",
     "ProcessingEventsArchive": "moto fails on an AWS::Events::Archive with an object EventPattern "
                                "(TypeError in EventPattern.load)",
+    "AppUserPool": "AWS::Cognito::UserPool is not supported by moto's CloudFormation; the local stack "
+                   "makes the pool through the Cognito API from these properties (local/aws/user_pool.py)",
+    "AppUserPoolClient": "AWS::Cognito::UserPoolClient is not supported by moto's CloudFormation; made "
+                         "with the pool (local/aws/user_pool.py)",
 }
 
 
@@ -83,6 +87,7 @@ def stack_parameters(settings: Settings) -> list[dict[str, str]]:
         "DeadLetterQueueName": settings.dead_letter_queue,
         "StatusTableName": settings.status_table,
         "RecordsTableName": settings.records_table,
+        "UsersTableName": settings.users_table,
         "EventBusName": settings.event_bus,
         "TtlAttributeName": TTL_ATTRIBUTE,
         "AnalysisModelId": models.foundation_id(settings.analysis_model_id),

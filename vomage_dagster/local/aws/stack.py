@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -117,6 +116,10 @@ def stack_env(info: dict) -> dict[str, str]:
         "VOMAGE_DEAD_LETTER_QUEUE": s["dead_letter_queue"],
         "VOMAGE_STATUS_TABLE": s["status_table"],
         "VOMAGE_RECORDS_TABLE": s["records_table"],
+        **({"VOMAGE_USERS_TABLE": s["users_table"]} if "users_table" in s else {}),
+        # The app's user pool and client, as the compute stack sets them on AWS.
+        **({"VOMAGE_USER_POOL_ID": info["user_pool"]["pool_id"],
+            "VOMAGE_USER_POOL_CLIENT_ID": info["user_pool"]["client_id"]} if "user_pool" in info else {}),
         "VOMAGE_UPLOADS_QUEUE_URL": info.get("queue_url", ""),
         # The roles the platform hands on, as on AWS: the live view signs streaming URLs as
         # the streaming role; Bedrock runs batch jobs as the batch service role.
@@ -185,11 +188,6 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
     shutil.rmtree(root / HOME_DIR, ignore_errors=True)
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    # The live view's token secret (`vomage app`), new for every stack, readable by its owner only.
-    secret = settings.local_app_secret_file
-    secret.unlink(missing_ok=True)
-    secret.touch(mode=0o600)
-    secret.write_text(secrets.token_urlsafe(32))
     (root / "redis").mkdir(exist_ok=True)
     (root / "broker").mkdir(exist_ok=True)
     ports = {"moto": free_port(), "redis": free_port(), "broker": free_port(), "models": free_port(),
@@ -204,7 +202,8 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
                      "uploads_queue": settings.uploads_queue,
                      "dead_letter_queue": settings.dead_letter_queue,
                      "status_table": settings.status_table,
-                     "records_table": settings.records_table},
+                     "records_table": settings.records_table,
+                     "users_table": settings.users_table},
     }
     env = {**os.environ, **stack_env(info), **IAM_ENV}
     info["commands"] = {
@@ -232,11 +231,14 @@ def up(settings: Settings | None = None, tied: bool = False) -> dict:
         wait_healthy("broker", lambda: _redis_ok(ports["broker"]), procs["broker"], 10, logs)
         wait_healthy("traces", lambda: http_ok(f"http://127.0.0.1:{ports['traces']}/health"), procs["traces"], 30, logs)
         from vomage_dagster.local.aws.provision import provision
+        from vomage_dagster.local.aws.user_pool import make_pool
 
         # Explicit endpoint (so no shared client is pointed elsewhere) and the stack's
         # dummy credentials for the duration of the calls.
         with environ_patched(DUMMY_CREDENTIALS):
             info.update(provision(settings, f"http://127.0.0.1:{ports['moto']}"))
+            # The app's user pool (the template's, which moto's CloudFormation cannot make).
+            info["user_pool"] = make_pool(settings.region, f"http://127.0.0.1:{ports['moto']}")
             info["role_arns"] = assume_roles(settings, root, f"http://127.0.0.1:{ports['moto']}")
         wait_healthy("models", lambda: http_ok(f"http://127.0.0.1:{ports['models']}/health"),
               procs["models"], 120, logs)
