@@ -417,3 +417,34 @@ def test_behind_the_images_cdn_an_image_has_one_stable_url(resources):
     assert stable == f"https://d111111abcdef8.cloudfront.net/processed/{rid}/image.png"
     assert stable == image_url(resources["store"], rid, "https://d111111abcdef8.cloudfront.net")
     assert "Signature=" in image_url(resources["store"], rid)  # no CDN: presigned
+
+
+def test_the_pages_upload_notice_queues_the_recording_only_for_its_own_upload(app, samples, resources, settings):
+    """After its upload the page tells the platform it is stored (the run need not wait for
+    S3's notification); a notice for no upload, or for another user's, sends nothing."""
+    from vomage_dagster.domain.messages import parse_message
+    from vomage_dagster.resources.aws import client
+
+    rid = upload(app, "app-dave", samples["en_joy"]["path"])
+    notice = f"{app['base']}/api/recordings/{rid}/uploaded"
+    assert requests.post(notice, headers=auth(app, "app-mallory"), timeout=5).status_code == 404
+    assert requests.post(f"{app['base']}/api/recordings/rec-20261207000000-00000000/uploaded",
+                         headers=auth(app, "app-dave"), timeout=5).status_code == 404
+    assert requests.post(notice, timeout=5).status_code == 401
+    resp = requests.post(notice, headers=auth(app, "app-dave"), timeout=5)
+    assert resp.status_code == 200 and resp.json() == {"recording_id": rid, "noticed": True}
+
+    # On the uploads queue: the app's notice, the first attempt of the user's own upload.
+    sqs, queue = client("sqs", settings.region), resources["queue"]
+    seen, found = [], []
+    for _ in range(30):
+        got = sqs.receive_message(QueueUrl=queue.url(), MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                  VisibilityTimeout=30).get("Messages", [])
+        seen += got
+        found = [a for m in got for a in parse_message(m["Body"], resources["store"].bucket)
+                 if a.recording_id == rid and a.source == "app"]
+        if found:
+            break
+    for m in seen:  # back for whoever else reads the queue
+        sqs.change_message_visibility(QueueUrl=queue.url(), ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    assert [(a.upload.user_id, a.attempt) for a in found] == [(uid(app, "app-dave"), 1)]

@@ -179,6 +179,12 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
                                         settings.images_base_url)
         return JSONResponse(view)
 
+    async def upload_stored(request: Request) -> Response:
+        """The page's word that its upload is stored: the run starts without S3's notification."""
+        who = await bearer(request)
+        return JSONResponse(await asyncio.to_thread(views.announce_upload, store, queue, who.user_id,
+                                                    recording_id(request)))
+
     async def retry_recording(request: Request) -> Response:
         who = await bearer(request)
         rid = recording_id(request)
@@ -246,6 +252,7 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
             Route("/api/streams", new_stream, methods=["POST"]),
             Route("/api/recordings/{recording_id}", recording),
             Route("/api/recordings/{recording_id}/retry", retry_recording, methods=["POST"]),
+            Route("/api/recordings/{recording_id}/uploaded", upload_stored, methods=["POST"]),
             Route("/api/recordings/{recording_id}/rating", rate_recording, methods=["POST"]),
             WebSocketRoute("/ws/recordings/{recording_id}", follow),
         ],

@@ -13,8 +13,11 @@ from vomage_dagster.domain import lifecycle as life
 from vomage_dagster.domain import streamed, styles
 from vomage_dagster.domain.audio import MAX_BYTES
 from vomage_dagster.domain.keys import RECORDING_ID, UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
+from vomage_dagster.domain.messages import upload_notice
+from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.resources.status_table import StatusTable
 from vomage_dagster.resources.store import ObjectStore
+from vomage_dagster.telemetry import tracing
 
 # What a phone or a browser sends → the key's extension. MediaRecorder says
 # "audio/webm;codecs=opus": the parameters are dropped before the lookup.
@@ -105,6 +108,23 @@ def fresh_recording_id(store: ObjectStore, user_id: str, recording_id: object) -
     if next(iter(store.list(f"{UPLOADS_PREFIX}{user_id}/{recording_id}.")), None) is not None:
         raise Refused(409, "that recording is uploaded already")
     return recording_id
+
+
+def announce_upload(store: ObjectStore, queue: UploadQueue, user_id: str, recording_id: str) -> dict:
+    """Tell the ingest that this user's upload of `recording_id` is stored, so its run need
+    not wait for S3's notification (which still comes, and finds the recording taken).
+
+    Only the user's own upload under their own key: 404 when there is none (a notice for
+    an upload that does not exist, or is another user's, sends nothing). Sent again, it
+    is one more message for a recording already registered: the ingest launches nothing
+    twice."""
+    found = next(iter(store.list(f"{UPLOADS_PREFIX}{user_id}/{recording_id}.")), None)
+    upload = parse_upload_key(found.key) if found is not None else None
+    if upload is None or upload.user_id != user_id:
+        raise Refused(404, "no upload of yours has this recording id")
+    with tracing.recording_span("app: upload notice", recording_id) as span:
+        queue.send(upload_notice(upload, store.bucket), attributes=tracing.carrier_of(span))
+    return {"recording_id": recording_id, "noticed": True}
 
 
 def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str) -> dict | None:
