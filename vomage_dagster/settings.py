@@ -110,6 +110,8 @@ class Settings:
     # A retryable failure is retried automatically this many times at most (0: never), the
     # first after this many seconds, each next one three times later (domain/retries.py).
     auto_retries: int = 2
+    # The ingest asks a streamed recording's mood while its run starts (ingest/early_mood.py).
+    early_mood: bool = True
     retry_backoff_s: float = 5.0
     # Traces (telemetry/): where spans go over OTLP/HTTP (empty: tracing off; on AWS by
     # default X-Ray's OTLP endpoint, signed), the share of recordings traced (all locally,
@@ -219,6 +221,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dead_run_after_s=int(e.get("VOMAGE_DEAD_RUN_AFTER_S", d.dead_run_after_s)),
         stall_after_s=int(e.get("VOMAGE_STALL_AFTER_S", d.stall_after_s)),
         auto_retries=max(0, int(e.get("VOMAGE_AUTO_RETRIES", d.auto_retries))),
+        early_mood=_on_off(e.get("VOMAGE_EARLY_MOOD"), default=d.early_mood, name="VOMAGE_EARLY_MOOD"),
         retry_backoff_s=max(1.0, float(e.get("VOMAGE_RETRY_BACKOFF_S", d.retry_backoff_s))),
         chaos_dynamodb_throttle=float(e.get("VOMAGE_CHAOS_DYNAMODB_THROTTLE", 0) or 0) if env == LOCAL else 0.0,
         metadata_transcript=_on_off(e.get("VOMAGE_METADATA_TRANSCRIPT"), default=env == LOCAL,

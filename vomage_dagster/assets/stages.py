@@ -62,6 +62,8 @@ PREVIEW_CHARS = 160
 # sidecar a moment after the stream's last result, ≈ 0.3 s after the audio on AWS.
 SIDECAR_WAIT_S = 5.0
 SIDECAR_POLL_S = 0.1
+# How long the mood stage waits for the ingest's early mood call already in flight.
+EARLY_MOOD_WAIT_S = 8.0
 # The product plan's processing target, upload → published (the CloudWatch alarm's too).
 TARGET_S = 15.0
 
@@ -277,10 +279,16 @@ def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     rid = att.recording_id
     res.advance(att, life.ANALYZING)
     key = prompts.analysis_cache_key(text["text"], text["language"], res.analyzer.model_id)
-    cached = res.cache.get_json("analysis", key)
+    cached = _analysis_or_wait(res.cache, key)
     usage: dict = {}
     saved_usage: dict = {}
-    if cached is not None:
+    early = cached is not None and cached.pop("prefetched_for", None) == rid
+    if early:  # asked by the ingest for this recording while its run started: its own call
+        usage = cached.pop("usage", None) or {}
+        result = mood_from_dict(cached)
+        cached = None
+        res.cache.set_json("analysis", key, {**result.as_dict(), "usage": usage})  # a plain entry from now on
+    elif cached is not None:
         # The cached entry keeps the tokens of the call it stands for: what a hit saves.
         saved_usage = cached.pop("usage", None) or {}
         result = mood_from_dict(cached)
@@ -293,7 +301,7 @@ def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     image_prompt = prompts.image_prompt(result, ctx)
     out = {**result.as_dict(), "image_prompt": image_prompt, "model_id": res.analyzer.model_id,
            "prompt_version": prompts.PROMPT_VERSION, "usage": usage, "saved_usage": saved_usage,
-           "cache_hit": cached is not None, "seconds": round(time.perf_counter() - started, 3)}
+           "cache_hit": cached is not None, "early": early, "seconds": round(time.perf_counter() - started, 3)}
     # The post can be shown now (words, mood, colours) while its image is painted.
     shown = mood_view(out)
     res.advance(att, life.GENERATING, mood=shown)
@@ -311,6 +319,17 @@ def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
         "cache_hit": MetadataValue.bool(out["cache_hit"]),
         "seconds": out["seconds"],
     }
+
+
+def _analysis_or_wait(cache: Cache, key: str) -> dict | None:
+    """The cached analysis for `key`; while the ingest's early call for it is in flight
+    (`ingest/early_mood.py`), wait for its answer rather than ask the model again."""
+    found = cache.get_json("analysis", key)
+    deadline = time.monotonic() + EARLY_MOOD_WAIT_S
+    while found is None and cache.get_json("analysis-pending", key) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        found = cache.get_json("analysis", key)
+    return found
 
 
 MOOD_VIEW_FIELDS = ("primary_emotion", "intensity", "valence", "arousal", "keywords", "summary")

@@ -42,7 +42,9 @@ S3_PREFIX_DAYS: dict[str, int] = {
     "metrics/exported/": 7,
 }
 REDIS_TTL_SECONDS = {"transcribe": 24 * 3600, "analysis": 24 * 3600, "image": 7 * 24 * 3600,
-                     "context": 30 * 60, "status": 3600}
+                     "context": 30 * 60, "status": 3600,
+                     # the ingest's early mood call in flight (ingest/early_mood.py): a run waits for it
+                     "analysis-pending": 15}
 COMPUTE_LOG_DAYS = 30
 STATUS_DAYS = 30
 RECORD_DAYS = 365

@@ -74,8 +74,10 @@ def script_ok(language: str, text: str) -> bool:
     return cjk / len(letters) >= 0.8 and kana > 0  # Japanese speech is never written without kana
 
 
-def validate(raw: bytes, recording_id: str, duration_s: float, language_hint: str | None) -> Transcript:
-    """The sidecar as a Transcript, or Rejected with the reason."""
+def validate(raw: bytes, recording_id: str, duration_s: float | None, language_hint: str | None) -> Transcript:
+    """The sidecar as a Transcript, or Rejected with the reason. `duration_s` None: the
+    audio is not decoded yet (the early mood), so the stream's own length stands in for
+    it; the run checks the sidecar against the decoded audio before it is used."""
     if len(raw) > MAX_BYTES:
         raise Rejected(f"the sidecar is {len(raw)} bytes, over {MAX_BYTES}")
     try:
@@ -98,6 +100,8 @@ def validate(raw: bytes, recording_id: str, duration_s: float, language_hint: st
     seconds = doc.get("audio_seconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not math.isfinite(seconds):
         raise Rejected("audio_seconds is not a number")
+    if duration_s is None:
+        duration_s = float(seconds)
     if abs(seconds - duration_s) > max(DURATION_SLACK_S, DURATION_SLACK_SHARE * duration_s):
         raise Rejected(f"the stream covered {seconds:.1f} s of audio, the upload is {duration_s:.1f} s")
     short = language.split("-")[0]

@@ -31,6 +31,7 @@ from dagster import DagsterInstance, RunRequest
 from vomage_dagster.domain.keys import INGEST_ERRORS_PREFIX
 from vomage_dagster.domain.messages import Arrival, PoisonMessage, parse_message
 from vomage_dagster.domain.run_tags import recordings_of_run, trace_tag
+from vomage_dagster.ingest.early_mood import EarlyMood
 from vomage_dagster.ingest.planner import LAUNCH, Plan, plan_runs
 from vomage_dagster.resources import latency
 from vomage_dagster.resources.queue import Message, UploadQueue
@@ -127,9 +128,10 @@ def settle(queue: UploadQueue, store: ObjectStore, messages: list[Message], t: T
 
 def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstance, tracker: ProcessingTracker,
                 launch: Callable[[RunRequest], str], max_batch: int, log: logging.Logger,
-                backlog: Callable[[float], None] | None = None) -> int:
+                backlog: Callable[[float], None] | None = None, early: EarlyMood | None = None) -> int:
     """One receive (waiting up to the queue's long poll) and its runs; the recordings
-    launched. `backlog` is told the age of the oldest message received (seconds)."""
+    launched. `backlog` is told the age of the oldest message received (seconds); `early`
+    asks the launched recordings' moods while their runs start (`early_mood`)."""
     messages = receive(queue)
     if not messages:
         return 0
@@ -137,10 +139,11 @@ def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstanc
     if backlog is not None and (sent := [m.sent_at for m in messages if m.sent_at]):
         backlog(max(0.0, received_ns / 1e9 - min(sent)))
     now, later, due = _delivered(messages, store.bucket)
-    launched = _handle(now, received_ns, queue, store, instance, tracker, launch, max_batch, log) if now else 0
+    launched = _handle(now, received_ns, queue, store, instance, tracker, launch, max_batch, log, early) \
+        if now else 0
     if later:
         time.sleep(max(0.0, due - time.time()))
-        launched += _handle(later, time.time_ns(), queue, store, instance, tracker, launch, max_batch, log)
+        launched += _handle(later, time.time_ns(), queue, store, instance, tracker, launch, max_batch, log, early)
     return launched
 
 
@@ -170,7 +173,7 @@ def _delivered(messages: list[Message], bucket: str) -> tuple[list[Message], lis
 
 def _handle(messages: list[Message], received_ns: int, queue: UploadQueue, store: ObjectStore,
             instance: DagsterInstance, tracker: ProcessingTracker, launch: Callable[[RunRequest], str],
-            max_batch: int, log: logging.Logger) -> int:
+            max_batch: int, log: logging.Logger, early: EarlyMood | None = None) -> int:
     """Plan and launch the runs `messages` ask for, then settle them; the recordings launched."""
     t = triage(messages, store, log)
     plan = plan_runs(instance, tracker, t.uploads, max_batch)
@@ -201,5 +204,7 @@ def _handle(messages: list[Message], received_ns: int, queue: UploadQueue, store
             span.end()
         launched.update(recordings)
         log.debug(f"launched run {run_id} for {len(recordings)} recording(s)")
+        if early is not None:
+            early.start([u for u in t.uploads if u.recording_id in recordings])
     settle(queue, store, messages, t, plan, launched, log)
     return len(launched)

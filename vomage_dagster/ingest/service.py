@@ -15,6 +15,7 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from vomage_dagster.ingest.consumer import ingest_once
+from vomage_dagster.ingest.early_mood import EarlyMood
 from vomage_dagster.ingest.launcher import JOB, GraphQLLauncher
 from vomage_dagster.resources.aws import client, refusal
 from vomage_dagster.resources.build import build_resources
@@ -34,6 +35,7 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
     resources = build_resources(settings)
     queue, store, tracker = resources["queue"], resources["store"], resources["tracker"]
     launcher = GraphQLLauncher(workspace_file, instance)
+    early = EarlyMood(store, resources["cache"], resources["analyzer"]) if settings.early_mood else None
     log.info(f"ingest service: {queue.url()} → {JOB} in {launcher.location}")
     # Reported every minute, 0 when idle: a missing minute means the ingest stopped.
     backlog = Minutely(PERFORMANCE, "IngestBacklogAge", "Seconds", lambda: client("cloudwatch", settings.region))
@@ -41,7 +43,7 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
         while not stop.is_set():
             try:
                 ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log,
-                            backlog.observe)
+                            backlog.observe, early)
                 backlog.tick()
                 if heartbeat is not None:
                     heartbeat.touch()
@@ -52,3 +54,5 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
                 stop.wait(2)
     finally:
         launcher.close()
+        if early is not None:
+            early.close()
