@@ -37,23 +37,34 @@ def test_an_s3_notification_waits_for_its_delivery_an_app_notice_does_not(tmp_pa
     profile(tmp_path, monkeypatch, 2.0)
     sent = time.time()
     s3, app = message(s3_event(), sent), message(app_notice(), sent)
-    now, later, due = _delivered([s3, app], BUCKET)
-    assert now == [app] and later == [s3] and due == sent + 2.0
+    now, later = _delivered([s3, app], BUCKET)
+    assert now == [app] and later == [(sent + 2.0, s3)]
 
 
 def test_an_old_notification_is_delivered_already(tmp_path, monkeypatch):
     profile(tmp_path, monkeypatch, 2.0)
     old = message(s3_event(), time.time() - 5)
-    assert _delivered([old], BUCKET) == ([old], [], 0.0)
+    assert _delivered([old], BUCKET) == ([old], [])
 
 
 def test_without_a_profile_nothing_waits(monkeypatch):
     monkeypatch.delenv("VOMAGE_LATENCY_PROFILE", raising=False)
     fresh = message(s3_event(), time.time())
-    assert _delivered([fresh], BUCKET) == ([fresh], [], 0.0)
+    assert _delivered([fresh], BUCKET) == ([fresh], [])
 
 
 def test_a_poison_message_is_not_held(tmp_path, monkeypatch):
     profile(tmp_path, monkeypatch, 2.0)
     poison = Message("p", "rh", "{not json", 1, "md5", {}, time.time())
     assert _delivered([poison], BUCKET)[0] == [poison]
+
+
+def test_held_messages_come_out_when_due_and_shorten_the_receive_wait():
+    from vomage_dagster.ingest.consumer import Held
+
+    held = Held()
+    early, late = message(s3_event(), 1.0), message(s3_event(), 2.0)
+    held.add([(time.time() - 0.1, early), (time.time() + 3.5, late)])
+    assert held.take_due() == [early] and [m for _, m in held.messages] == [late]
+    assert held.wait_s(5) == 3  # the receive returns in time to hand the held one on
+    assert Held().wait_s(5) == 5

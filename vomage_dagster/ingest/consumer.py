@@ -56,10 +56,10 @@ def refuse(store: ObjectStore, message: Message, reason: str, upload_key: str | 
         "seen_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
 
 
-def receive(queue: UploadQueue) -> list[Message]:
-    """Wait up to `queue.wait_s` for a first message, then take what is there."""
+def receive(queue: UploadQueue, wait_s: int | None = None) -> list[Message]:
+    """Wait up to `wait_s` (the queue's long poll) for a first message, then take what is there."""
     started = time.monotonic()
-    received = queue.receive(10, wait_s=queue.wait_s)
+    received = queue.receive(10, wait_s=queue.wait_s if wait_s is None else wait_s)
     while received and len(received) < MAX_MESSAGES and time.monotonic() - started < BUDGET_S:
         more = queue.receive(min(10, MAX_MESSAGES - len(received)))
         if not more:
@@ -126,37 +126,64 @@ def settle(queue: UploadQueue, store: ObjectStore, messages: list[Message], t: T
     queue.release(t.poison + keep)
 
 
+class Held:
+    """Messages S3 would not have delivered yet (the AWS simulation, `_delivered`), kept in
+    this process until they are due while the ingest goes on receiving: what arrives
+    meanwhile (the app's notice of the same upload) is not held up behind them."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, Message]] = []
+
+    def add(self, later: list[tuple[float, Message]]) -> None:
+        self.messages += later
+
+    def take_due(self) -> list[Message]:
+        now = time.time()
+        ready = [m for at, m in self.messages if at <= now]
+        self.messages = [(at, m) for at, m in self.messages if at > now]
+        return ready
+
+    def wait_s(self, longest: int) -> int:
+        """How long a receive may wait: not past the next held message's time."""
+        if not self.messages:
+            return longest
+        return max(0, min(longest, int(min(at for at, _ in self.messages) - time.time())))
+
+
 def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstance, tracker: ProcessingTracker,
                 launch: Callable[[RunRequest], str], max_batch: int, log: logging.Logger,
-                backlog: Callable[[float], None] | None = None, early: EarlyMood | None = None) -> int:
+                backlog: Callable[[float], None] | None = None, early: EarlyMood | None = None,
+                held: Held | None = None) -> int:
     """One receive (waiting up to the queue's long poll) and its runs; the recordings
     launched. `backlog` is told the age of the oldest message received (seconds); `early`
-    asks the launched recordings' moods while their runs start (`early_mood`)."""
-    messages = receive(queue)
-    if not messages:
-        return 0
+    asks the launched recordings' moods while their runs start (`early_mood`); `held` keeps
+    the messages of the AWS simulation's notification delay across passes."""
+    held = held if held is not None else Held()
+    messages = receive(queue, held.wait_s(queue.wait_s))
+    if held.messages and not messages:
+        time.sleep(max(0.0, min(0.05, min(at for at, _ in held.messages) - time.time())))
     received_ns = time.time_ns()
     if backlog is not None and (sent := [m.sent_at for m in messages if m.sent_at]):
         backlog(max(0.0, received_ns / 1e9 - min(sent)))
-    now, later, due = _delivered(messages, store.bucket)
-    launched = _handle(now, received_ns, queue, store, instance, tracker, launch, max_batch, log, early) \
-        if now else 0
-    if later:
-        time.sleep(max(0.0, due - time.time()))
-        launched += _handle(later, time.time_ns(), queue, store, instance, tracker, launch, max_batch, log, early)
-    return launched
+    now, later = _delivered(messages, store.bucket)
+    held.add(later)
+    now += held.take_due()
+    if not now:
+        return 0
+    return _handle(now, received_ns, queue, store, instance, tracker, launch, max_batch, log, early)
 
 
-def _delivered(messages: list[Message], bucket: str) -> tuple[list[Message], list[Message], float]:
+def _delivered(messages: list[Message], bucket: str) -> tuple[list[Message], list[tuple[float, Message]]]:
     """Under a latency profile with `s3_event_notification_s` (the local stack's AWS
-    simulation): the messages S3 would have delivered by now, those it would not have
-    yet, and when the last of these would be (epoch seconds). S3's notifications (and
-    EventBridge's "Object Created") come a while after the object, moto's at once; the
-    app's own messages are not delayed. Without a profile: all delivered."""
+    simulation): the messages S3 would have delivered by now, and those it would not have
+    yet with when it would (epoch seconds). S3's notifications (and EventBridge's "Object
+    Created") come a while after the object, moto's at once; the app's own messages are
+    not delayed. Without a profile: all delivered."""
     profile = latency.active()
     if profile is None or "s3_event_notification_s" not in profile.figures:
-        return messages, [], 0.0
-    now, later, due = [], [], 0.0
+        return messages, []
+    now: list[Message] = []
+    later: list[tuple[float, Message]] = []
     for m in messages:
         try:
             sources = {a.source for a in parse_message(m.body, bucket)}
@@ -164,11 +191,10 @@ def _delivered(messages: list[Message], bucket: str) -> tuple[list[Message], lis
             sources = set()
         at = (m.sent_at or time.time()) + (profile.seconds("s3_event_notification_s") or 0.0)
         if sources and sources <= {"s3-event", "eventbridge"} and at > time.time():
-            later.append(m)
-            due = max(due, at)
+            later.append((at, m))
         else:
             now.append(m)
-    return now, later, due
+    return now, later
 
 
 def _handle(messages: list[Message], received_ns: int, queue: UploadQueue, store: ObjectStore,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from vomage_dagster.ingest.consumer import ingest_once
+from vomage_dagster.ingest.consumer import Held, ingest_once
 from vomage_dagster.ingest.early_mood import EarlyMood
 from vomage_dagster.ingest.launcher import JOB, GraphQLLauncher
 from vomage_dagster.resources.aws import client, refusal
@@ -36,6 +36,7 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
     queue, store, tracker = resources["queue"], resources["store"], resources["tracker"]
     launcher = GraphQLLauncher(workspace_file, instance)
     early = EarlyMood(store, resources["cache"], resources["analyzer"]) if settings.early_mood else None
+    held = Held()  # the AWS simulation's S3 notifications not yet due (consumer._delivered)
     log.info(f"ingest service: {queue.url()} → {JOB} in {launcher.location}")
     # Reported every minute, 0 when idle: a missing minute means the ingest stopped.
     backlog = Minutely(PERFORMANCE, "IngestBacklogAge", "Seconds", lambda: client("cloudwatch", settings.region))
@@ -43,7 +44,7 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
         while not stop.is_set():
             try:
                 ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log,
-                            backlog.observe, early)
+                            backlog.observe, early, held)
                 backlog.tick()
                 if heartbeat is not None:
                     heartbeat.touch()
