@@ -16,6 +16,7 @@ from botocore.stub import ANY, Stubber
 
 from vomage_dagster.domain import image_models, prompts
 from vomage_dagster.domain.errors import (
+    ANALYSIS_REFUSED,
     CONTENT_FILTERED,
     INVALID_ANALYSIS,
     MODEL_UNAVAILABLE,
@@ -220,6 +221,38 @@ def test_a_model_that_cannot_be_called_is_a_final_model_unavailable(code, messag
             analyzer.analyze("hello", "en-US")
     assert info.value.code == MODEL_UNAVAILABLE and not info.value.retryable
     assert "anthropic.claude-3-haiku-20240307-v1:0" in info.value.message
+
+
+HAIKU_5_5 = "us.anthropic.claude-haiku-5-5"
+
+
+def test_haiku_5_5_through_converse_without_temperature_and_thinking_off():
+    """The exact Converse call Haiku 5.5 accepts, and its answer read past a reasoning block."""
+    analyzer = MoodAnalyzer(model_id=HAIKU_5_5, endpoint_url=STUB)
+    expected = prompts.converse_request(HAIKU_5_5, "I'm so happy today.", "en-US")
+    assert "temperature" not in expected["inferenceConfig"]
+    assert expected["additionalModelRequestFields"] == {"thinking": {"type": "disabled"}}
+    answer = converse_response()
+    answer["output"]["message"]["content"] = [
+        {"reasoningContent": {"reasoningText": {"text": "Good news: joy.", "signature": "c2ln"}}},
+        *[b for b in answer["output"]["message"]["content"] if "toolUse" in b]]
+    with Stubber(analyzer.bedrock) as br:
+        br.add_response("converse", answer, expected)
+        mood, usage = analyzer.analyze("I'm so happy today.", "en-US")
+        br.assert_no_pending_responses()
+    assert mood.primary_emotion == "joy" and usage == {"input_tokens": 612, "output_tokens": 98}
+
+
+def test_haiku_5_5_declining_the_transcript_is_final_not_retried():
+    analyzer = MoodAnalyzer(model_id=HAIKU_5_5, endpoint_url=STUB)
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "I can't help with that."}]}},
+              "stopReason": "content_filtered",
+              "usage": {"inputTokens": 612, "outputTokens": 9, "totalTokens": 621}, "metrics": {"latencyMs": 300}}
+    with Stubber(analyzer.bedrock) as br:
+        br.add_response("converse", answer)
+        with pytest.raises(ProcessingError) as info:
+            analyzer.analyze("whatever", "en-US")
+    assert info.value.code == ANALYSIS_REFUSED and not info.value.retryable
 
 
 def test_throttling_is_not_mistaken_for_a_missing_model():
