@@ -85,9 +85,10 @@ def converse_request(model_id: str, transcript: str, language: str, max_tokens: 
 
 
 # Stop reasons that say the model declined to analyse this transcript. Anthropic's safety
-# classifier answers `refusal`; Converse's documented stop reasons have no such value, and
-# a classifier stop is surfaced there as `content_filtered` (or `guardrail_intervened` with
-# a guardrail): all three end the recording the same way.
+# classifier answers `refusal` in the native body; Converse's documented stop reasons have
+# no such value, so how Bedrock passes it through Converse is not known here (`refusal` as
+# is, or `content_filtered`; `guardrail_intervened` with a guardrail): all three end the
+# recording the same way, final.
 REFUSAL_STOP_REASONS = frozenset({"refusal", "content_filtered", "guardrail_intervened"})
 
 

@@ -5,9 +5,10 @@ A model with these rules (`models.adaptive_thinking`) refuses, with Bedrock's
 prefill (the last message the assistant's) and a `budget_tokens` thinking budget; unless
 the request turns thinking off it thinks first, so its answer opens with a thinking block
 before the tool call; and its safety classifier may decline a transcript (`stop_reason:
-"refusal"` in the native answer, `content_filtered` through Converse, whose documented
-stop reasons have no `refusal`). Holding local requests to these rules makes a request
-that would fail on Bedrock fail here, and a parser that reads `content[0]` break here.
+"refusal"` in the native answer; through Converse, whose documented stop reasons have no
+`refusal`, this server answers `content_filtered`, an assumption the client also covers).
+Holding local requests to these rules makes a request that would fail on Bedrock fail
+here, and a parser that reads `content[0]` break here.
 
 The classifier's refusal is asked for by a test (`set_refusal`, or `POST
 /_stand-in/models/faults` with `{"refuse_containing": "<text>"}`, `""` for every
