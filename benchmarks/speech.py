@@ -19,6 +19,8 @@ service:
 - `aws-live-stream` (opt-in): the profile with the clip streamed live to the local
   endpoint, so the local Whisper's timing, not Transcribe's, sets the words;
 - `aws-nova-micro` (opt-in): the `aws` mode with Nova Micro as the mood model;
+- `aws-haiku-5-5` (opt-in): the `aws` mode with Claude Haiku 5.5 as the mood model (its
+  latency figures in the profile are assumptions: none is published);
 - `aws-untraced`, `aws-collector-down` (opt-in): the `aws` mode with tracing off, and with
   every process exporting its spans to a port nobody listens on: what tracing costs, and
   what an unreachable collector costs (`--modes aws,aws-untraced,aws-collector-down`).
@@ -50,6 +52,8 @@ MODES = {
     "aws-live-stream": {"profile": "aws", "stream": "live", "env": {}},
     "aws-nova-micro": {"profile": "aws", "stream": "aws",
                        "env": {"VOMAGE_ANALYSIS_MODEL_ID": "amazon.nova-micro-v1:0"}},
+    "aws-haiku-5-5": {"profile": "aws", "stream": "aws",
+                      "env": {"VOMAGE_ANALYSIS_MODEL_ID": "anthropic.claude-haiku-5-5"}},
     "aws-untraced": {"profile": "aws", "stream": "aws", "env": {"VOMAGE_TRACES_ENDPOINT": "off"}},
     # Port 9 (discard) on loopback: nothing listens, every export is refused.
     "aws-collector-down": {"profile": "aws", "stream": "aws",

@@ -16,6 +16,7 @@ from botocore.stub import ANY, Stubber
 
 from vomage_dagster.domain import image_models, prompts
 from vomage_dagster.domain.errors import (
+    ANALYSIS_REFUSED,
     CONTENT_FILTERED,
     INVALID_ANALYSIS,
     MODEL_UNAVAILABLE,
@@ -222,6 +223,38 @@ def test_a_model_that_cannot_be_called_is_a_final_model_unavailable(code, messag
     assert "anthropic.claude-3-haiku-20240307-v1:0" in info.value.message
 
 
+HAIKU_5_5 = "us.anthropic.claude-haiku-5-5"
+
+
+def test_haiku_5_5_through_converse_without_temperature_and_thinking_off():
+    """The exact Converse call Haiku 5.5 accepts, and its answer read past a reasoning block."""
+    analyzer = MoodAnalyzer(model_id=HAIKU_5_5, endpoint_url=STUB)
+    expected = prompts.converse_request(HAIKU_5_5, "I'm so happy today.", "en-US")
+    assert "temperature" not in expected["inferenceConfig"]
+    assert expected["additionalModelRequestFields"] == {"thinking": {"type": "disabled"}}
+    answer = converse_response()
+    answer["output"]["message"]["content"] = [
+        {"reasoningContent": {"reasoningText": {"text": "Good news: joy.", "signature": "c2ln"}}},
+        *[b for b in answer["output"]["message"]["content"] if "toolUse" in b]]
+    with Stubber(analyzer.bedrock) as br:
+        br.add_response("converse", answer, expected)
+        mood, usage = analyzer.analyze("I'm so happy today.", "en-US")
+        br.assert_no_pending_responses()
+    assert mood.primary_emotion == "joy" and usage == {"input_tokens": 612, "output_tokens": 98}
+
+
+def test_haiku_5_5_declining_the_transcript_is_final_not_retried():
+    analyzer = MoodAnalyzer(model_id=HAIKU_5_5, endpoint_url=STUB)
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "I can't help with that."}]}},
+              "stopReason": "content_filtered",
+              "usage": {"inputTokens": 612, "outputTokens": 9, "totalTokens": 621}, "metrics": {"latencyMs": 300}}
+    with Stubber(analyzer.bedrock) as br:
+        br.add_response("converse", answer)
+        with pytest.raises(ProcessingError) as info:
+            analyzer.analyze("whatever", "en-US")
+    assert info.value.code == ANALYSIS_REFUSED and not info.value.retryable
+
+
 def test_throttling_is_not_mistaken_for_a_missing_model():
     from botocore.exceptions import ClientError
 
@@ -348,6 +381,9 @@ def test_lifecycle_check_follows_a_profile_to_every_region_it_routes_to():
         stubs["us-west-2"].add_response("get_foundation_model", _foundation(
             HAIKU_BASE, "us-west-2", "LEGACY", legacyTime=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
             endOfLifeTime=dt.datetime(2027, 7, 1, tzinfo=dt.UTC)), {"modelIdentifier": HAIKU_BASE})
+        stubs["us-east-1"].add_response("list_foundation_models", _listing(
+            (HAIKU_BASE, "ACTIVE"), ("anthropic.claude-haiku-5-5", "ACTIVE"),
+            ("anthropic.claude-sonnet-4-5-20250929-v1:0", "ACTIVE")), {})
         verdict = catalog.verdict(ConfiguredModel("analysis", HAIKU, "us-east-1"))
         for stub in stubs.values():
             stub.assert_no_pending_responses()
@@ -358,6 +394,16 @@ def test_lifecycle_check_follows_a_profile_to_every_region_it_routes_to():
     assert any(p.startswith("us-west-2:") for p in verdict.problems)
     assert not any(p.startswith("us-east-1") for p in verdict.problems)
     assert len(verdict.foundation_models) == 3
+    assert verdict.successor == "anthropic.claude-haiku-5-5"
+    assert verdict.line().startswith(f"FAIL analysis {HAIKU} (us-east-1): LEGACY, end of life 2027-07-01, "
+                                     "successor: anthropic.claude-haiku-5-5 (ACTIVE)")
+
+
+def _listing(*models_and_status):
+    """A ListFoundationModels answer: summaries of these (model id, lifecycle status)."""
+    return {"modelSummaries": [{"modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{m}", "modelId": m,
+                                "providerName": "p", "modelLifecycle": {"status": status}}
+                               for m, status in models_and_status]}
 
 
 def test_lifecycle_check_fails_on_an_unknown_model_and_a_missing_profile():
@@ -365,16 +411,21 @@ def test_lifecycle_check_fails_on_an_unknown_model_and_a_missing_profile():
     with Stubber(catalog.bedrock("us-west-2")) as br:
         br.add_client_error("get_foundation_model", "ResourceNotFoundException",
                             "The model stability.stable-image-core-v9:0 does not exist.", 404)
+        br.add_response("list_foundation_models", _listing(("stability.stable-image-core-v1:1", "ACTIVE")), {})
         verdict = catalog.verdict(ConfiguredModel("image", "stability.stable-image-core-v9:0", "us-west-2"))
     assert not verdict.ok and verdict.status == "UNKNOWN" and "ResourceNotFoundException" in verdict.problems[0]
     with Stubber(catalog.bedrock("eu-west-1")) as br:
         br.add_client_error("get_inference_profile", "ResourceNotFoundException", "not found", 404)
+        br.add_client_error("list_foundation_models", "AccessDeniedException", "not authorized", 403)
         verdict = catalog.verdict(ConfiguredModel("analysis", "us." + HAIKU_BASE, "eu-west-1"))
     assert not verdict.ok and "eu-west-1" in verdict.problems[0]
+    assert verdict.successor is None and len(verdict.problems) == 1  # a refused listing is no finding
     with Stubber(catalog.bedrock("us-west-2")) as br:
         br.add_response("get_foundation_model", _foundation("stability.stable-image-core-v1:1", "us-west-2"),
                         {"modelIdentifier": "stability.stable-image-core-v1:1"})
-        assert catalog.verdict(ConfiguredModel("image", "stability.stable-image-core-v1:1", "us-west-2")).ok
+        br.add_response("list_foundation_models", _listing(("stability.stable-image-core-v1:1", "ACTIVE")), {})
+        current = catalog.verdict(ConfiguredModel("image", "stability.stable-image-core-v1:1", "us-west-2"))
+    assert current.ok and current.successor is None
 
 
 def test_batch_jobs_take_native_bodies():

@@ -23,7 +23,8 @@ from vomage_dagster.settings import Settings
 # a "*" resource here.
 NO_RESOURCE_LEVEL = {"transcribe:StartTranscriptionJob", "transcribe:StartStreamTranscriptionWebSocket",
                      "cloudwatch:PutMetricData", "xray:PutSpans", "xray:PutSpansForIndexing",
-                     "ecs:DescribeTaskDefinition", "ec2:DescribeNetworkInterfaces"}
+                     "ecs:DescribeTaskDefinition", "ec2:DescribeNetworkInterfaces",
+                     "bedrock:ListFoundationModels"}
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,19 @@ def test_models_check_passes_when_every_model_is_active(local_stack, capsys):
         HAIKU: "ACTIVE", "stability.stable-image-core-v1:1": "ACTIVE"}
     analysis = next(v for v in verdicts if v["role"] == "analysis")
     assert [arn.split(":")[3] for arn in analysis["foundation_models"]] == ["us-east-1", "us-east-2", "us-west-2"]
+    # The newer Haiku is named, read from ListFoundationModels; advice, not a failure.
+    assert analysis["successor"] == "anthropic.claude-haiku-5-5" and analysis["ok"]
+    assert next(v for v in verdicts if v["role"] == "image")["successor"] is None
+
+
+def test_models_check_names_the_successor_and_none_for_the_newest(local_stack, monkeypatch, capsys):
+    assert cli.main(["models", "check"]) == 0
+    assert f"ok   analysis {HAIKU} (us-east-1): ACTIVE, successor: anthropic.claude-haiku-5-5 (ACTIVE)" in \
+        capsys.readouterr().out
+    monkeypatch.setenv("VOMAGE_ANALYSIS_MODEL_ID", "anthropic.claude-haiku-5-5")
+    assert cli.main(["models", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "ok   analysis us.anthropic.claude-haiku-5-5 (us-east-1): ACTIVE\n" in out and "successor" not in out
 
 
 def test_models_list_reads_the_exact_stability_id(local_stack, capsys):
@@ -160,6 +173,8 @@ def test_a_legacy_model_fails_the_cli_and_the_asset_check(legacy_stack, capsys):
     assert mood_check.asset_key.to_user_string() == "mood"
     assert mood_check.metadata["status"].value == "LEGACY"
     assert mood_check.metadata["end_of_life"].value != "none announced"
+    assert mood_check.metadata["successor"].value == "anthropic.claude-haiku-5-5"
+    assert "successor: anthropic.claude-haiku-5-5 (ACTIVE)" in mood_check.description
     assert checks["image_model_active"].passed
 
 
@@ -194,3 +209,14 @@ def test_a_content_filter_refusal_fails_the_recording_final(settings, resources,
     error = resources["tracker"].status.get(rid)["error"]
     assert error["code"] == "content_filtered" and error["retryable"] is False
     assert "Filter reason: prompt" in error["message"]
+
+
+def test_the_role_check_models_runs_as_may_list_the_models_a_successor_is_found_in(local_stack):
+    """Without bedrock:ListFoundationModels the successor would silently be missing."""
+    from helpers import acting_as
+
+    from vomage_dagster.domain.models import ConfiguredModel
+
+    with acting_as("ProcessingRunRole"):
+        verdict = ModelCatalog().verdict(ConfiguredModel("analysis", HAIKU, "us-east-1"))
+    assert verdict.ok and verdict.successor == "anthropic.claude-haiku-5-5"

@@ -78,8 +78,9 @@ class Settings:
     # late acks). It must exceed the longest step, or a slow step runs twice.
     celery_visibility_timeout_s: int = 900
     # The mood model (a foundation model id) and the cross-region inference profile it is
-    # called through ("us", "eu", "apac", "global"; empty: call the model id itself), in
-    # `bedrock_region` (empty: `region`). Nova Micro: amazon.nova-micro-v1:0.
+    # called through ("us", "eu", "apac", "jp", "global"; empty: call the model id itself), in
+    # `bedrock_region` (empty: `region`). Nova Micro: amazon.nova-micro-v1:0; Claude Haiku
+    # 5.5: anthropic.claude-haiku-5-5 (its request rules: `models.adaptive_thinking`).
     analysis_model: str = models.DEFAULT_ANALYSIS_MODEL
     inference_profile_prefix: str = models.DEFAULT_PROFILE_PREFIX
     bedrock_region: str = ""

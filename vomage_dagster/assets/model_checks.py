@@ -2,7 +2,9 @@
 
 They run daily in the `check_models` job (schedules.py), not in the recordings' runs, so
 the catalog shows a red check on the asset while the model is LEGACY, before its end of
-life breaks recordings. `vomage models check` runs the same verdicts from a terminal.
+life breaks recordings; a newer ACTIVE model of the same line is named in the description
+and metadata (it does not fail the check). `vomage models check` runs the same verdicts
+from a terminal.
 """
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
@@ -23,6 +25,7 @@ def _result(verdict: ModelVerdict) -> AssetCheckResult:
             "end_of_life": verdict.end_of_life_time or "none announced",
             "problems": MetadataValue.json(list(verdict.problems)),
             "routes_to": MetadataValue.json(list(verdict.foundation_models)),
+            "successor": verdict.successor or "none listed",
         })
 
 

@@ -28,6 +28,7 @@ class TokenPrice:
 # By foundation model id (a profile id costs what its model costs).
 TOKEN_PRICES: dict[str, TokenPrice] = {
     "anthropic.claude-haiku-4-5-20251001-v1:0": TokenPrice(1.00, 5.00),
+    "anthropic.claude-haiku-5-5": TokenPrice(0.10, 0.50),  # its tokenizer counts ≈ 30 % more tokens
     "amazon.nova-micro-v1:0": TokenPrice(0.035, 0.14),
     "amazon.nova-lite-v1:0": TokenPrice(0.06, 0.24),
     "amazon.nova-2-lite-v1:0": TokenPrice(0.30, 2.50),

@@ -40,4 +40,7 @@ IMAGE_FAILED = "image_failed"
 MODEL_UNAVAILABLE = "model_unavailable"
 # The image model's content filter refused the prompt: the same prompt is refused again.
 CONTENT_FILTERED = "content_filtered"
+# The mood model declined the transcript (Claude's safety classifier, `stop_reason: refusal`):
+# the same transcript is declined again, so it is final.
+ANALYSIS_REFUSED = "analysis_refused"
 INTERNAL = "internal_error"

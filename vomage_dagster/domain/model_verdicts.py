@@ -4,7 +4,9 @@ Bedrock marks a model ACTIVE or LEGACY (`GetFoundationModel` → modelLifecycle)
 model still answers until its end-of-life date, then every request fails. The check
 fails on LEGACY, on a model Bedrock does not know or will not show us, and on an
 inference profile that is not ACTIVE in the region: each of those breaks recordings
-now or soon, and the operator must hear of it before users do.
+now or soon, and the operator must hear of it before users do. A newer ACTIVE model of
+the same line is named beside the verdict (`successor`), so a move is planned before the
+configured model turns LEGACY; it does not fail the check.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class ModelVerdict:
     legacy_time: str | None = None
     end_of_life_time: str | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    # A newer ACTIVE model of the same line (`model_versions.successor`): advice, never a failure.
+    successor: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,6 +47,8 @@ class ModelVerdict:
         text = f"{mark} {self.role:<8} {self.model_id} ({self.region}): {self.status}"
         if self.end_of_life_time:
             text += f", end of life {self.end_of_life_time}"
+        if self.successor:
+            text += f", successor: {self.successor} ({ACTIVE})"
         return text + (f" — {'; '.join(self.problems)}" if self.problems else "")
 
 

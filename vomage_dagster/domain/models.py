@@ -21,10 +21,15 @@ NOVA_CANVAS = "nova-canvas"
 TEXT_FAMILIES = (ANTHROPIC, NOVA_TEXT)
 IMAGE_FAMILIES = (STABILITY, NOVA_CANVAS)
 
+HAIKU_4_5 = "anthropic.claude-haiku-4-5-20251001-v1:0"
+# Claude Haiku 5.5 (2026-10): a configured option, not the default. Its API refuses what the
+# Haiku 4.5 request sets (see `adaptive_thinking`); $0.10 / $0.50 per M tokens.
+HAIKU_5_5 = "anthropic.claude-haiku-5-5"
+
 # Defaults (docs/sources.md): the successors of Claude 3 Haiku and Nova Canvas, both past
 # end of life in 2026. Stability's image models are served in fewer regions than the
 # text models; us-west-2 is where ListFoundationModels lists Stable Image Core.
-DEFAULT_ANALYSIS_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
+DEFAULT_ANALYSIS_MODEL = HAIKU_4_5
 DEFAULT_PROFILE_PREFIX = "us"
 DEFAULT_IMAGE_MODEL = "stability.stable-image-core-v1:1"
 DEFAULT_IMAGE_REGION = "us-west-2"
@@ -68,6 +73,34 @@ def family(model_id: str) -> str:
         return STABILITY
     raise ValueError(f"no request adapter for model {model_id!r} "
                      f"(supported: Claude and Nova text models, Stability and Nova Canvas images)")
+
+
+# The first Claude generation whose API thinks adaptively unless told not to and refuses
+# sampling parameters, assistant prefill and `budget_tokens` (Claude Haiku 5.5's rules).
+ADAPTIVE_THINKING_FROM = (5,)
+
+
+def adaptive_thinking(model_id: str) -> bool:
+    """Whether the model is a Claude of the generation with Haiku 5.5's request rules.
+
+    Those models think before answering unless the request turns thinking off, and refuse
+    a non-default temperature/top_p/top_k: the mood request must turn thinking off (a short
+    forced tool call gains nothing from it but latency) and leave temperature out, where
+    Haiku 4.5's request sets it to 0. Decided from the id's version (`model_versions`), so
+    a later Claude of the same line follows the same rules.
+    """
+    from vomage_dagster.domain.model_versions import lineage
+
+    if family_or_none(model_id) != ANTHROPIC:
+        return False
+    return lineage(model_id).generation >= ADAPTIVE_THINKING_FROM
+
+
+def family_or_none(model_id: str) -> str | None:
+    try:
+        return family(model_id)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import json
 
 from vomage_dagster.domain import image_vocabulary, models, styles
 from vomage_dagster.domain.context import RecordingContext
-from vomage_dagster.domain.errors import INVALID_ANALYSIS, ProcessingError
+from vomage_dagster.domain.errors import ANALYSIS_REFUSED, INVALID_ANALYSIS, ProcessingError
 from vomage_dagster.domain.hashing import sha256_text
 from vomage_dagster.domain.mood import MOOD_TOOL_SCHEMA, Mood
 
@@ -58,19 +58,55 @@ def _converse_tool_config() -> dict:
     }
 
 
+# Thinking off, in the Anthropic Messages API's own shape: a short forced tool call gains
+# nothing from it but latency and output tokens.
+THINKING_DISABLED = {"type": "disabled"}
+
+
 def converse_request(model_id: str, transcript: str, language: str, max_tokens: int = 600) -> dict:
-    """Keyword arguments of bedrock-runtime `converse`: one shape for Claude and Nova text models."""
-    return {
+    """Keyword arguments of bedrock-runtime `converse`: one shape for Claude and Nova text models.
+
+    Temperature 0 keeps the analysis repeatable where the model takes it; a model with Haiku
+    5.5's rules (`models.adaptive_thinking`) refuses any temperature but the default, so its
+    request leaves it out and turns thinking off through `additionalModelRequestFields`
+    (Converse has no field of its own for it).
+    """
+    request = {
         "modelId": model_id,
         "system": [{"text": SYSTEM_PROMPT}],
         "messages": [{"role": "user", "content": [{"text": _user_text(transcript, language)}]}],
         "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0},
         "toolConfig": _converse_tool_config(),
     }
+    if models.adaptive_thinking(model_id):
+        del request["inferenceConfig"]["temperature"]
+        request["additionalModelRequestFields"] = {"thinking": dict(THINKING_DISABLED)}
+    return request
+
+
+# Stop reasons that say the model declined to analyse this transcript. Anthropic's safety
+# classifier answers `refusal` in the native body; Converse's documented stop reasons have
+# no such value, so how Bedrock passes it through Converse is not known here (`refusal` as
+# is, or `content_filtered`; `guardrail_intervened` with a guardrail): all three end the
+# recording the same way, final.
+REFUSAL_STOP_REASONS = frozenset({"refusal", "content_filtered", "guardrail_intervened"})
+
+
+def _refused(stop_reason: object) -> None:
+    """Raise the final `analysis_refused` error when the model refused; asking again with the
+    same transcript is refused again, so it is not retryable."""
+    if stop_reason in REFUSAL_STOP_REASONS:
+        raise ProcessingError(ANALYSIS_REFUSED, f"the mood model declined to analyse this transcript "
+                                                f"(stop reason {stop_reason})", retryable=False)
 
 
 def tool_input_from_converse(response: dict) -> dict:
-    """The record_mood call in a Converse response; raise if the model did not make it."""
+    """The record_mood call in a Converse response; raise if the model did not make it.
+
+    Blocks are chosen by kind (`toolUse`), never by position: a model that thinks answers a
+    `reasoningContent` block first.
+    """
+    _refused(response.get("stopReason"))
     content = ((response.get("output") or {}).get("message") or {}).get("content") or []
     calls = [b.get("toolUse") for b in content if isinstance(b, dict)]
     return _tool_input(calls, f"stopReason={response.get('stopReason')}")
@@ -93,16 +129,20 @@ def converse_usage(response: dict) -> dict:
             "output_tokens": int(usage.get("outputTokens", 0))}
 
 
-def analysis_request(transcript: str, language: str, max_tokens: int = 600) -> dict:
+def analysis_request(transcript: str, language: str, max_tokens: int = 600,
+                     adaptive_thinking: bool = False) -> dict:
     """Claude's native messages body with tool use forced (InvokeModel; batch inference).
 
     Bedrock batch jobs of the Converse type refuse `toolConfig`, so batch inputs use each
-    family's native body: this one for Claude, `nova_request` for Nova.
+    family's native body: this one for Claude, `nova_request` for Nova. With
+    `adaptive_thinking` (Haiku 5.5's rules) the body has no temperature, which those models
+    refuse, and a `thinking` field that turns thinking off.
     """
+    sampling: dict = {"thinking": dict(THINKING_DISABLED)} if adaptive_thinking else {"temperature": 0}
     return {
         "anthropic_version": ANTHROPIC_VERSION,
         "max_tokens": max_tokens,
-        "temperature": 0,
+        **sampling,
         "system": SYSTEM_PROMPT,
         "tools": [
             {
@@ -130,7 +170,7 @@ def nova_request(transcript: str, language: str, max_tokens: int = 600) -> dict:
 def native_request(model_id: str, transcript: str, language: str) -> dict:
     """The InvokeModel body of the model's family (what a batch record's modelInput holds)."""
     if models.family(model_id) == models.ANTHROPIC:
-        return analysis_request(transcript, language)
+        return analysis_request(transcript, language, adaptive_thinking=models.adaptive_thinking(model_id))
     if models.family(model_id) == models.NOVA_TEXT:
         return nova_request(transcript, language)
     raise ValueError(f"{model_id} is not a text model")
@@ -156,7 +196,12 @@ def transcript_from_request(body: dict) -> tuple[str, str]:
 
 
 def tool_input_from_response(body: dict) -> dict:
-    """The record_mood tool call in a Claude native response; raise if there is none."""
+    """The record_mood tool call in a Claude native response; raise if there is none.
+
+    Blocks are chosen by `type`, never by position: a model that thinks opens with a
+    `thinking` block. A `refusal` stop is final (`_refused`).
+    """
+    _refused(body.get("stop_reason"))
     calls = [b for b in body.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
     return _tool_input(calls, f"stop_reason={body.get('stop_reason')}")
 

@@ -2,6 +2,8 @@
 
 Converse gives Claude (default: Claude Haiku 4.5 through a cross-region inference
 profile) and the Nova text models one request shape, so switching model is a setting.
+Where a model's API differs (Claude Haiku 5.5 refuses `temperature` and thinks unless
+told not to), `prompts.converse_request` shapes the request by the model id.
 """
 
 from __future__ import annotations

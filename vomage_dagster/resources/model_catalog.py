@@ -3,7 +3,8 @@
 A profile id is looked up with `GetInferenceProfile` in the region it is called from;
 each foundation model it routes to is then looked up with `GetFoundationModel` in that
 model's own region (a `us.` profile routes to several). A bare model id is looked up
-with `GetFoundationModel` directly. Verdicts are in `domain.lifecycle`.
+with `GetFoundationModel` directly. `ListFoundationModels` in the model's region names a
+newer ACTIVE model of its line, if there is one. Verdicts are in `domain.model_verdicts`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from dagster import ConfigurableResource
 
 from vomage_dagster.domain import model_verdicts as lifecycle
-from vomage_dagster.domain import models
+from vomage_dagster.domain import model_versions, models
 from vomage_dagster.resources.aws import client
 
 
@@ -45,7 +46,24 @@ class ModelCatalog(ConfigurableResource):
         return lifecycle.from_foundation_model(role, base, region, details)
 
     def verdict(self, model: models.ConfiguredModel) -> lifecycle.ModelVerdict:
-        """The lifecycle verdict of one configured model."""
+        """The lifecycle verdict of one configured model, with its successor if one is listed."""
+        found = self._verdict(model)
+        return dataclasses.replace(found, successor=self.successor(model.model_id, model.region))
+
+    def successor(self, model_id: str, region: str) -> str | None:
+        """The newest ACTIVE model of `model_id`'s line that `ListFoundationModels` lists in
+        `region` and that is newer than it (`model_versions`); None when there is none, or
+        when the listing is refused (advice must not fail the check)."""
+        try:
+            listed = self.list_models(region)
+        except Exception as exc:
+            if _reason(exc) is None:
+                raise
+            return None
+        found = model_versions.successor(model_id, listed)
+        return found["modelId"] if found else None
+
+    def _verdict(self, model: models.ConfiguredModel) -> lifecycle.ModelVerdict:
         if not models.is_profile(model.model_id):
             found = self.foundation_model(model.role, model.model_id, model.region)
             return dataclasses.replace(found, model_id=model.model_id)

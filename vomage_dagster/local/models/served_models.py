@@ -1,10 +1,11 @@
 """The models the local model server serves, described as Bedrock's control plane does.
 
 The local server answers only these ids, so a typo or a retired id in settings fails
-locally as it fails on AWS. Claude 3 Haiku is absent on purpose: it reached end of life
-on 2026-09-10 and Bedrock no longer serves it. Nova Canvas is served but LEGACY (end of
-life 2026-09-30) for the accounts that still have it. `VOMAGE_LOCAL_LEGACY_MODELS=<id,…>`
-reports more models as LEGACY, so the lifecycle check's failure path runs in tests.
+locally as it fails on AWS. Claude Haiku 4.5 and 5.5 are both ACTIVE. Claude 3 Haiku is
+absent on purpose: it reached end of life on 2026-09-10 and Bedrock no longer serves it.
+Nova Canvas is served but LEGACY (end of life 2026-09-30) for the accounts that still have
+it. `VOMAGE_LOCAL_LEGACY_MODELS=<id,…>` reports more models as LEGACY, so the lifecycle
+check's failure path runs in tests.
 """
 
 from __future__ import annotations
@@ -20,21 +21,33 @@ ACCOUNT = "000000000000"
 # foundation model id → (name, provider, output modality, legacy/end-of-life dates or None)
 FOUNDATION_MODELS: dict[str, tuple[str, str, str, tuple[str, str] | None]] = {
     "anthropic.claude-haiku-4-5-20251001-v1:0": ("Claude Haiku 4.5", "Anthropic", TEXT, None),
+    # ACTIVE since 2026-10-07, "end of life no sooner than 2027-10-07": Bedrock states no
+    # end-of-life time for an ACTIVE model, so none is given here either.
+    "anthropic.claude-haiku-5-5": ("Claude Haiku 5.5", "Anthropic", TEXT, None),
     "amazon.nova-micro-v1:0": ("Nova Micro", "Amazon", TEXT, None),
     "amazon.nova-lite-v1:0": ("Nova Lite", "Amazon", TEXT, None),
     "amazon.nova-2-lite-v1:0": ("Nova 2 Lite", "Amazon", TEXT, None),
     "stability.stable-image-core-v1:1": ("Stable Image Core 1.1", "Stability AI", IMAGE, None),
     "amazon.nova-canvas-v1:0": ("Nova Canvas", "Amazon", IMAGE, ("2026-03-30", "2026-09-30")),
 }
+# When a model's life began (default: 2025-01-01, before anything here mattered).
+START_OF_LIFE = {"anthropic.claude-haiku-4-5-20251001-v1:0": "2025-10-15",
+                 "anthropic.claude-haiku-5-5": "2026-10-07"}
 # Models reached on demand only through a profile (calling the bare id fails, as on AWS).
-PROFILE_ONLY = {"anthropic.claude-haiku-4-5-20251001-v1:0", "amazon.nova-2-lite-v1:0"}
+# Claude Haiku 5.5 is listed with profiles as Haiku 4.5 is; held to the same rule.
+PROFILE_ONLY = {"anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-5-5",
+                "amazon.nova-2-lite-v1:0"}
 # profile prefix → the regions its profiles route to
 PROFILE_REGIONS = {
     "us": ("us-east-1", "us-east-2", "us-west-2"),
     "eu": ("eu-central-1", "eu-west-1", "eu-west-3"),
     "apac": ("ap-northeast-1", "ap-southeast-1", "ap-southeast-2"),
+    "jp": ("ap-northeast-1", "ap-northeast-3"),
     "global": ("us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"),
 }
+# The profiles a model is offered through, where not every geography's (default: all but jp).
+PROFILES_OF = {"anthropic.claude-haiku-5-5": ("us", "eu", "jp", "global")}
+DEFAULT_PROFILES = ("us", "eu", "apac", "global")
 
 
 def legacy_ids(environ: dict[str, str] | None = None) -> set[str]:
@@ -52,7 +65,7 @@ def foundation_model(model_id: str, region: str, legacy: set[str]) -> dict | Non
     if found is None:
         return None
     name, provider, modality, dates = found
-    life: dict = {"status": "ACTIVE", "startOfLifeTime": _time("2025-01-01")}
+    life: dict = {"status": "ACTIVE", "startOfLifeTime": _time(START_OF_LIFE.get(model_id, "2025-01-01"))}
     if dates or model_id in legacy:
         legacy_day, end_day = dates or ((dt.date.today() - dt.timedelta(days=1)).isoformat(),
                                         (dt.date.today() + dt.timedelta(days=180)).isoformat())
@@ -70,7 +83,8 @@ def foundation_model(model_id: str, region: str, legacy: set[str]) -> dict | Non
 def inference_profile(profile_id: str, region: str) -> dict | None:
     """GetInferenceProfile's answer, or None for a profile not offered."""
     prefix, base = models.split_profile(profile_id)
-    if prefix not in PROFILE_REGIONS or base not in FOUNDATION_MODELS:
+    if prefix not in PROFILE_REGIONS or base not in FOUNDATION_MODELS \
+            or prefix not in PROFILES_OF.get(base, DEFAULT_PROFILES):
         return None
     if FOUNDATION_MODELS[base][2] != TEXT:
         return None  # image models here have no cross-region profile

@@ -24,6 +24,9 @@ building, polling, parsing, validation) runs unchanged against it:
   `<output>/<job id>/<input name>.out` is written back, errors per record included.
 - Open-Meteo's forecast API (`GET /v1/forecast`, `weather_standin.py`): the weather
   provider's stand-in, with faults a test can ask for per place cell.
+- Claude Haiku 5.5's request rules and answer shapes (`claude_rules.py`): requests it
+  refuses are refused here, its thinking block comes first unless turned off, and its
+  classifier's refusal can be asked for (`POST /_stand-in/models/faults`).
 
 Models load once at start and stay warm. `GET /health` answers when they are loaded;
 `GET /stats` counts model calls (the cache tests and benchmarks read it).
@@ -48,10 +51,18 @@ from urllib.parse import parse_qs, unquote, urlparse
 from vomage_dagster.domain import image_models, prompts
 from vomage_dagster.domain.audio import decode
 from vomage_dagster.domain.errors import ProcessingError
-from vomage_dagster.domain.models import ANTHROPIC, NOVA_TEXT, STABILITY, family
+from vomage_dagster.domain.models import (
+    ANTHROPIC,
+    HAIKU_5_5,
+    NOVA_TEXT,
+    STABILITY,
+    adaptive_thinking,
+    family,
+    foundation_id,
+)
 from vomage_dagster.local.models import authorization as auth
+from vomage_dagster.local.models import claude_rules, weather_standin
 from vomage_dagster.local.models import served_models as served
-from vomage_dagster.local.models import weather_standin
 from vomage_dagster.local.models.authorization import Authorizer
 from vomage_dagster.local.models.vocabularies import Vocabularies, VocabularyConflict, VocabularyRefused
 from vomage_dagster.resources import latency
@@ -91,8 +102,7 @@ class Models:
         """Under a latency profile: the model's first token and its output rate."""
         profile = latency.active()
         if profile is not None:
-            name = "nova_micro" if family(model_id) == NOVA_TEXT else "claude_haiku_4_5"
-            latency.hold_until(started, profile.mood_seconds(name, usage["outputTokens"]))
+            latency.hold_until(started, profile.mood_seconds(_latency_figure(model_id), usage["outputTokens"]))
 
     @staticmethod
     def _hold(figure: str, started: float) -> None:
@@ -102,20 +112,40 @@ class Models:
 
     # --- Bedrock runtime ---------------------------------------------------------------
     def converse(self, model_id: str, body: dict, region: str) -> dict:
-        """Converse with record_mood forced → the offline mood model, in Converse's answer shape."""
-        served.resolve(model_id, region, served.TEXT)
+        """Converse with record_mood forced → the offline mood model, in Converse's answer shape.
+
+        A model with Haiku 5.5's rules is held to them (`claude_rules`): refused requests,
+        a reasoning block first unless thinking is off, the classifier's refusal on request.
+        """
+        base = served.resolve(model_id, region, served.TEXT)
+        strict = adaptive_thinking(base)
+        if strict:
+            claude_rules.check_converse(body)
         started, held_from = time.perf_counter(), time.monotonic()
+        if strict and claude_rules.declines(body):
+            return {"output": {"message": {"role": "assistant", "content": [{"text": ""}]}},
+                    "stopReason": "content_filtered", "usage": self._usage(body, {}),
+                    "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)}}
         tool_input = self._mood(body)
         usage = self._usage(body, tool_input)
+        content: list[dict] = [{"toolUse": {
+            "toolUseId": f"tooluse_local_{int(time.time() * 1000)}", "name": prompts.TOOL_NAME,
+            "input": tool_input}}]
+        if strict and claude_rules.thinks_converse(body):
+            content.insert(0, claude_rules.converse_thinking_block())
+            usage = self._with_thinking(usage)
         self._hold_mood(model_id, held_from, usage)
         return {
-            "output": {"message": {"role": "assistant", "content": [{"toolUse": {
-                "toolUseId": f"tooluse_local_{int(time.time() * 1000)}", "name": prompts.TOOL_NAME,
-                "input": tool_input}}]}},
+            "output": {"message": {"role": "assistant", "content": content}},
             "stopReason": "tool_use",
             "usage": usage,
             "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
         }
+
+    @staticmethod
+    def _with_thinking(usage: dict) -> dict:
+        out = usage["outputTokens"] + claude_rules.thinking_tokens()
+        return {**usage, "outputTokens": out, "totalTokens": usage["inputTokens"] + out}
 
     def _mood(self, body: dict) -> dict:
         choice = ((body.get("toolConfig") or {}).get("toolChoice") or {}).get("tool") or \
@@ -139,23 +169,31 @@ class Models:
         kind = family(model_id)
         held_from = time.monotonic()
         if kind in (ANTHROPIC, NOVA_TEXT):
-            served.resolve(model_id, region, served.TEXT)
+            base = served.resolve(model_id, region, served.TEXT)
+            strict = adaptive_thinking(base)
+            if strict:
+                claude_rules.check_native(body)
+            message = {"id": f"msg_local_{int(time.time() * 1000)}", "type": "message", "role": "assistant",
+                       "model": model_id}
+            if strict and claude_rules.declines(body):
+                usage = self._usage(body, {})
+                return {**message, "content": [], "stop_reason": "refusal",
+                        "usage": {"input_tokens": usage["inputTokens"], "output_tokens": usage["outputTokens"]}}
             tool_input = self._mood(body)
             usage = self._usage(body, tool_input)
+            content: list[dict] = [{"type": "tool_use", "id": "toolu_local", "name": prompts.TOOL_NAME,
+                                    "input": tool_input}]
+            if strict and claude_rules.thinks_native(body):
+                content.insert(0, claude_rules.native_thinking_block())
+                usage = self._with_thinking(usage)
             self._hold_mood(model_id, held_from, usage)
             if kind == NOVA_TEXT:
                 return {"output": {"message": {"role": "assistant", "content": [{"toolUse": {
                             "toolUseId": "tooluse_local", "name": prompts.TOOL_NAME,
                             "input": tool_input}}]}},
                         "stopReason": "tool_use", "usage": usage}
-            return {
-                "id": f"msg_local_{int(time.time() * 1000)}", "type": "message", "role": "assistant",
-                "model": model_id,
-                "content": [{"type": "tool_use", "id": "toolu_local", "name": prompts.TOOL_NAME,
-                             "input": tool_input}],
-                "stop_reason": "tool_use",
-                "usage": {"input_tokens": usage["inputTokens"], "output_tokens": usage["outputTokens"]},
-            }
+            return {**message, "content": content, "stop_reason": "tool_use",
+                    "usage": {"input_tokens": usage["inputTokens"], "output_tokens": usage["outputTokens"]}}
         served.resolve(model_id, region, served.IMAGE)
         from vomage_dagster.local.models.painter import paint
 
@@ -366,6 +404,13 @@ class Models:
                             endTime=dt.datetime.now(dt.UTC).isoformat())
 
 
+def _latency_figure(model_id: str) -> str:
+    """The latency profile's figure prefix for a mood model (Claude Haiku 4.5's for any other Claude)."""
+    if family(model_id) == NOVA_TEXT:
+        return "nova_micro"
+    return "claude_haiku_5_5" if foundation_id(model_id) == HAIKU_5_5 else "claude_haiku_4_5"
+
+
 class NotFound(Exception):
     code = "ResourceNotFoundException"
 
@@ -506,6 +551,9 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
                 if self.path == "/_stand-in/weather/faults":
                     weather_standin.fault_request(raw)
                     self._send(200, {"ok": True})
+                elif self.path == "/_stand-in/models/faults":
+                    claude_rules.fault_request(raw)
+                    self._send(200, {"ok": True})
                 elif target.startswith("Transcribe."):
                     op = target.split(".", 1)[1]
                     if op == "StartTranscriptionJob":
@@ -541,7 +589,7 @@ def make_handler(models: Models, authorizer: Authorizer) -> type[BaseHTTPRequest
                         self._send(200, models.converse(model_id, body, region))
                 else:
                     self._error(404, "UnknownOperationException", self.path)
-            except (Conflict, BadRequest, VocabularyConflict, VocabularyRefused) as exc:
+            except (Conflict, BadRequest, VocabularyConflict, VocabularyRefused, claude_rules.RequestRefused) as exc:
                 self._error(400, exc.code, str(exc))
             except LookupError as exc:  # an unknown model id: Bedrock's own answer
                 self._error(400, "ValidationException", str(exc).strip("'\""))
