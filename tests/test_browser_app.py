@@ -51,7 +51,8 @@ def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
     set_user(live_view["settings"], "browser-user", password)
     with chromium(fake_microphone(wav)) as driver:
         seen = record_and_watch(driver, f"{live_view['base']}/", "browser-user",
-                                sample["duration_s"] + 0.8, password=password)
+                                sample["duration_s"] + 0.8, password=password, style="cinematic",
+                                place=(35.68, 139.69))
         # The feed lists the recording, complete, with its thumbnail.
         poll(lambda: driver.execute_script(
             "const li = document.querySelector('#feed li');"
@@ -67,6 +68,9 @@ def test_the_live_view_shows_words_then_mood_then_image(live_view, tmp_path):
     record = RecordsTable(table_name=load_settings().records_table, region_name=load_settings().region)
     assert seen["stage"] == "complete" and not seen["error"], seen
     assert seen["mood"]
+    # What went into the picture, shown with it: the place cell, its weather, the time, the style.
+    assert "near 35.7,139.7" in seen["context"] and "cinematic style" in seen["context"], seen["context"]
+    assert "open-meteo" in seen["context"] and seen["message"] == "Your picture is ready."
     words = set(seen["words"].lower().replace(",", "").replace(".", "").split())
     expected = set(sample["expected_text"].lower().replace(",", "").replace(".", "").split())
     assert len(expected & words) >= len(expected) // 2, seen["words"]

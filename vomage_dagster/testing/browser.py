@@ -69,14 +69,24 @@ def sign_in(driver, username: str, password: str) -> None:
 
 
 def record_and_watch(driver, page_url: str, username: str, seconds: float, timeout: float = 120,
-                     password: str | None = None) -> dict:
+                     password: str | None = None, style: str | None = None,
+                     place: tuple[float, float] | None = None) -> dict:
     """Open the live view (signed in on its form with `password`, or by a `?token=` in
-    `page_url`), record for `seconds`, stop; return what the page measured (ms from stop
-    to words, mood and image on screen) and what it showed."""
+    `page_url`; at `place` if given, the browser's geolocation), pick `style`, record for
+    `seconds`, stop; return what the page measured (ms from stop to words, mood and image
+    on screen) and what it showed."""
+    if place is not None:
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["geolocation"]})
+        driver.execute_cdp_cmd("Emulation.setGeolocationOverride",
+                               {"latitude": place[0], "longitude": place[1], "accuracy": 50})
     driver.get(page_url)
     if password is not None:
         sign_in(driver, username, password)
     poll(lambda: username in text(driver, "who"), 30, "signed in")
+    if place is not None:
+        poll(lambda: driver.execute_script("return here !== null"), 10, "the browser's position")
+    if style is not None:
+        driver.execute_script("document.getElementById('style').value = arguments[0]", style)
     driver.find_element("id", "record").click()
     poll(lambda: text(driver, "stage") == "recording", 10, "recording")
     time.sleep(seconds)
@@ -86,6 +96,7 @@ def record_and_watch(driver, page_url: str, username: str, seconds: float, timeo
     state = driver.execute_script("return window.vomage")
     return {"timings": state["timings"], "shown": state["shown"], "stage": text(driver, "stage"),
             "words": text(driver, "transcript"), "mood": text(driver, "mood"), "error": text(driver, "error"),
+            "context": text(driver, "context"), "message": text(driver, "message"),
             "recording_id": state["recordingId"], "words_from": state.get("wordsFrom")}
 
 
