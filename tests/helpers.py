@@ -81,3 +81,17 @@ def cfn_refs(node) -> set[str]:
         for value in node:
             found |= cfn_refs(value)
     return found
+
+
+def wait_for_batch_job(jobs, arn: str) -> dict:
+    """A Bedrock batch job's description once it ended (the local server's take seconds)."""
+    import time
+
+    from vomage_dagster.domain import batch
+
+    for _ in range(240):
+        job = jobs.describe(arn)
+        if job["status"] in batch.TERMINAL_STATUSES:
+            return job
+        time.sleep(0.25)
+    raise AssertionError(f"batch job {arn} did not end")

@@ -19,7 +19,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from dagster import DagsterInstance, materialize
-from helpers import acting_as
+from helpers import acting_as, wait_for_batch_job
 
 from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS
@@ -169,15 +169,6 @@ def test_a_recording_haiku_5_5_declines_ends_failed_with_the_refusal_code(settin
     assert status["message"] == "The mood of this recording could not be read."
 
 
-def _wait(jobs: BatchInference, arn: str) -> dict:
-    for _ in range(240):
-        job = jobs.describe(arn)
-        if job["status"] in batch.TERMINAL_STATUSES:
-            return job
-        time.sleep(0.25)
-    raise AssertionError(f"batch job {arn} did not end")
-
-
 def test_batch_records_on_haiku_5_5_are_accepted_and_a_declined_one_is_its_own_error(local_stack, resources):
     store, stamp = resources["store"], int(time.time() * 1000)
     input_key = f"batch/test-haiku55-{stamp}/input-000.jsonl"
@@ -187,7 +178,7 @@ def test_batch_records_on_haiku_5_5_are_accepted_and_a_declined_one_is_its_own_e
     with declined("furious"):
         arn = jobs.submit(f"haiku55-{stamp}", f"tok-{stamp}", HAIKU_5_5, store.uri(input_key),
                           store.uri(f"batch/test-haiku55-{stamp}/output/"))
-        assert _wait(jobs, arn)["status"] == "Completed"  # a refusal is an answer, not a failed record
+        assert wait_for_batch_job(jobs, arn)["status"] == "Completed"  # a refusal is an answer, not a failed record
     out = store.get_bytes(BatchInference.output_key(f"batch/test-haiku55-{stamp}/output", arn, input_key))
     results = {r.record_id: r for r in batch.parse_output(out, HAIKU_5_5)}
     assert results["r1"].mood["primary_emotion"] == "joy"

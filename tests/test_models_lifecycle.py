@@ -13,6 +13,7 @@ import time
 
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from helpers import wait_for_batch_job
 
 from vomage_dagster import cli
 from vomage_dagster.assets.partitions import recordings
@@ -111,15 +112,6 @@ def test_a_recording_on_a_retired_model_fails_final_with_the_model_named(setting
     assert status["error"]["retryable"] is False and retired in status["error"]["message"]
 
 
-def _wait(jobs: BatchInference, arn: str) -> dict:
-    for _ in range(240):
-        job = jobs.describe(arn)
-        if job["status"] in batch.TERMINAL_STATUSES:
-            return job
-        time.sleep(0.25)
-    raise AssertionError(f"batch job {arn} did not end")
-
-
 def test_batch_inference_with_nova_native_bodies(local_stack, resources):
     """Reprocessing on a Nova model: native Nova records in, validated moods out."""
     store, model_id = resources["store"], "us.amazon.nova-micro-v1:0"
@@ -130,7 +122,7 @@ def test_batch_inference_with_nova_native_bodies(local_stack, resources):
     jobs = resources["batch_inference"]
     arn = jobs.submit(f"nova-{stamp}", f"tok-{stamp}", model_id, store.uri(input_key),
                       store.uri(f"batch/test-nova-{stamp}/output/"))
-    assert _wait(jobs, arn)["status"] == "Completed"
+    assert wait_for_batch_job(jobs, arn)["status"] == "Completed"
     out = store.get_bytes(BatchInference.output_key(f"batch/test-nova-{stamp}/output", arn, input_key))
     results = {r.record_id: r for r in batch.parse_output(out, model_id)}
     assert results["r1"].mood["primary_emotion"] == "joy" and results["r2"].error is None

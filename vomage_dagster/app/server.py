@@ -54,6 +54,17 @@ REGISTER_WAIT_S = 30.0
 KNOWN_USERS = 100_000
 
 
+async def json_object(request: Request) -> dict:
+    """The request's body as a JSON object; 400 saying what it is not."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise views.Refused(400, "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise views.Refused(400, "the body must be a JSON object")
+    return body
+
+
 def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
     """The live view; `metrics`: where API response times go (default: CloudWatch, every
     `app_metrics_interval_s`)."""
@@ -104,12 +115,7 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
 
     async def sign_in(request: Request) -> Response:
         """Username and password → the pool's tokens (relayed to Cognito; nothing kept)."""
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise views.Refused(400, "the body must be JSON") from None
-        if not isinstance(body, dict):
-            raise views.Refused(400, "the body must be a JSON object")
+        body = await json_object(request)
         username, password = str(body.get("username") or "")[:128], str(body.get("password") or "")[:256]
         try:
             tokens = await asyncio.to_thread(password_sign_in, settings.region, settings.user_pool_client_id,
@@ -132,12 +138,7 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
 
     async def new_upload(request: Request) -> Response:
         who = await bearer(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise views.Refused(400, "the body must be JSON") from None
-        if not isinstance(body, dict):
-            raise views.Refused(400, "the body must be a JSON object")
+        body = await json_object(request)
         content_type, extension = views.content_type_extension(body.get("content_type"))
         views.check_size(body.get("size"))
         # The same checks the pipeline applies later (client_metadata): refuse nothing here
