@@ -25,7 +25,7 @@ def launcher(tmp_path_factory, local_stack):
     home = prepare_home(tmp_path_factory.mktemp("ingest"), runs="spawn")
     create_storage(home)
     with DagsterInstance.from_config(str(home)) as instance:
-        launcher = GraphQLLauncher(PROJECT_ROOT / "workspace.yaml", instance)
+        launcher = GraphQLLauncher(PROJECT_ROOT / "workspace.yaml", instance, dispatch="queue")
         yield instance, launcher
         launcher.close()
 
@@ -68,3 +68,37 @@ def test_uploads_arriving_together_share_a_run_each_recording_once(launcher, que
     runs = {r.run_id: r for rid in rids for r in _runs_of(instance, rid)}
     covered = sorted(rid for r in runs.values() for rid in recordings_of_run(r.tags))
     assert covered == sorted(rids)
+
+
+def test_direct_dispatch_skips_an_empty_queue_and_queues_behind_a_waiting_run(tmp_path, local_stack, queues,
+                                                                              resources, settings, samples):
+    """With room and nothing waiting, the ingest hands the run to the launcher at once;
+    with a run already waiting in the queue, the next one queues behind it."""
+    import time
+
+    home = prepare_home(tmp_path / "direct", runs="spawn")
+    create_storage(home)
+    with DagsterInstance.from_config(str(home)) as instance:
+        gql = GraphQLLauncher(PROJECT_ROOT / "workspace.yaml", instance)
+        try:
+            first = upload_file(settings, samples["en_neutral"]["path"], "ingest-direct")
+            assert ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG) == 1
+            [run] = _runs_of(instance, first)
+            assert gql.dispatched == {"direct": 1, "queued": 0} and run.status != DagsterRunStatus.QUEUED
+            deadline = time.monotonic() + 120  # it runs: wait for it, leave no process behind
+            while not instance.get_run_by_id(run.run_id).is_finished and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.SUCCESS
+            assert resources["tracker"].status.get(first)["stage"] == "complete"
+
+            gql.direct = False  # a run left waiting in the queue (no daemon here dequeues it)
+            waiting = upload_file(settings, samples["en_neutral"]["path"], "ingest-direct")
+            ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG)
+            gql.direct = True
+            behind = upload_file(settings, samples["en_neutral"]["path"], "ingest-direct")
+            ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG)
+            assert [r.status for r in _runs_of(instance, waiting) + _runs_of(instance, behind)] == [
+                DagsterRunStatus.QUEUED, DagsterRunStatus.QUEUED]
+            assert gql.dispatched["queued"] == 2
+        finally:
+            gql.close()

@@ -113,6 +113,9 @@ class Settings:
     auto_retries: int = 2
     # The ingest asks a streamed recording's mood while its run starts (ingest/early_mood.py).
     early_mood: bool = True
+    # How the ingest starts runs: "direct" hands one to the run launcher at once while the
+    # run queue is empty and has room, "queue" always queues it (ingest/launcher.py).
+    ingest_dispatch: str = "direct"
     retry_backoff_s: float = 5.0
     # Traces (telemetry/): where spans go over OTLP/HTTP (empty: tracing off; on AWS by
     # default X-Ray's OTLP endpoint, signed), the share of recordings traced (all locally,
@@ -223,6 +226,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         stall_after_s=int(e.get("VOMAGE_STALL_AFTER_S", d.stall_after_s)),
         auto_retries=max(0, int(e.get("VOMAGE_AUTO_RETRIES", d.auto_retries))),
         early_mood=_on_off(e.get("VOMAGE_EARLY_MOOD"), default=d.early_mood, name="VOMAGE_EARLY_MOOD"),
+        ingest_dispatch=_choice(e.get("VOMAGE_INGEST_DISPATCH"), d.ingest_dispatch, ("direct", "queue"),
+                                "VOMAGE_INGEST_DISPATCH"),
         retry_backoff_s=max(1.0, float(e.get("VOMAGE_RETRY_BACKOFF_S", d.retry_backoff_s))),
         chaos_dynamodb_throttle=float(e.get("VOMAGE_CHAOS_DYNAMODB_THROTTLE", 0) or 0) if env == LOCAL else 0.0,
         metadata_transcript=_on_off(e.get("VOMAGE_METADATA_TRANSCRIPT"), default=env == LOCAL,
@@ -282,6 +287,13 @@ def _traces_endpoint(value: str | None, env: str, region: str) -> str:
     if value is None:
         return f"https://xray.{region}.amazonaws.com/v1/traces" if env == AWS else ""
     return "" if value.strip().lower() in ("", "off", "none") else value.strip()
+
+
+def _choice(value: str | None, default: str, allowed: tuple[str, ...], name: str) -> str:
+    found = (value or "").strip().lower() or default
+    if found not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return found
 
 
 def _on_off(value: str | None, default: bool, name: str) -> bool:

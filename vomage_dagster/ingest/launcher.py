@@ -1,16 +1,26 @@
 """Launching a planned run through the workspace's GraphQL schema, as the UI does.
 
 `launchRun` executed in-process against the workspace (`dagster_graphql.cli.execute_query`)
-needs no webserver, and its runs enter the same run queue, with the same limits, as any
-other. A sensor would add the daemon's tick loop (a 5 s floor in Dagster 1.13) between an
-upload and its run; this launches the moment the message is read.
+needs no webserver. A sensor would add the daemon's tick loop (a 5 s floor in Dagster 1.13)
+between an upload and its run; this launches the moment the message is read.
+
+Dispatch (`direct`, the default): while the run queue is empty and fewer runs are in
+flight than the queue's own `max_concurrent_runs`, a run is handed to the run launcher at
+once, as Dagster's synchronous coordinator does, instead of waiting for the daemon's next
+dequeue (every second at best); otherwise, in a burst, it enters the queue, whose limit
+and order protect the workers as before. The queue's limit can be passed by one for a
+moment when the daemon dequeues while the ingest dispatches. `queue`: always the queue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import DagsterInstance, RunRequest
+from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
+from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordinator
+from dagster._core.run_coordinator.sync_in_memory_run_coordinator import SyncInMemoryRunCoordinator
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from vomage_dagster.domain.run_tags import LAUNCHED_BY_TAG
@@ -38,7 +48,7 @@ class LaunchFailed(RuntimeError):
 class GraphQLLauncher:
     """Launches runs of `process_recording` through the workspace's GraphQL schema."""
 
-    def __init__(self, workspace_file: Path, instance: DagsterInstance):
+    def __init__(self, workspace_file: Path, instance: DagsterInstance, dispatch: str = "direct"):
         from dagster._core.workspace.context import WorkspaceProcessContext
         from dagster._core.workspace.load_target import WorkspaceFileTarget
 
@@ -47,6 +57,34 @@ class GraphQLLauncher:
         if len(names) != 1:
             raise RuntimeError(f"the workspace must hold one code location, not {names}")
         self.location = names[0]
+        self.instance = instance
+        self.direct = dispatch == "direct" and isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        self._at_once = SyncInMemoryRunCoordinator()
+        self._at_once.register_instance(instance)
+        self.dispatched = {"direct": 0, "queued": 0}
+
+    def _room(self) -> bool:
+        """Whether a run may skip the queue: none waits in it, and it has room."""
+        queue = self.instance.run_coordinator
+        assert isinstance(queue, QueuedRunCoordinator)
+        if self.instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED])):
+            return False
+        in_flight = self.instance.get_runs_count(RunsFilter(statuses=[
+            DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
+        return in_flight < queue.get_run_queue_config().max_concurrent_runs
+
+    @contextmanager
+    def _coordinator(self) -> Iterator[str]:
+        """The coordinator this launch goes through: at once when there is room, else the queue."""
+        if not (self.direct and self._room()):
+            yield "queued"
+            return
+        queue = self.instance.run_coordinator
+        self.instance._run_coordinator = self._at_once  # noqa: SLF001 - Dagster has no per-submit choice
+        try:
+            yield "direct"
+        finally:
+            self.instance._run_coordinator = queue  # noqa: SLF001
 
     def launch(self, request: RunRequest) -> str:
         """Launch one planned run; its run id, or LaunchFailed with Dagster's reason."""
@@ -55,12 +93,14 @@ class GraphQLLauncher:
         tags = {**request.tags, LAUNCHED_BY_TAG: "ingest"}
         if request.partition_key:
             tags[PARTITION_NAME_TAG] = request.partition_key
-        result = execute_query(self.context, LAUNCH_RUN, {"executionParams": {
-            "selector": {"repositoryLocationName": self.location, "repositoryName": "__repository__",
-                         "jobName": JOB},
-            "runConfigData": {},
-            "executionMetadata": {"tags": [{"key": k, "value": str(v)} for k, v in tags.items()]},
-        }})
+        with self._coordinator() as how:
+            result = execute_query(self.context, LAUNCH_RUN, {"executionParams": {
+                "selector": {"repositoryLocationName": self.location, "repositoryName": "__repository__",
+                             "jobName": JOB},
+                "runConfigData": {},
+                "executionMetadata": {"tags": [{"key": k, "value": str(v)} for k, v in tags.items()]},
+            }})
+        self.dispatched[how] += 1
         answer = (result.get("data") or {}).get("launchRun") or {}
         if answer.get("__typename") == "LaunchRunSuccess":
             return answer["run"]["runId"]

@@ -34,7 +34,7 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
     # costs no latency, and a stop is seen within one.
     resources = build_resources(settings)
     queue, store, tracker = resources["queue"], resources["store"], resources["tracker"]
-    launcher = GraphQLLauncher(workspace_file, instance)
+    launcher = GraphQLLauncher(workspace_file, instance, settings.ingest_dispatch)
     early = EarlyMood(store, resources["cache"], resources["analyzer"]) if settings.early_mood else None
     held = Held()  # the AWS simulation's S3 notifications not yet due (consumer._delivered)
     log.info(f"ingest service: {queue.url()} → {JOB} in {launcher.location}")
