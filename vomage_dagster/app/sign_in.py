@@ -14,6 +14,7 @@ view's role needs no grant for it.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,15 +54,22 @@ _REFUSALS = {
 }
 
 
-@functools.lru_cache(maxsize=4)
 def _client(region: str) -> Any:
-    """cognito-idp, unsigned (the endpoint from AWS_ENDPOINT_URL[_COGNITO_IDP] locally)."""
+    """cognito-idp, unsigned, for the endpoint boto3 would use now (locally the stack's moto,
+    from AWS_ENDPOINT_URL[_COGNITO_IDP]): one client per region and endpoint, so a process
+    that moves to another stack does not keep signing in at the old one."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_COGNITO_IDP") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    return _client_for(region, endpoint)
+
+
+@functools.lru_cache(maxsize=8)
+def _client_for(region: str, endpoint: str) -> Any:
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
 
     return boto3.session.Session().client(
-        "cognito-idp", region_name=region,
+        "cognito-idp", region_name=region, endpoint_url=endpoint or None,
         config=Config(signature_version=UNSIGNED, connect_timeout=3, read_timeout=10,
                       retries={"max_attempts": 2, "mode": "standard"}))
 
