@@ -207,6 +207,7 @@ def haiku_5_5_stack(monkeypatch, request):
     return request.getfixturevalue("private_stack")
 
 
+@pytest.mark.slow
 def test_a_stack_set_to_haiku_5_5_grants_it_and_refuses_haiku_4_5(haiku_5_5_stack):
     from vomage_dagster.settings import load_settings
 

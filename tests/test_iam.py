@@ -210,6 +210,7 @@ def test_it_bites_a_grant_removed_from_a_copy_of_the_template_is_refused(setting
                     region_name=settings.region).url()
 
 
+@pytest.mark.slow  # starts each service as a role without its grants: ~50 s
 def test_a_service_without_its_grants_says_which_call_was_refused(settings, local_stack, tmp_path):
     """The ingest service run as a role that may not read the queue (the webserver's) stops
     at once with the refused call, as whom and on what, and no stack trace."""

@@ -70,6 +70,7 @@ def test_uploads_arriving_together_share_a_run_each_recording_once(launcher, que
     assert covered == sorted(rids)
 
 
+@pytest.mark.slow
 def test_direct_dispatch_skips_an_empty_queue_and_queues_behind_a_waiting_run(tmp_path, local_stack, queues,
                                                                               resources, settings, samples):
     """With room and nothing waiting, the ingest hands the run to the launcher at once;

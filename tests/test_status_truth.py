@@ -216,6 +216,7 @@ def test_the_eta_comes_from_the_stages_measured_here(resources, own_timings):
     assert all(len(samples[s]) == estimates.MIN_SAMPLES + 1 for s in estimates.TIMED)
 
 
+@pytest.mark.slow
 def test_a_recording_whose_image_model_failed_once_completes_on_its_own(resources, own_timings, retry_queue,
                                                                          settings, samples):
     """The image model unreachable for the first attempt: the user is told it is trying

@@ -337,6 +337,7 @@ def test_no_platform_role_may_change_a_vocabulary(settings, local_stack, role):
         == "READY"
 
 
+@pytest.mark.slow
 def test_a_stream_with_vocabulary_and_stabilisation_gives_stable_items(settings, samples):
     from vomage_dagster.domain.audio import decode
     from vomage_dagster.streaming.client import pcm16, stream
