@@ -12,7 +12,14 @@ from typing import Any
 from vomage_dagster.domain import lifecycle as life
 from vomage_dagster.domain import streamed, styles
 from vomage_dagster.domain.audio import MAX_BYTES
-from vomage_dagster.domain.keys import RECORDING_ID, UPLOADS_PREFIX, parse_upload_key, processed_key, upload_key
+from vomage_dagster.domain.keys import (
+    RECORDING_ID,
+    UPLOADS_PREFIX,
+    UploadKey,
+    parse_upload_key,
+    processed_key,
+    upload_key,
+)
 from vomage_dagster.domain.messages import upload_notice
 from vomage_dagster.resources.queue import UploadQueue
 from vomage_dagster.resources.status_table import StatusTable
@@ -101,11 +108,17 @@ def presigned_sidecar(store: ObjectStore, user_id: str, recording_id: str, expir
     return UploadForm(recording_id, post["url"], post["fields"])
 
 
+def users_upload(store: ObjectStore, user_id: str, recording_id: str) -> UploadKey | None:
+    """The user's own upload of `recording_id` (under their key), if it is stored."""
+    found = next(iter(store.list(f"{UPLOADS_PREFIX}{user_id}/{recording_id}.")), None)
+    return parse_upload_key(found.key) if found is not None else None
+
+
 def fresh_recording_id(store: ObjectStore, user_id: str, recording_id: object) -> str:
     """A recording id the page was given for a stream, not used by an upload yet (400/409)."""
     if not isinstance(recording_id, str) or not RECORDING_ID.fullmatch(recording_id):
         raise Refused(400, "recording_id is not a recording id")
-    if next(iter(store.list(f"{UPLOADS_PREFIX}{user_id}/{recording_id}.")), None) is not None:
+    if users_upload(store, user_id, recording_id) is not None:
         raise Refused(409, "that recording is uploaded already")
     return recording_id
 
@@ -118,9 +131,8 @@ def announce_upload(store: ObjectStore, queue: UploadQueue, user_id: str, record
     an upload that does not exist, or is another user's, sends nothing). Sent again, it
     is one more message for a recording already registered: the ingest launches nothing
     twice."""
-    found = next(iter(store.list(f"{UPLOADS_PREFIX}{user_id}/{recording_id}.")), None)
-    upload = parse_upload_key(found.key) if found is not None else None
-    if upload is None or upload.user_id != user_id:
+    upload = users_upload(store, user_id, recording_id)
+    if upload is None:
         raise Refused(404, "no upload of yours has this recording id")
     with tracing.recording_span("app: upload notice", recording_id) as span:
         queue.send(upload_notice(upload, store.bucket), attributes=tracing.carrier_of(span))
@@ -136,8 +148,7 @@ def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recordin
         if parsed is None or parsed.user_id != user_id:
             raise Refused(403, "this recording is not yours")
         return item
-    prefix = f"{UPLOADS_PREFIX}{user_id}/{recording_id}."
-    if next(iter(store.list(prefix)), None) is None:
+    if users_upload(store, user_id, recording_id) is None:
         raise Refused(404, "unknown recording")
     return None
 

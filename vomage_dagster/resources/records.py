@@ -8,24 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import ConfigurableResource
-
 from vomage_dagster.domain import lifetimes
-from vomage_dagster.resources.aws import dynamodb_table
+from vomage_dagster.resources.dynamo_table import DynamoTable
 from vomage_dagster.resources.status_table import dynamo_numbers, plain_numbers
 
 RECORDING_INDEX = "recording_id-index"
 DAY_INDEX = "day-index"
 
 
-class RecordsTable(ConfigurableResource):
-    table_name: str
-    region_name: str = "us-east-1"
-    endpoint_url: str | None = None
-
-    @property
-    def table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region_name, self.endpoint_url)
+class RecordsTable(DynamoTable):
 
     def put(self, record: dict) -> None:
         """Write the record; the same recording written twice stays one row. It expires

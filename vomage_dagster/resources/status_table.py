@@ -14,10 +14,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from dagster import ConfigurableResource
-
 from vomage_dagster.domain import lifecycle as life
-from vomage_dagster.resources.aws import client, dynamodb_table
+from vomage_dagster.resources.aws import client
+from vomage_dagster.resources.dynamo_table import DynamoTable
 
 
 def dynamo_numbers(value: Any) -> Any:
@@ -109,14 +108,7 @@ def update_request(transition: life.Transition) -> dict:
             "ExpressionAttributeValues": n.values, "ReturnValues": "ALL_NEW"}
 
 
-class StatusTable(ConfigurableResource):
-    table_name: str
-    region_name: str = "us-east-1"
-    endpoint_url: str | None = None
-
-    @property
-    def table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region_name, self.endpoint_url)
+class StatusTable(DynamoTable):
 
     def execute(self, transition: life.Transition) -> dict | None:
         """Apply `transition` in one conditional write: the item after it, or None when its

@@ -9,24 +9,14 @@ processes seeing the same new user at once, change nothing.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from dagster import ConfigurableResource
-
-from vomage_dagster.resources.aws import dynamodb_table
+from vomage_dagster.resources.dynamo_table import DynamoTable
 from vomage_dagster.resources.status_table import plain_numbers
 
 USERNAME_INDEX = "username-index"
 
 
-class UsersTable(ConfigurableResource):
-    table_name: str
-    region_name: str = "us-east-1"
-    endpoint_url: str | None = None
-
-    @property
-    def table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region_name, self.endpoint_url)
+class UsersTable(DynamoTable):
 
     def first_sign_in(self, user_id: str, username: str, now: dt.datetime | None = None) -> bool:
         """Write the user unless they exist; whether this call wrote them."""
