@@ -27,6 +27,8 @@ service:
 
 Each clip is one of the bundled samples with its own pauses and gain (no two share an
 audio hash), and the cache is emptied before each, so every clip pays every model call.
+Each mode also gets a latency budget from the recordings' traces (`benchmarks/budget.py`):
+every span's median start, end and duration after the end of speech.
 Writes benchmarks/results/speech.json and merges its keys into latest.json.
 """
 
@@ -40,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import budget
 from .run import RESULTS, StatusWatch, make_clips, pct
 
 PROFILES = Path(__file__).resolve().parent / "profiles"
@@ -99,7 +102,7 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
     os.environ.pop("VOMAGE_LATENCY_PROFILE", None)
     if mode["profile"]:
         os.environ["VOMAGE_LATENCY_PROFILE"] = str(PROFILES / f"{mode['profile']}.json")
-    rows = []
+    rows, placed = [], []
     profile = latency.load(os.environ["VOMAGE_LATENCY_PROFILE"]) if mode["profile"] else None
     try:
         info = stack.up(load_settings(), tied=True)
@@ -131,6 +134,7 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
                         end = time.monotonic()
                         rid = upload_file(settings, path, "bench", lang=language, tz="UTC", notify=True)
                         heard = None
+                    end_wall_ns = time.time_ns() - int((time.monotonic() - end) * 1e9)
                     deadline = time.monotonic() + timeout_s
                     final = {"complete", "failed"}
                     while time.monotonic() < deadline and not final & set(watch.milestones.get(rid, ())):
@@ -145,9 +149,13 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
                         "to_transcript_s": round(heard - end, 3) if heard else None,
                         "to_mood_s": round(seen["mood"] - end, 3) if "mood" in seen else None,
                         "to_image_s": round(seen["complete"] - end, 3) if "complete" in seen else None,
+                        "end_of_speech_ns": end_wall_ns,
                     })
                     print(f"  {name} {clip}: {rows[-1]}", flush=True)
             status = _sources(settings, [r["recording_id"] for r in rows])
+            time.sleep(2)  # the processes' last span batches reach the collector
+            placed = [budget.placed(budget.fetch_spans(settings.traces_endpoint, r["recording_id"]),
+                                    r["end_of_speech_ns"]) for r in rows]
     finally:
         stack.down(load_settings())
         os.environ.clear()
@@ -155,7 +163,9 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
         clear_clients()
     for r in rows:
         r["transcript_source"] = status.get(r["recording_id"])
-    return summarize(name, rows)
+    out = summarize(name, rows)
+    out["budget"] = budget.budget(placed)
+    return out
 
 
 def _sources(settings, rids: list[str]) -> dict[str, str | None]:
@@ -206,6 +216,10 @@ def main() -> int:
                  for k in ("transcript", "mood", "image")]
         print(f"{m + (' (sim)' if r['simulation'] else ''):<22} {r['n']:>3} {r['complete']:>8}  "
               + "  ".join(f"{c:>13}" for c in cells))
+    for m, r in results.items():
+        if r["budget"]:
+            print(f"\n{m}: each span's median start, end and duration, in s after the end of speech (traces)")
+            print(budget.table(r["budget"]))
     report = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "modes": results, "launch": args.launch,
               "note": "modes with a profile apply AWS's published latencies locally: a simulation"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

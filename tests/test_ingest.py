@@ -70,6 +70,38 @@ def test_uploads_arriving_together_share_a_run_each_recording_once(launcher, que
     assert covered == sorted(rids)
 
 
+class _Asked:
+    """Stands in for the early mood (`ingest/early_mood.py`, tested on its own): which
+    recordings it was asked for, and when relative to the launches."""
+
+    def __init__(self, events):
+        self.events = events
+
+    def start(self, uploads):
+        self.events += [("mood", u.recording_id) for u in uploads]
+
+
+def test_the_mood_is_asked_before_the_launch_and_only_for_a_recording_to_launch(launcher, queues, resources,
+                                                                                settings, samples):
+    instance, gql = launcher
+    events = []
+
+    def launch(request):
+        events.extend(("launch", rid) for rid in recordings_of_run(request.tags))
+        return gql.launch(request)
+
+    rid = upload_file(settings, samples["ja_tired"]["path"], "ingest-early")
+    assert ingest_once(queues, resources["store"], instance, resources["tracker"], launch, 10, LOG,
+                       early=_Asked(events)) == 1
+    assert events == [("mood", rid), ("launch", rid)]
+    # Its duplicate: the run exists, nothing is launched and no model is asked.
+    key = f"uploads/ingest-early/{rid}{samples['ja_tired']['path'].suffix}"
+    queues.send({"recording_id": rid, "s3_key": key, "user_id": "ingest-early"})
+    assert ingest_once(queues, resources["store"], instance, resources["tracker"], launch, 10, LOG,
+                       early=_Asked(events)) == 0
+    assert events == [("mood", rid), ("launch", rid)]
+
+
 @pytest.mark.slow
 def test_direct_dispatch_skips_an_empty_queue_and_queues_behind_a_waiting_run(tmp_path, local_stack, queues,
                                                                               resources, settings, samples):

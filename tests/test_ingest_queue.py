@@ -13,6 +13,8 @@ from dagster import DagsterInstance
 
 from vomage_dagster import cli
 from vomage_dagster.domain.errors import ProcessingError
+from vomage_dagster.domain.keys import parse_upload_key
+from vomage_dagster.domain.messages import upload_notice
 from vomage_dagster.domain.run_tags import recording_tag, recordings_of_run
 from vomage_dagster.local.client.uploads import upload_file
 
@@ -48,6 +50,8 @@ def test_duplicates_of_every_kind_give_one_run(ingest, settings, samples, queues
     queues.send(event)
     queues.send(event)
     queues.send({"recording_id": rid, "s3_key": key, "user_id": "sqs-dup", "metadata": {}})
+    queues.send(upload_notice(parse_upload_key(key), settings.bucket))  # the app's notice, twice
+    queues.send(upload_notice(parse_upload_key(key), settings.bucket))
     queues.send({"Service": "Amazon S3", "Event": "s3:TestEvent"})
     assert covered(passes_until_quiet(ingest)) == [rid]
     assert queues.depth() == {"visible": 0, "in_flight": 0}

@@ -156,7 +156,7 @@ def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstanc
                 held: Held | None = None) -> int:
     """One receive (waiting up to the queue's long poll) and its runs; the recordings
     launched. `backlog` is told the age of the oldest message received (seconds); `early`
-    asks the launched recordings' moods while their runs start (`early_mood`); `held` keeps
+    asks the moods of the recordings about to be launched while their runs start (`early_mood`); `held` keeps
     the messages of the AWS simulation's notification delay across passes."""
     held = held if held is not None else Held()
     messages = receive(queue, held.wait_s(queue.wait_s))
@@ -203,6 +203,8 @@ def _handle(messages: list[Message], received_ns: int, queue: UploadQueue, store
     """Plan and launch the runs `messages` ask for, then settle them; the recordings launched."""
     t = triage(messages, store, log)
     plan = plan_runs(instance, tracker, t.uploads, max_batch)
+    if early is not None:  # before the launches: the model's second is the longest wait
+        early.start([u for u in t.uploads if plan.decisions.get(u.recording_id) == LAUNCH])
     carriers = {a.recording_id: m.attributes for m in messages for a in t.arrivals.get(m.message_id, [])
                 if m.attributes}
     launched: set[str] = set()
@@ -230,7 +232,5 @@ def _handle(messages: list[Message], received_ns: int, queue: UploadQueue, store
             span.end()
         launched.update(recordings)
         log.debug(f"launched run {run_id} for {len(recordings)} recording(s)")
-        if early is not None:
-            early.start([u for u in t.uploads if u.recording_id in recordings])
     settle(queue, store, messages, t, plan, launched, log)
     return len(launched)

@@ -1,5 +1,5 @@
 """The mood asked for while the run starts: the streamed transcript's analysis, begun by
-the ingest the moment it launches a recording's run.
+the ingest the moment it has decided to launch a recording's run, before the launch.
 
 A recording whose app streamed its audio (`x-amz-meta-transcript: streaming`) has its
 words in S3 (the sidecar, `domain/streamed.py`) about when its upload lands. The run
