@@ -17,6 +17,8 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable
 
+REPEATED = 12
+
 
 def fetch_spans(endpoint: str, recording_id: str) -> list[dict]:
     """The recording's spans from the local collector (empty if tracing is off)."""
@@ -31,14 +33,23 @@ def fetch_spans(endpoint: str, recording_id: str) -> list[dict]:
 
 def placed(spans: Iterable[dict], end_of_speech_ns: int) -> dict[str, tuple[float, float]]:
     """`name #k` → (start, end) in seconds after the end of speech, oldest first; the k-th
-    span of that name is `#k` (k from 1; the first has no suffix)."""
+    span of that name is `#k` (k from 1; the first has no suffix). A name seen more than
+    `REPEATED` times (a wait that polls) is one row, `name (polled)`."""
+    spans = sorted(spans, key=lambda s: (s["start_ns"], s["end_ns"]))
+    counts: dict[str, int] = defaultdict(int)
+    for s in spans:
+        counts[s["name"]] += 1
     seen: dict[str, int] = defaultdict(int)
     out: dict[str, tuple[float, float]] = {}
-    for s in sorted(spans, key=lambda s: (s["start_ns"], s["end_ns"])):
+    for s in spans:
+        start, end = (s["start_ns"] - end_of_speech_ns) / 1e9, (s["end_ns"] - end_of_speech_ns) / 1e9
+        if counts[s["name"]] > REPEATED:  # a poll: one row from its first start to its last end
+            key = f"{s['name']} (polled)"
+            out[key] = (out.get(key, (start, end))[0], end)
+            continue
         seen[s["name"]] += 1
         k = seen[s["name"]]
-        key = s["name"] if k == 1 else f"{s['name']} #{k}"
-        out[key] = ((s["start_ns"] - end_of_speech_ns) / 1e9, (s["end_ns"] - end_of_speech_ns) / 1e9)
+        out[s["name"] if k == 1 else f"{s['name']} #{k}"] = (start, end)
     return out
 
 
