@@ -402,7 +402,8 @@ def main() -> int:
             burst_cpu |= {n: round(group_cpu_seconds(p) - cpu_before[n], 1) for n, p in dagster.items()}
             burst_cpu["everything else (this harness, other work)"] = round(
                 machine_busy_seconds() - busy_before - sum(burst_cpu.values()), 1)
-            burst_wall = max(u.finished_at for u in burst_uploads if u.finished_at) - t0
+            # `--burst 0`: single arrivals only (the burst's rows then say 0).
+            burst_wall = max((u.finished_at for u in burst_uploads if u.finished_at), default=t0) - t0
             before = model_calls(info)
             cached = []
             for clip in singles[: args.cached]:
@@ -437,7 +438,7 @@ def main() -> int:
     finally:
         watch.stop.set()
         stack.down(load_settings())
-    floor = floor_seconds(burst)
+    floor = floor_seconds(burst) if burst else 0.0
 
     lat = [u.wall_s for u in single if u.wall_s is not None]
     stage_p50 = {s: pct([u.record["seconds"].get(s, 0) for u in single if u.record], 50)
@@ -456,11 +457,11 @@ def main() -> int:
         "dagster_share_p50_s": pct(share, 50), "dagster_share_p95_s": pct(share, 95),
         "burst_n": len(burst), "burst_wall_s": round(burst_wall, 2),
         "burst_complete": sum(1 for u in burst_uploads if (u.status or {}).get("stage") == "complete"),
-        "recordings_per_minute": round(60 * len(burst) / burst_wall, 1),
+        "recordings_per_minute": round(60 * len(burst) / burst_wall, 1) if burst_wall else None,
         "burst_cpu_s": burst_cpu,
-        "floor_s": round(floor, 2), "burst_over_floor": round(burst_wall / floor, 2),
+        "floor_s": round(floor, 2), "burst_over_floor": round(burst_wall / floor, 2) if floor else None,
         "pg_connections_per_recording": (round((sessions_after - sessions_before) / len(burst), 1)
-                                         if sessions_before is not None else None),
+                                         if sessions_before is not None and burst else None),
         "cached_n": len(cached), "cached_model_calls": cached_calls,
         "cached_p50_s": pct([u.wall_s for u in cached if u.wall_s is not None], 50),
         "peak_rss_mb": round(max(watch.peak_run_mb, daemon_mb, *stack_mb.values()), 1),

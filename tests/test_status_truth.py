@@ -192,6 +192,33 @@ def test_bad_input_is_failed_at_once(resources, own_timings, retry_queue):
     assert item["message"] == status_messages.FAILURES["ja"]["too_short"]
 
 
+@pytest.mark.parametrize("code, final", [("ValidationException", True), ("ThrottlingException", False)])
+def test_a_request_aws_refused_as_invalid_is_failed_at_once_not_retried(resources, own_timings, retry_queue,
+                                                                        code, final):
+    """A request AWS calls malformed is refused again however often it is sent; a
+    throttled one may pass later and is retried as before."""
+    from botocore.exceptions import ClientError
+    from dagster import Failure
+
+    from vomage_dagster.assets.failures import recording_stage
+    from vomage_dagster.domain.lifecycle import Attempt
+
+    tracker = tracker_with(resources, own_timings, retry_queue[0], retries_left=2)
+    rid = started(tracker)
+    refused = ClientError({"Error": {"Code": code, "Message": "temperature: not supported"}}, "Converse")
+    with pytest.raises(Failure if final else ClientError) as raised:
+        with recording_stage(tracker, Attempt(rid, 1, "run-a", f"uploads/u-{rid[-8:]}/{rid}.m4a")):
+            raise refused
+    item = tracker.status.get(rid)
+    if final:
+        assert raised.value.allow_retries is False
+        assert item["stage"] == life.FAILED and item["attempt"] == 1
+        assert item["error"]["retryable"] is False and "Converse ValidationException" in item["error"]["message"]
+        assert "temperature" not in item["error"]["message"]  # the service's text stays in the logs
+    else:
+        assert item["stage"] == life.UPLOADED and item["attempt"] == 2  # retried automatically
+
+
 def test_without_a_retry_queue_a_retryable_failure_is_failed(resources, own_timings):
     tracker = tracker_with(resources, own_timings, "", retries_left=2)
     rid = started(tracker)
