@@ -7,10 +7,14 @@ does, or it moved on) stands down: it notes why on the first asset and writes no
 
 Then the wanted stages run as a graph: a stage starts as soon as the stages it reads
 (`stages.INPUTS`) are done, so stages that do not read each other run side by side
-(transcript and recording_context today, because neither reads the other). A stage whose
-input is not part of this run reads it from S3. Every recording of a batch runs at once:
-on AWS the stages wait on remote services, so a batch of 10 costs about one recording's
-latency (one run, one set of step events instead of ten).
+(transcript and recording_context today, because neither reads the other). A stage's
+dependants start as soon as it has returned; its output is written to S3 beside them,
+and its events are reported once it is written (while the next stage runs), so neither
+the write nor Dagster's event writes are between two stages. The stage that marks the
+recording complete starts once every output is written. A stage whose input is not part
+of this run reads it from S3. Every recording of a batch runs at once: on AWS the stages
+wait on remote services, so a batch of 10 costs about one recording's latency (one run,
+one set of step events instead of ten).
 
 Each stage that succeeds is materialized at once, for its partition only (the UI sees
 the transcript before the image exists). A stage that fails ends its recording `failed`
@@ -62,11 +66,14 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 BATCH_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_BATCH)
 
 # Pools for the life of the run process (their threads keep their DynamoDB Table
-# resources, see resources.aws): one thread per recording of a batch, and one per stage
-# that runs beside another.
+# resources, see resources.aws): one thread per recording of a batch, two per recording
+# for its stages (two run side by side at most today), one for its outputs' writes.
 _recordings_pool = ThreadPoolExecutor(max_workers=MAX_BATCH, thread_name_prefix="recording")
-_stages_pool = ThreadPoolExecutor(max_workers=MAX_BATCH, thread_name_prefix="stage")
+_stages_pool = ThreadPoolExecutor(max_workers=2 * MAX_BATCH, thread_name_prefix="stage")
+_puts_pool = ThreadPoolExecutor(max_workers=MAX_BATCH, thread_name_prefix="stage-output")
 _DONE = object()
+# The stage that marks its recording complete: it starts once every other output is stored.
+COMPLETES = {"published_record"}
 log = logging.getLogger(__name__)
 
 STOOD_DOWN = "stood down"
@@ -240,14 +247,13 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: s
             outputs[name] = found
         return outputs[name]
 
-    def run(name: str) -> list:
+    def run(name: str) -> tuple[dict, list]:
+        """The stage's output and the events to report once it is stored."""
         inputs = {upstream: load(upstream) for upstream in INPUTS[name]}
         with tracing.recording_span(name, rid, parent=span, attributes={tracing.STAGE: name}), \
                 recording_stage(res.tracker, att):
             out, metadata = STAGES[name](res, att, inputs)
         key = processed_key(rid, f"{name}.json")
-        res.store.put_json(key, out)
-        outputs[name] = out
         events: list = [AssetMaterialization(asset_key=name, partition=rid, metadata={
             **metadata, "output": MetadataValue.url(res.store.browser_url(key))})]
         if name in quality.CHECKS and name in checks:
@@ -256,7 +262,10 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: s
                 asset_key=AssetKey(name), check_name=quality.CHECKS[name][0], passed=found.passed,
                 metadata=found.metadata, severity=AssetCheckSeverity.WARN, description=found.description,
                 partition=rid))
-        return events
+        return out, events
+
+    def store(name: str, out: dict) -> None:
+        res.store.put_json(processed_key(rid, f"{name}.json"), out)
 
     def failed(name: str, exc: BaseException) -> AssetObservation:
         # The catalog shows the partition failed; this says why (the asset's Events tab).
@@ -267,39 +276,39 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: s
 
     waiting = list(wanted)  # in order: a stage's inputs come before it
     running: dict[Future, str] = {}
+    storing: dict[Future, tuple[str, list]] = {}  # outputs being written, with their events
     first_failure: BaseException | None = None
 
     def ready() -> list[str]:
-        """Stages none of whose inputs is still to come in this run."""
+        """Stages none of whose inputs is still to come in this run; the stage that
+        completes the recording also waits until every output is stored."""
         pending = set(waiting) | set(running.values())
-        return [n for n in waiting if not pending.intersection(INPUTS[n])]
+        return [n for n in waiting if not pending.intersection(INPUTS[n]) and not (n in COMPLETES and storing)]
 
-    while waiting or running:
+    while waiting or running or storing:
         if first_failure is not None:
             waiting.clear()  # the stages after a failure do not run; the running ones end
-        now = ready()
-        if len(now) == 1 and not running:  # nothing beside it: run it in this thread
-            name = now[0]
-            waiting.remove(name)
-            try:
-                produced = run(name)
-            except BaseException as exc:
-                yield failed(name, exc)
-                first_failure = exc
-                continue
-            yield from produced
-            continue
-        for name in now:
+        for name in ready():
             waiting.remove(name)
             running[_stages_pool.submit(contextvars.copy_context().run, run, name)] = name
-        if not running:
+        if not running and not storing:
             break
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        done, _ = wait([*running, *storing], return_when=FIRST_COMPLETED)
         for future in done:
+            if future in storing:  # an output stored: its events can be reported
+                name, events = storing.pop(future)
+                if (exc := future.exception()) is None:
+                    yield from events
+                else:
+                    yield failed(name, exc)
+                    first_failure = first_failure or exc
+                continue
             name = running.pop(future)
             exc = future.exception()
             if exc is None:
-                yield from future.result()
+                out, events = future.result()
+                outputs[name] = out  # its dependants start now; its output is stored beside them
+                storing[_puts_pool.submit(contextvars.copy_context().run, store, name, out)] = (name, events)
             else:
                 yield failed(name, exc)
                 first_failure = first_failure or exc
