@@ -112,6 +112,7 @@ class Followers:
             except views.Refused as exc:
                 await refuse(ws, exc.status, exc.reason)
                 return
+            self.hub.owned_by(rid, user_id)
             if item is None:
                 await self._send(ws, json.dumps({"type": "status", **views.waiting_view(rid)}))
             else:

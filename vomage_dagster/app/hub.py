@@ -115,6 +115,7 @@ class Mailbox:
 class _Recording:
     followers: set[Mailbox] = field(default_factory=set)
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+    owner: str | None = None  # the user a follower's authorised read found it is of
     item: dict | None = None  # the newest item rendered or being rendered
     latest: Rendered | None = None
     waiting: dict | None = None  # the newest item not rendered yet
@@ -183,6 +184,19 @@ class StatusHub:
         if not rec.followers:
             asyncio.get_running_loop().create_task(self._drop(rid))
 
+    def owned_by(self, rid: str, user_id: str) -> None:
+        """A follower's read of the table (or of S3, for an upload not registered yet) found
+        `rid` is `user_id`'s: from now on an item of another user's upload on its channel
+        is dropped here, so it cannot stand in for a newer version of the real one."""
+        rec = self._recordings.get(rid)
+        if rec is None or rec.owner == user_id:
+            return
+        rec.owner = user_id
+        if rec.waiting is not None and owner_of(rec.waiting) != user_id:
+            rec.waiting = None
+        if rec.item is not None and owner_of(rec.item) != user_id:
+            rec.item = rec.latest = None
+
     async def seen(self, rid: str, item: dict) -> Rendered | None:
         """A follower's own read of `rid`: offered as any change, then the recording's newest view."""
         self.offer_item(rid, item)
@@ -199,6 +213,9 @@ class StatusHub:
         """A status item of `rid` (pushed or read): rendered once and fanned out if newer."""
         rec = self._recordings.get(rid)
         if rec is None or item.get("recording_id") != rid:
+            return
+        if rec.owner is not None and owner_of(item) != rec.owner:
+            log.warning("a status pushed for a followed recording is another user's upload: dropped")
             return
         newest = rec.waiting or rec.item
         if newest is not None and (version(item) < version(newest) or item == newest):
