@@ -31,6 +31,13 @@ REGISTER_WAIT_S = 30.0
 # A send (or the closing handshake) that takes longer drops the follower: a page reads
 # a status in milliseconds; one that does not read for this long is not reading.
 SEND_TIMEOUT_S = 5.0
+# How long a follower of a registered recording sleeps without a view (a bound, not a
+# tick: a view or its leaving wakes it at once).
+IDLE_WAIT_S = 60.0
+# Followers set up at once (the token, the subscription, the first read and send); the
+# others wait their turn parked, so a thousand connecting in the same second do not
+# keep an API request waiting behind all of their work.
+SETUPS = 8
 ABORT = "vomage.abort"
 _SOCKET_GONE = (WebSocketDisconnect, RuntimeError, OSError)
 
@@ -60,8 +67,10 @@ class Abortable:
 async def refuse(ws: WebSocket, status: int, reason: str) -> None:
     """An `error` message, then the close code that says why."""
     try:
-        await asyncio.wait_for(ws.send_json({"type": "error", "status": status, "error": reason}), SEND_TIMEOUT_S)
-        await asyncio.wait_for(ws.close(code=CLOSE_CODES.get(status, 4400), reason=reason), SEND_TIMEOUT_S)
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await ws.send_json({"type": "error", "status": status, "error": reason})
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await ws.close(code=CLOSE_CODES.get(status, 4400), reason=reason)
     except (TimeoutError, *_SOCKET_GONE):
         _abort(ws)
 
@@ -79,10 +88,12 @@ class Followers:
                  register_wait_s: float = REGISTER_WAIT_S):
         self.hub, self.send_timeout_s, self.register_wait_s = hub, send_timeout_s, register_wait_s
         self.dropped = 0
+        self.admission = asyncio.Semaphore(SETUPS)
 
     async def _send(self, ws: WebSocket, text: str) -> None:
         try:
-            await asyncio.wait_for(ws.send_text(text), self.send_timeout_s)
+            async with asyncio.timeout(self.send_timeout_s):
+                await ws.send_text(text)
         except TimeoutError:
             self.dropped += 1
             _abort(ws)
@@ -92,7 +103,8 @@ class Followers:
 
     async def _close(self, ws: WebSocket, code: int) -> None:
         try:
-            await asyncio.wait_for(ws.close(code=code), self.send_timeout_s)
+            async with asyncio.timeout(self.send_timeout_s):
+                await ws.close(code=code)
         except TimeoutError:
             _abort(ws)
         except _SOCKET_GONE:
@@ -106,20 +118,21 @@ class Followers:
         mailbox = Mailbox()
         reader = asyncio.get_running_loop().create_task(_read_until_gone(ws, mailbox))
         try:
-            await self.hub.join(rid, mailbox)
-            try:
-                item = await read()
-            except views.Refused as exc:
-                await refuse(ws, exc.status, exc.reason)
-                return
-            self.hub.owned_by(rid, user_id)
-            if item is None:
-                await self._send(ws, json.dumps({"type": "status", **views.waiting_view(rid)}))
-            else:
-                current = await self.hub.seen(rid, item)
-                if current is None:  # the hub could not build it: this follower tries once itself
-                    current = rendered(item, await asyncio.to_thread(self.hub.render, item))
-                mailbox.offer(current)
+            async with self.admission:
+                await self.hub.join(rid, mailbox)
+                try:
+                    item = await read()
+                except views.Refused as exc:
+                    await refuse(ws, exc.status, exc.reason)
+                    return
+                self.hub.owned_by(rid, user_id)
+                if item is None:
+                    await self._send(ws, json.dumps({"type": "status", **views.waiting_view(rid)}))
+                else:
+                    current = await self.hub.seen(rid, item)
+                    if current is None:  # the hub could not build it: this follower tries once itself
+                        current = rendered(item, await asyncio.to_thread(self.hub.render, item))
+                    mailbox.offer(current)
             await self._run(ws, user_id, rid, mailbox, registered=item is not None)
         except Gone:
             return
@@ -132,7 +145,8 @@ class Followers:
     async def _run(self, ws: WebSocket, user_id: str, rid: str, mailbox: Mailbox, registered: bool) -> None:
         registered_by = time.monotonic() + self.register_wait_s
         while not mailbox.closed:
-            view = await mailbox.next(timeout=1.0)
+            # Only a follower still waiting for the ingest needs to wake up on its own.
+            view = await mailbox.next(timeout=1.0 if not registered else IDLE_WAIT_S)
             if view is None:
                 if not registered and time.monotonic() > registered_by:
                     await self._send(ws, json.dumps({"type": "error", "status": 504,

@@ -10,10 +10,10 @@ followers watch, for one command per recording followed.
 
 Each change is turned into the page's view once per recording (`render`, off the event
 loop: a complete view signs the image link), serialised once, and offered to every
-follower's `Mailbox`, so a thousand followers of ten recordings cost ten renders a
-change, not a thousand table reads and signatures. A mailbox holds only the newest view
-(each view is a whole snapshot), and the fan-out never waits for a socket: sending is
-each follower's own task (`follow.py`).
+follower's `Mailbox` (`FANOUT_BATCH` of them a turn of the event loop), so a thousand
+followers of ten recordings cost ten renders a change, not a thousand table reads and
+signatures. A mailbox holds only the newest view (each view is a whole snapshot), and
+the fan-out never waits for a socket: sending is each follower's own task (`follow.py`).
 
 What pub/sub cannot promise is read from the status table (the truth), once per
 recording rather than per follower: every `poll_s` while Redis is unreachable, once
@@ -29,6 +29,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,9 @@ IDLE_CHANNEL = "status:__live-view__"
 # reads the table anyway (the resync covers the rest).
 SUBSCRIBE_WAIT_S = 2.0
 RECONNECT_MAX_S = 5.0
+# Followers woken per turn of the event loop: a change for a thousand of them is sent in
+# turns, so an API request that arrives meanwhile waits for one turn, not for all.
+FANOUT_BATCH = 64
 
 
 def version(item: dict) -> tuple:
@@ -98,7 +102,8 @@ class Mailbox:
         """The newest view not sent yet; None after `timeout` seconds without one, or closed."""
         if self._pending is None and not self.closed:
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
             except TimeoutError:
                 return None
         view, self._pending = self._pending, None
@@ -120,16 +125,20 @@ class _Recording:
     latest: Rendered | None = None
     waiting: dict | None = None  # the newest item not rendered yet
     renderer: asyncio.Task | None = None
+    reading: asyncio.Task | None = None  # the table read the followers connecting now share
 
 
 class StatusHub:
-    """`read_many(ids) → {id: item}` reads the status table; `render(item) → view` builds
-    what the page shows (both blocking: they run in threads)."""
+    """`read_many(ids) → {id: item}` reads the status table, `read_one(id) → item | None`
+    one item of it; `render(item) → view` builds what the page shows (all blocking: they
+    run in threads)."""
 
     def __init__(self, read_many: Callable[[list[str]], dict[str, dict]], render: Callable[[dict], dict],
                  redis_url: str | None = None, redis_options: dict | None = None,
-                 poll_s: float = 1.0, resync_s: float = 5.0):
+                 poll_s: float = 1.0, resync_s: float = 5.0,
+                 read_one: Callable[[str], dict | None] | None = None):
         self.read_many, self.render = read_many, render
+        self.read_one = read_one or (lambda rid: read_many([rid]).get(rid))
         self.redis_url, self.redis_options = redis_url, redis_options or {}
         self.poll_s, self.resync_s = poll_s, resync_s
         self.connected = False
@@ -139,6 +148,8 @@ class StatusHub:
         self._subscribed: set[str] = set()
         self._commands = asyncio.Lock()  # one (un)subscribe at a time, decided on the state when sent
         self._tasks: list[asyncio.Task] = []
+        self._fanout: deque[tuple[Mailbox, Rendered]] = deque()
+        self._waker: asyncio.Task | None = None
 
     # --- lifecycle ---
 
@@ -149,6 +160,8 @@ class StatusHub:
         self._tasks.append(loop.create_task(self._sweep()))
 
     async def stop(self) -> None:
+        if self._waker is not None:
+            self._tasks.append(self._waker)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -172,7 +185,8 @@ class StatusHub:
         if rid not in self._subscribed:
             await self._subscribe(rid)
         try:
-            await asyncio.wait_for(rec.confirmed.wait(), SUBSCRIBE_WAIT_S)
+            async with asyncio.timeout(SUBSCRIBE_WAIT_S):
+                await rec.confirmed.wait()
         except TimeoutError:
             pass  # the caller reads the table all the same; the resync reads it again
 
@@ -183,6 +197,19 @@ class StatusHub:
         rec.followers.discard(mailbox)
         if not rec.followers:
             asyncio.get_running_loop().create_task(self._drop(rid))
+
+    async def read(self, rid: str) -> dict | None:
+        """`rid`'s item in the status table, one read shared by the followers that join
+        meanwhile (a hundred phones opening the same recording cost one read, not a
+        hundred). Each compares its owner with its own user itself. Joined first: a read
+        shared with an earlier follower started after the channel was confirmed for it,
+        and what changed since is in the hub's newest view, which every follower is given."""
+        rec = self._recordings.get(rid)
+        if rec is None:
+            return await asyncio.to_thread(self.read_one, rid)
+        if rec.reading is None or rec.reading.done():
+            rec.reading = asyncio.get_running_loop().create_task(asyncio.to_thread(self.read_one, rid))
+        return await asyncio.shield(rec.reading)
 
     def owned_by(self, rid: str, user_id: str) -> None:
         """A follower's read of the table (or of S3, for an upload not registered yet) found
@@ -234,8 +261,18 @@ class StatusHub:
                 continue
             self.renders += 1
             rec.item, rec.latest = item, rendered(item, view)
-            for mailbox in list(rec.followers):
-                mailbox.offer(rec.latest)
+            self._fanout.extend((mailbox, rec.latest) for mailbox in rec.followers)
+            if self._waker is None or self._waker.done():
+                self._waker = asyncio.get_running_loop().create_task(self._wake())
+
+    async def _wake(self) -> None:
+        """Offer the views waiting in `_fanout`, `FANOUT_BATCH` a turn of the loop."""
+        while self._fanout:
+            for _ in range(min(FANOUT_BATCH, len(self._fanout))):
+                mailbox, view = self._fanout.popleft()
+                if not mailbox.closed:
+                    mailbox.offer(view)
+            await asyncio.sleep(0)
 
     async def _read(self, rids: list[str]) -> None:
         """Read `rids` from the table, 100 a call, and offer what was found."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -73,6 +74,7 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
     verifier = Verifier(settings.region, settings.user_pool_id, settings.user_pool_client_id)
     users = UsersTable(table_name=settings.users_table, region_name=settings.region)
     known: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
+    first_writes: dict[str, asyncio.Task] = {}
     records = resources["records"]
     metrics = metrics or ApiMetrics(settings.region, settings.app_metrics_interval_s)
     store: ObjectStore = resources["store"]
@@ -82,21 +84,29 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
     limiter = RateLimiter(settings.api_rate_per_s, settings.api_burst)
     hub = StatusHub(status.get_many, lambda item: views.render(store, item, settings.images_base_url),
                     settings.redis_url, redis_tls_options(settings.redis_url, settings.redis_password or None,
-                                                          settings.redis_ca_file or None), poll_s=POLL_S)
+                                                          settings.redis_ca_file or None), poll_s=POLL_S,
+                    read_one=status.get)
     followers = Followers(hub)
 
     async def grant(token: str | None) -> Identity:
         """The token's user (401 with the reason, 503 if the pool's keys cannot be read),
         their item written in the users table at the first token this process sees."""
         try:
-            who = await asyncio.to_thread(verifier.verify, token)
+            who = (await asyncio.to_thread(verifier.verify, token) if verifier.would_fetch(token)
+                   else verifier.verify(token))
         except AuthError as exc:
             raise views.Refused(401, str(exc)) from None
         except KeysUnavailable:
             raise views.Refused(503, "sign-in cannot be checked right now; try again") from None
         if who.user_id not in known:
+            # One write however many of the user's calls (a page's sockets) arrive at once.
+            writing = first_writes.get(who.user_id)
+            if writing is None:
+                writing = first_writes[who.user_id] = asyncio.get_running_loop().create_task(
+                    asyncio.to_thread(users.first_sign_in, who.user_id, who.username))
+                writing.add_done_callback(lambda _: first_writes.pop(who.user_id, None))
             try:
-                await asyncio.to_thread(users.first_sign_in, who.user_id, who.username)
+                await asyncio.shield(writing)
             except Exception as exc:  # noqa: BLE001 - not the caller's fault; tried at their next call
                 log.warning("the users table was not written (%s)", type(exc).__name__)
                 return who
@@ -219,16 +229,23 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
     async def follow(ws: WebSocket) -> None:
         """The recording's view now and at every change until final (`follow.py`); its
         owner checked at the connect by the first read, made once subscribed."""
-        await ws.accept()
+        async with followers.admission:
+            await ws.accept()
+            try:
+                who = await grant(ws.query_params.get("token"))
+                rid = recording_id(ws)
+            except views.Refused as exc:
+                await refuse(ws, exc.status, exc.reason)
+                return
+
+        async def read() -> dict | None:
+            item = await hub.read(rid)
+            if item is None:  # S3 then, for this user's upload (`views.owned`)
+                return await asyncio.to_thread(views.owned, None, store, who.user_id, rid)
+            return views.owned(item, store, who.user_id, rid)
+
         try:
-            who = await grant(ws.query_params.get("token"))
-            rid = recording_id(ws)
-        except views.Refused as exc:
-            await refuse(ws, exc.status, exc.reason)
-            return
-        try:
-            await followers.follow(ws, who.user_id, rid,
-                                   lambda: asyncio.to_thread(views.owned_status, status, store, who.user_id, rid))
+            await followers.follow(ws, who.user_id, rid, read)
         except WebSocketDisconnect:
             return
 
@@ -249,6 +266,14 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
             await asyncio.to_thread(verifier.prefetch)
         except KeysUnavailable as exc:  # fetched again at the first token
             log.warning("%s", exc)
+        # The S3 client's first presign loads its signer and endpoint rules (≈ 0.2 s):
+        # done now, not inside the first complete view every follower of it waits for.
+        await asyncio.to_thread(views.image_url, store, "rec-warm-up", settings.images_base_url)
+        # What start-up made (the modules of boto3, Dagster's resources, the app) lives as long
+        # as the process: kept out of the collector's full passes, each of which otherwise
+        # scanned it all and stopped every request for 0.1 s or more in a storm of connections.
+        gc.collect()
+        gc.freeze()
         metrics.start()
         hub.start()
         try:

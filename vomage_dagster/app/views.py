@@ -143,7 +143,11 @@ def announce_upload(store: ObjectStore, queue: UploadQueue, user_id: str, record
 def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str) -> dict | None:
     """The recording's status if it is this user's; None if it has none yet but their upload
     exists (the ingest registers it within a moment). 404 if neither, 403 if another's."""
-    item = status.get(recording_id)
+    return owned(status.get(recording_id), store, user_id, recording_id)
+
+
+def owned(item: dict | None, store: ObjectStore, user_id: str, recording_id: str) -> dict | None:
+    """`owned_status` of an item read already (`item`: the recording's, or None)."""
     if item is not None:
         parsed = parse_upload_key(item.get("upload_key", ""))
         if parsed is None or parsed.user_id != user_id:
