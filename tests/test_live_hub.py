@@ -207,3 +207,82 @@ def test_the_token_bucket_refuses_past_the_burst_per_user_and_says_when_to_retry
     assert len(limiter) == 3  # the least recent users' buckets are forgotten first
     with pytest.raises(ValueError):
         RateLimiter(rate=0, burst=1)
+
+
+def _redis_server(port: int):
+    import shutil
+    import subprocess
+
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc
+
+
+def test_without_redis_the_hub_polls_the_table_and_after_a_reconnection_it_reads_what_was_missed():
+    import redis
+
+    from vomage_dagster.local.aws.stack import free_port
+
+    port = free_port()
+    table: dict[str, dict] = {RID: item("transcribing", 1)}
+    server = _redis_server(port)
+
+    async def wait_for(predicate, seconds: float = 10) -> None:
+        async with asyncio.timeout(seconds):
+            while not predicate():
+                await asyncio.sleep(0.05)
+
+    async def run() -> None:
+        nonlocal server
+        hub = StatusHub(read_many=lambda ids: {i: table[i] for i in ids if i in table},
+                        render=lambda found: views.view_of(found), redis_url=f"redis://127.0.0.1:{port}/0",
+                        poll_s=0.2, resync_s=60)
+        client = redis.Redis(port=port)
+        await wait_for(lambda: _ping(client))
+        hub.start()
+        try:
+            await wait_for(lambda: hub.connected)
+            box = Mailbox()
+            await hub.join(RID, box)
+            assert client.pubsub_numsub(f"status:{RID}")[0][1] == 1
+            client.publish(f"status:{RID}", json.dumps(item("analyzing", 2)))
+            assert json.loads((await box.next(timeout=5)).text)["stage"] == "analyzing"
+            server.terminate()
+            server.wait()
+            await wait_for(lambda: not hub.connected)
+            table[RID] = item("generating", 3)  # written while Redis is down: read by the poll
+            assert json.loads((await box.next(timeout=5)).text)["stage"] == "generating"
+            server = _redis_server(port)
+            await wait_for(lambda: hub.connected)  # subscribed again, with the followed channel
+            await wait_for(lambda: client.pubsub_numsub(f"status:{RID}")[0][1] == 1)
+            client.publish(f"status:{RID}", json.dumps(item("generating", 3, at="2026-12-07T08:00:05")))
+            assert json.loads((await box.next(timeout=5)).text)["progress"] == 75
+            # Down again, this time with no poll before it is back: the read after the
+            # reconnection alone finds the final status written meanwhile.
+            hub.poll_s = 60
+            await asyncio.sleep(0.5)
+            server.terminate()
+            server.wait()
+            await wait_for(lambda: not hub.connected)
+            table[RID] = item("complete", 4, at="2026-12-07T08:00:06")
+            server = _redis_server(port)
+            final = await box.next(timeout=10)
+            assert final is not None and final.final
+        finally:
+            await hub.stop()
+            client.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _ping(client) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
