@@ -109,7 +109,8 @@ def followers_main(ws_base: str, plan: list[tuple[str, str]], per_recording: int
             await asyncio.wait_for(all_in.wait(), 180)
         except TimeoutError:
             pass
-        ready.put({"connected": len(connected), "seconds": round(time.time() - started, 2)})
+        ready.put({"connected": len(connected), "seconds": round(time.time() - started, 2), "started_at": started,
+                   "all_in_at": max(connected, default=time.time())})
         finished, _ = await asyncio.wait(tasks, timeout=120)
         return [t.result() for t in finished] + [{"rid": "", "error": "still open", "final_at": None}
                                                  for t in tasks if t not in finished]
@@ -211,11 +212,20 @@ def summarize(args, ready: dict, followers: list, probes: list, written: dict[st
     api = [row[2] for row in probes]
     errors = [f["error"] for f in followers if f["error"]] + [f"API {row[1]}" for row in probes if row[1] != 200]
     by_route = {route: pct([row[2] for row in probes if row[0] == route], 99) for route in {r[0] for r in probes}}
+    # Each call by when it started: before the followers, while they connect, while they follow.
+    phases: dict[str, list[float]] = {"before": [], "connecting": [], "following": []}
+    for _route, _status, ms, ended in probes:
+        began = ended - ms / 1000
+        phase = ("before" if began < ready.get("started_at", 0) else
+                 "connecting" if began <= ready.get("all_in_at", 0) else "following")
+        phases[phase].append(ms)
     return {
         "followers": args.followers, "recordings": args.recordings, "probe_rate_per_s": args.probe_rate,
         "connected": ready.get("connected", 0), "all_connected_s": ready.get("seconds"),
         "api_calls": len(api), "api_p50_ms": pct(api, 50), "api_p95_ms": pct(api, 95), "api_p99_ms": pct(api, 99),
         "api_p99_ms_by_route": by_route,
+        "api_by_phase": {phase: {"calls": len(v), "p50_ms": pct(v, 50), "p99_ms": pct(v, 99), "max_ms":
+                                 round(max(v), 1) if v else None} for phase, v in phases.items()},
         "got_final": sum(1 for f in followers if f.get("final_at")),
         "final_p50_ms": pct(delays, 50), "final_p95_ms": pct(delays, 95), "final_p99_ms": pct(delays, 99),
         "final_max_ms": round(max(delays), 1) if delays else None,
@@ -234,6 +244,8 @@ def print_table(s: dict) -> None:
     print(f"| got the final status | {s['got_final']} of {s['followers']} | | | all |")
     print(f"| errors | {s['errors']}" + (f" ({'; '.join(s['error_kinds'])})" if s["errors"] else "") + " | | | 0 |")
     print(f"| live-view peak RSS | {s['live_view_peak_rss_mb']} MB | | | |")
+    print("\nAPI by phase: " + "; ".join(f"{phase} {v['calls']} calls, p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms"
+                                        for phase, v in s["api_by_phase"].items()))
 
 
 def main() -> int:
