@@ -83,6 +83,17 @@ def test_a_mailbox_keeps_only_the_newest_view_and_never_an_older_one():
         box.offer(rendered(item("generating", 3), {"stage": "generating"}))  # the final is never replaced
         final = await box.next(timeout=0.1)
         assert final is not None and final.final
+        # Two changes in the same millisecond at the same stage: the later one is kept; the
+        # very same view offered again (a follower's read and the fan-out) is not sent twice.
+        same = Mailbox()
+        first = rendered(item("analyzing", 2), {"stage": "analyzing"})
+        second = rendered(item("analyzing", 2, mood={"primary_emotion": "joy"}), {"stage": "analyzing", "mood": 1})
+        same.offer(first)
+        assert await same.next(timeout=0.1) is first
+        same.offer(first)
+        assert await same.next(timeout=0.01) is None
+        same.offer(second)
+        assert await same.next(timeout=0.1) is second
 
     asyncio.run(run())
 

@@ -125,10 +125,13 @@ class Followers:
                 except views.Refused as exc:
                     await refuse(ws, exc.status, exc.reason)
                     return
-                self.hub.owned_by(rid, user_id)
                 if item is None:
                     await self._send(ws, json.dumps({"type": "status", **views.waiting_view(rid)}))
                 else:
+                    # The item's owner, not the upload in S3 a not-yet-registered follower
+                    # has: the page chooses a streamed recording's id, so two users' uploads
+                    # may carry the same one until the first is registered.
+                    self.hub.owned_by(rid, user_id)
                     current = await self.hub.seen(rid, item)
                     if current is None:  # the hub could not build it: this follower tries once itself
                         current = rendered(item, await asyncio.to_thread(self.hub.render, item))

@@ -81,16 +81,17 @@ class Mailbox:
 
     def __init__(self) -> None:
         self._pending: Rendered | None = None
-        self._offered: tuple | None = None
+        self._offered: Rendered | None = None
         self._ready = asyncio.Event()
         self.closed = False
 
     def offer(self, view: Rendered) -> None:
-        """Keep `view` unless a newer one was offered already (a final one is never replaced:
-        nothing of the same attempt is newer)."""
-        if self._offered is not None and view.version <= self._offered:
+        """Keep `view` unless it was offered already or a newer one was (a final one is
+        never replaced: nothing of the same attempt is newer). Two changes within the same
+        millisecond have the same version: the later one offered wins."""
+        if self._offered is not None and (view is self._offered or view.version < self._offered.version):
             return
-        self._pending, self._offered = view, view.version
+        self._pending = self._offered = view
         self._ready.set()
 
     def close(self) -> None:
@@ -212,9 +213,9 @@ class StatusHub:
         return await asyncio.shield(rec.reading)
 
     def owned_by(self, rid: str, user_id: str) -> None:
-        """A follower's read of the table (or of S3, for an upload not registered yet) found
-        `rid` is `user_id`'s: from now on an item of another user's upload on its channel
-        is dropped here, so it cannot stand in for a newer version of the real one."""
+        """A follower's read of the status table found `rid` is `user_id`'s: from now on an
+        item of another user's upload on its channel is dropped here, so it cannot stand in
+        for a newer version of the real one."""
         rec = self._recordings.get(rid)
         if rec is None or rec.owner == user_id:
             return
