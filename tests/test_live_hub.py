@@ -297,3 +297,14 @@ def _ping(client) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+def test_the_rate_limit_is_set_from_the_environment_and_refuses_nonsense():
+    from vomage_dagster.settings import load_settings
+
+    assert (load_settings({}).api_rate_per_s, load_settings({}).api_burst) == (20.0, 40)
+    custom = load_settings({"VOMAGE_API_RATE_PER_S": "2.5", "VOMAGE_API_BURST": "5"})
+    assert (custom.api_rate_per_s, custom.api_burst) == (2.5, 5)
+    for bad in ({"VOMAGE_API_RATE_PER_S": "0"}, {"VOMAGE_API_BURST": "-1"}):
+        with pytest.raises(ValueError):
+            load_settings(bad)
