@@ -15,4 +15,9 @@ if [[ "${1:-}" == "--personal" ]]; then
   shift
   exec .venv/bin/python -m benchmarks.personal "$@"
 fi
+# `--live-load`: 1,000 WebSockets following 10 recordings while a prober calls the API.
+if [[ "${1:-}" == "--live-load" ]]; then
+  shift
+  exec .venv/bin/python -m benchmarks.live_load "$@"
+fi
 exec .venv/bin/python -m benchmarks.run "$@"

@@ -127,6 +127,12 @@ class Settings:
     trace_export_timeout_s: float = 2.0
     # How often the live view sends its API response times to CloudWatch, in one batch.
     app_metrics_interval_s: float = 60.0
+    # The live view's API, per user and process (app/limits.py): calls a second, and the
+    # burst above it, before 429. The page makes a handful of calls when it opens and one
+    # now and then; 20/s with bursts of 40 leaves a human's reloads well alone and stops a
+    # script's loop within two seconds.
+    api_rate_per_s: float = 20.0
+    api_burst: int = 40
     state_dir: Path = field(default_factory=lambda: Path(".vomage"))
 
     @property
@@ -239,9 +245,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         trace_slow_s=float(e.get("VOMAGE_TRACE_SLOW_S") or d.trace_slow_s),
         trace_export_timeout_s=float(e.get("VOMAGE_TRACE_EXPORT_TIMEOUT_S") or d.trace_export_timeout_s),
         app_metrics_interval_s=float(e.get("VOMAGE_APP_METRICS_INTERVAL_S") or d.app_metrics_interval_s),
+        api_rate_per_s=_positive(e.get("VOMAGE_API_RATE_PER_S"), d.api_rate_per_s, "VOMAGE_API_RATE_PER_S"),
+        api_burst=int(_positive(e.get("VOMAGE_API_BURST"), d.api_burst, "VOMAGE_API_BURST")),
         state_dir=Path(e.get("VOMAGE_STATE_DIR", str(d.state_dir))),
         **_weather(e, env, d),
     )
+
+
+def _positive(given: str | None, default: float, name: str) -> float:
+    if given is None or not given.strip():
+        return default
+    value = float(given)
+    if value <= 0:
+        raise ValueError(f"{name} must be above 0, not {given!r}")
+    return value
 
 
 def _weather(e: Mapping[str, str], env: str, d: Settings) -> dict:

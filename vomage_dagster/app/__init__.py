@@ -4,7 +4,9 @@ The user signs in with the app's Cognito user pool (`sign_in.py`; every token ch
 against the pool's keys, `auth.py`) and sees their recordings newest first (`feed.py`).
 The page records from the microphone (or takes a file), uploads it straight to S3 with a
 presigned POST, then follows the recording over a WebSocket fed by the Redis
-`status:<id>` channel the platform already publishes: stage, progress and ETA, the words
-and the mood as soon as they exist, then the image, or the error with a retry button.
+`status:<id>` channel the platform already publishes, through one subscription per
+process (`hub.py`, `follow.py`): stage, progress and ETA, the words and the mood as soon
+as they exist, then the image, or the error with a retry button. Each user's API calls
+are rate-limited per process (`limits.py`).
 No Dagster here: the app reads what the pipeline writes (status, outputs, records).
 """

@@ -1,6 +1,8 @@
 """The live view's routes (Starlette): the page, sign-in, the upload form, the user's
-feed, status, retry, the image's rating, and a WebSocket per recording fed by Redis.
-Every API call's time goes to CloudWatch by route (`metrics.py`, `timing.py`).
+feed, status, retry, the image's rating, and a WebSocket per recording fed by Redis
+through the process's one subscription (`hub.py`, `follow.py`). Every API call's time
+goes to CloudWatch by route (`metrics.py`, `timing.py`); each user's calls are limited
+per process (`limits.py`: 429 with Retry-After past the rate).
 
 The page and its sign-in (`POST /api/sign-in`, relayed to the app's Cognito user pool,
 `sign_in.py`) are open; every other route but the health check wants an access token of
@@ -15,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,13 +31,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vomage_dagster.app import feed, ratings, views
 from vomage_dagster.app.auth import AuthError, Identity, KeysUnavailable, Verifier
+from vomage_dagster.app.follow import Abortable, Followers, refuse
+from vomage_dagster.app.hub import StatusHub
+from vomage_dagster.app.limits import RateLimiter, retry_after
 from vomage_dagster.app.metrics import ApiMetrics
 from vomage_dagster.app.sign_in import SignInError, password_sign_in
 from vomage_dagster.app.timing import Timed
 from vomage_dagster.domain.keys import RECORDING_ID, new_recording_id
 from vomage_dagster.operations.retry import retry
 from vomage_dagster.resources.build import build_resources
-from vomage_dagster.resources.status_table import StatusTable
+from vomage_dagster.resources.cache import redis_tls_options
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.resources.tracker import ProcessingTracker
 from vomage_dagster.resources.users import UsersTable
@@ -45,11 +50,8 @@ from vomage_dagster.telemetry import tracing
 
 log = logging.getLogger("vomage.app")
 PAGE = Path(__file__).with_name("page.html")
-CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
-# With Redis unreachable the WebSocket polls the status table instead, this often.
+# With Redis unreachable the live view polls the status table instead, this often.
 POLL_S = 1.0
-# How long a WebSocket waits for the ingest to register an upload it can see in S3.
-REGISTER_WAIT_S = 30.0
 # Users whose item this process has written (or found) already: no write per request.
 KNOWN_USERS = 100_000
 
@@ -72,25 +74,39 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
     verifier = Verifier(settings.region, settings.user_pool_id, settings.user_pool_client_id)
     users = UsersTable(table_name=settings.users_table, region_name=settings.region)
     known: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
+    first_writes: dict[str, asyncio.Task] = {}
     records = resources["records"]
     metrics = metrics or ApiMetrics(settings.region, settings.app_metrics_interval_s)
     store: ObjectStore = resources["store"]
     tracker: ProcessingTracker = resources["tracker"]
     status = tracker.status
     queue = resources["queue"]
+    limiter = RateLimiter(settings.api_rate_per_s, settings.api_burst)
+    hub = StatusHub(status.get_many, lambda item: views.render(store, item, settings.images_base_url),
+                    settings.redis_url, redis_tls_options(settings.redis_url, settings.redis_password or None,
+                                                          settings.redis_ca_file or None), poll_s=POLL_S,
+                    read_one=status.get)
+    followers = Followers(hub)
 
     async def grant(token: str | None) -> Identity:
         """The token's user (401 with the reason, 503 if the pool's keys cannot be read),
         their item written in the users table at the first token this process sees."""
         try:
-            who = await asyncio.to_thread(verifier.verify, token)
+            who = (await asyncio.to_thread(verifier.verify, token) if verifier.would_fetch(token)
+                   else verifier.verify(token))
         except AuthError as exc:
             raise views.Refused(401, str(exc)) from None
         except KeysUnavailable:
             raise views.Refused(503, "sign-in cannot be checked right now; try again") from None
         if who.user_id not in known:
+            # One write however many of the user's calls (a page's sockets) arrive at once.
+            writing = first_writes.get(who.user_id)
+            if writing is None:
+                writing = first_writes[who.user_id] = asyncio.get_running_loop().create_task(
+                    asyncio.to_thread(users.first_sign_in, who.user_id, who.username))
+                writing.add_done_callback(lambda _: first_writes.pop(who.user_id, None))
             try:
-                await asyncio.to_thread(users.first_sign_in, who.user_id, who.username)
+                await asyncio.shield(writing)
             except Exception as exc:  # noqa: BLE001 - not the caller's fault; tried at their next call
                 log.warning("the users table was not written (%s)", type(exc).__name__)
                 return who
@@ -100,8 +116,13 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
         return who
 
     async def bearer(request: Request) -> Identity:
+        """The caller, within their rate (429 past it)."""
         header = request.headers.get("authorization", "")
-        return await grant(header[7:].strip() if header.lower().startswith("bearer ") else None)
+        who = await grant(header[7:].strip() if header.lower().startswith("bearer ") else None)
+        wait = limiter.take(who.user_id)
+        if wait > 0:
+            raise views.Refused(429, "too many requests; slow down", {"Retry-After": retry_after(wait)})
+        return who
 
     def recording_id(request_or_ws: Request | WebSocket) -> str:
         rid = request_or_ws.path_params["recording_id"]
@@ -206,25 +227,34 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
         return JSONResponse(await asyncio.to_thread(ratings.rate, who.user_id, rid, score, records, status, store))
 
     async def follow(ws: WebSocket) -> None:
-        await ws.accept()
+        """The recording's view now and at every change until final (`follow.py`); its
+        owner checked at the connect by the first read, made once subscribed."""
+        async with followers.admission:
+            await ws.accept()
+            try:
+                who = await grant(ws.query_params.get("token"))
+                rid = recording_id(ws)
+            except views.Refused as exc:
+                await refuse(ws, exc.status, exc.reason)
+                return
+
+        async def read() -> dict | None:
+            item = await hub.read(rid)
+            if item is None:  # S3 then, for this user's upload (`views.owned`)
+                return await asyncio.to_thread(views.owned, None, store, who.user_id, rid)
+            return views.owned(item, store, who.user_id, rid)
+
         try:
-            who = await grant(ws.query_params.get("token"))
-            rid = recording_id(ws)
-            await asyncio.to_thread(views.owned_status, status, store, who.user_id, rid)
-        except views.Refused as exc:
-            await ws.send_json({"type": "error", "status": exc.status, "error": exc.reason})
-            await ws.close(code=CLOSE_CODES.get(exc.status, 4400), reason=exc.reason)
-            return
-        try:
-            await _follow(ws, settings, status, store, who.user_id, rid)
+            await followers.follow(ws, who.user_id, rid, read)
         except WebSocketDisconnect:
             return
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "metrics": {"sent": metrics.sent, "dropped_batches": metrics.dropped}})
+        return JSONResponse({"ok": True, "metrics": {"sent": metrics.sent, "dropped_batches": metrics.dropped},
+                             "live": {**hub.stats(), "dropped_followers": followers.dropped}})
 
     async def refused(request: Request, exc: views.Refused) -> Response:
-        return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        return JSONResponse({"error": exc.reason}, status_code=exc.status, headers=exc.headers)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("app request failed")
@@ -236,10 +266,20 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
             await asyncio.to_thread(verifier.prefetch)
         except KeysUnavailable as exc:  # fetched again at the first token
             log.warning("%s", exc)
+        # The S3 client's first presign loads its signer and endpoint rules (≈ 0.2 s):
+        # done now, not inside the first complete view every follower of it waits for.
+        await asyncio.to_thread(views.image_url, store, "rec-warm-up", settings.images_base_url)
+        # What start-up made (the modules of boto3, Dagster's resources, the app) lives as long
+        # as the process: kept out of the collector's full passes, each of which otherwise
+        # scanned it all and stopped every request for 0.1 s or more in a storm of connections.
+        gc.collect()
+        gc.freeze()
         metrics.start()
+        hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             await metrics.stop()
 
     app = Starlette(
@@ -260,56 +300,5 @@ def create_app(settings: Settings, metrics: ApiMetrics | None = None) -> Timed:
         exception_handlers={views.Refused: refused, Exception: unexpected},
         lifespan=lifespan,
     )
-    return Timed(app, metrics)
+    return Timed(Abortable(app), metrics)
 
-
-async def _follow(ws: WebSocket, settings: Settings, status: StatusTable, store: ObjectStore,
-                  user_id: str, rid: str) -> None:
-    """Send the recording's view now and at every change until it is final.
-
-    Subscribed before the first read, so no change falls between the two; each message on
-    `status:<id>` triggers a fresh read of the status table (the truth), and a quiet
-    channel or an unreachable Redis falls back to reading it every second.
-    """
-    import redis.asyncio as aioredis
-
-    from vomage_dagster.resources.cache import redis_tls_options
-
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                     **redis_tls_options(settings.redis_url, settings.redis_password or None,
-                                                         settings.redis_ca_file or None))
-    pubsub = client.pubsub()
-    try:
-        try:
-            await pubsub.subscribe(f"status:{rid}")
-        except Exception:  # Redis down: poll
-            pubsub = None
-        last: dict | None = None
-        registered_by = time.monotonic() + REGISTER_WAIT_S
-        while True:
-            view = await asyncio.to_thread(views.snapshot, status, store, user_id, rid, settings.images_base_url)
-            if view != last:
-                await ws.send_json({"type": "status", **view})
-                last = view
-            if views.is_final(view):
-                await ws.close(code=1000)
-                return
-            if view.get("attempt") is None and time.monotonic() > registered_by:
-                await ws.send_json({"type": "error", "status": 504,
-                                    "error": "the upload was not picked up; try again"})
-                await ws.close(code=4408)
-                return
-            if pubsub is None:
-                await asyncio.sleep(POLL_S)
-                continue
-            try:
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S * 5)
-            except Exception:
-                pubsub = None
-    finally:
-        if pubsub is not None:
-            try:
-                await pubsub.aclose()
-            except Exception:
-                pass
-        await client.aclose()

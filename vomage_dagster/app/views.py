@@ -42,10 +42,11 @@ _RANK_GENERATING = life.RANK[life.GENERATING]
 class Refused(Exception):
     """An API answer other than success: HTTP status and a reason safe to show."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers
 
 
 def content_type_extension(content_type: object) -> tuple[str, str]:
@@ -142,7 +143,11 @@ def announce_upload(store: ObjectStore, queue: UploadQueue, user_id: str, record
 def owned_status(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str) -> dict | None:
     """The recording's status if it is this user's; None if it has none yet but their upload
     exists (the ingest registers it within a moment). 404 if neither, 403 if another's."""
-    item = status.get(recording_id)
+    return owned(status.get(recording_id), store, user_id, recording_id)
+
+
+def owned(item: dict | None, store: ObjectStore, user_id: str, recording_id: str) -> dict | None:
+    """`owned_status` of an item read already (`item`: the recording's, or None)."""
     if item is not None:
         parsed = parse_upload_key(item.get("upload_key", ""))
         if parsed is None or parsed.user_id != user_id:
@@ -164,42 +169,67 @@ def image_url(store: ObjectStore, recording_id: str, images_base_url: str = "", 
                                            ExpiresIn=IMAGE_LINK_S)
 
 
-def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str,
-             images_base_url: str = "") -> dict:
-    """Everything the page shows now: stage, progress, ETA, the words and the mood once they
-    exist, the image once complete, or the error with its retryable flag."""
-    item = owned_status(status, store, user_id, recording_id)
-    if item is None:
-        return {"recording_id": recording_id, "stage": life.UPLOADED, "progress": 0, "eta_seconds": None,
-                "error": None}
+def waiting_view(recording_id: str) -> dict:
+    """An upload the ingest has not registered yet."""
+    return {"recording_id": recording_id, "stage": life.UPLOADED, "progress": 0, "eta_seconds": None,
+            "error": None}
+
+
+def stored_outputs(store: ObjectStore, item: dict) -> dict:
+    """The transcript and mood from S3, read only for an item written before the status
+    carried them itself (the stage outputs stand in); empty for every newer item."""
+    rid = item["recording_id"]
+    rank = int(item.get("stage_rank", 0))
+    complete = item.get("stage") == life.COMPLETE
+    found: dict = {}
+    if not item.get("transcript") and (rank >= _RANK_ANALYZING or complete):
+        found["transcript"] = store.get_json_or_none(processed_key(rid, "transcript.json"))
+    if not item.get("mood") and (rank >= _RANK_GENERATING or complete):
+        found["mood"] = store.get_json_or_none(processed_key(rid, "mood.json"))
+    return found
+
+
+def view_of(item: dict, stored: dict | None = None, image_link: str | None = None) -> dict:
+    """Everything the page shows of a status item: stage, progress, ETA, the words and the
+    mood once they exist, the image once complete (`image_link`), or the error with its
+    retryable flag. Pure, so one change is turned into one view for all its followers;
+    `stored`: `stored_outputs` of an item older than its words and mood on the status."""
+    stored = stored or {}
     view = {k: item.get(k) for k in ("recording_id", "stage", "progress", "eta_seconds", "error", "attempt",
                                      "message", "language")}
     if item.get("retry_at") and item.get("stage") == life.UPLOADED:  # an automatic retry is coming
         view["retry_at"] = item["retry_at"]
-    rank = int(item.get("stage_rank", 0))
-    complete = item.get("stage") == life.COMPLETE
-    # The status item carries the words and the mood as soon as they exist; the stage
-    # outputs in S3 stand in for items written before it did.
     if item.get("transcript"):
         view["transcript"] = {k: item["transcript"].get(k) for k in ("text", "language", "source")}
-    elif rank >= _RANK_ANALYZING or complete:
-        found = store.get_json_or_none(processed_key(recording_id, "transcript.json"))
-        if found:
-            view["transcript"] = {"text": found.get("text", ""), "language": found.get("language")}
+    elif stored.get("transcript"):
+        view["transcript"] = {"text": stored["transcript"].get("text", ""),
+                              "language": stored["transcript"].get("language")}
     if item.get("mood"):
         view["mood"] = item["mood"]
-    elif rank >= _RANK_GENERATING or complete:
-        found = store.get_json_or_none(processed_key(recording_id, "mood.json"))
-        if found:
-            view["mood"] = {k: found.get(k) for k in ("primary_emotion", "intensity", "valence", "arousal",
-                                                      "keywords", "summary")}
+    elif stored.get("mood"):
+        view["mood"] = {k: stored["mood"].get(k) for k in ("primary_emotion", "intensity", "valence", "arousal",
+                                                           "keywords", "summary")}
     if item.get("context"):
         view["context"] = item["context"]
     if item.get("style"):
         view["style"] = item["style"]
-    if complete:
-        view["image_url"] = image_url(store, recording_id, images_base_url)
+    if item.get("stage") == life.COMPLETE and image_link:
+        view["image_url"] = image_link
     return view
+
+
+def render(store: ObjectStore, item: dict, images_base_url: str = "") -> dict:
+    """`view_of` an item with what it needs from S3: the image's link once complete, and
+    the stage outputs of an item older than them."""
+    link = image_url(store, item["recording_id"], images_base_url) if item.get("stage") == life.COMPLETE else None
+    return view_of(item, stored_outputs(store, item), link)
+
+
+def snapshot(status: StatusTable, store: ObjectStore, user_id: str, recording_id: str,
+             images_base_url: str = "") -> dict:
+    """The recording's view now, read from the status table, if it is this user's."""
+    item = owned_status(status, store, user_id, recording_id)
+    return waiting_view(recording_id) if item is None else render(store, item, images_base_url)
 
 
 def is_final(view: dict) -> bool:
