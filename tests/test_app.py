@@ -409,6 +409,24 @@ def test_a_stream_grant_gives_a_streaming_url_and_the_transcripts_form(app, samp
     assert requests.post(f"{app['base']}/api/streams", timeout=10).status_code == 401
 
 
+def test_a_stream_opened_and_never_uploaded_holds_nothing(app, resources):
+    """The user streamed and put the words, then never uploaded: no recording exists (no
+    status, nothing launched), the words alone are no recording, and following it is refused."""
+    grant = requests.post(f"{app['base']}/api/streams", headers=auth(app, "u-gone"), json={"lang": "en-US"},
+                          timeout=10).json()
+    rid = grant["recording_id"]
+    sent = requests.post(grant["sidecar"]["url"], data=grant["sidecar"]["fields"],
+                         files={"file": ("t.json", b'{"version": 1}', "application/json")}, timeout=10)
+    assert sent.status_code in (200, 204)
+    assert resources["tracker"].status.get(rid) is None
+    assert requests.get(f"{app['base']}/api/recordings/{rid}", headers=auth(app, "u-gone"),
+                        timeout=5).status_code == 404
+    assert requests.post(f"{app['base']}/api/recordings/{rid}/uploaded", headers=auth(app, "u-gone"),
+                         timeout=5).status_code == 404  # a notice for it sends nothing
+    messages, code = follow(app, "u-gone", rid, timeout=10)
+    assert code == 4404 and messages[-1]["status"] == 404
+
+
 def test_behind_the_images_cdn_an_image_has_one_stable_url(resources):
     from vomage_dagster.app.views import image_url
 
