@@ -228,7 +228,7 @@ def redis_commands(info: dict) -> dict[str, int]:
 
 
 def snapshot(info: dict, pids: dict[str, int]) -> dict:
-    return {"at": time.monotonic(), "busy": machine_busy_seconds(),
+    return {"at": time.monotonic(), "busy": machine_busy_seconds(), "harness": time.process_time(),
             "cpu": {n: group_cpu_seconds(p) for n, p in pids.items()},
             "calls": model_calls(info), "redis": redis_commands(info), "pg": pg_counters(),
             "load": os.getloadavg()}
@@ -242,7 +242,8 @@ def difference(before: dict, after: dict, n: int) -> dict:
     groups: dict[str, float] = {}
     for k, v in cpu.items():
         groups[group_of(k)] = groups.get(group_of(k), 0.0) + v
-    groups["harness_and_other"] = busy - sum(cpu.values())
+    groups["harness"] = after["harness"] - before["harness"]  # this process: the simulated apps
+    groups["other_work_on_the_machine"] = busy - sum(cpu.values()) - groups["harness"]
     out = {
         "seconds": round(after["at"] - before["at"], 1),
         "cpu_s_per_recording": per,

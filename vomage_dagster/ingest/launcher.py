@@ -10,10 +10,18 @@ once, as Dagster's synchronous coordinator does, instead of waiting for the daem
 dequeue (every second at best); otherwise, in a burst, it enters the queue, whose limit
 and order protect the workers as before. The queue's limit can be passed by one for a
 moment when the daemon dequeues while the ingest dispatches. `queue`: always the queue.
+
+Holding (`wait_for_room`, `VOMAGE_INGEST_HOLD_S`): while the runs in flight fill that
+limit, the ingest does not receive; uploads gather in SQS, and when a run ends the next
+pass takes them all and launches them as batches (`max_batch` recordings a run, run side by
+side in one run process). A run for each would wait in the queue all the same, and each
+would pay a run's start and bookkeeping.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +80,17 @@ class GraphQLLauncher:
         in_flight = self.instance.get_runs_count(RunsFilter(statuses=[
             DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
         return in_flight < queue.get_run_queue_config().max_concurrent_runs
+
+    def wait_for_room(self, stop: threading.Event, limit_s: float, poll_s: float = 0.2) -> float:
+        """Direct dispatch only: while there is no room, wait (at most `limit_s`, or until
+        `stop`); the seconds waited."""
+        if limit_s <= 0 or not self.direct:
+            return 0.0
+        started = time.monotonic()
+        while time.monotonic() - started < limit_s and not self._room():
+            if stop.wait(poll_s):
+                break
+        return time.monotonic() - started
 
     @contextmanager
     def _coordinator(self) -> Iterator[str]:
