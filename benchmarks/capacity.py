@@ -212,8 +212,13 @@ def pg_counters() -> dict | None:
         cur.execute("SELECT tup_inserted, tup_updated, tup_deleted, xact_commit, tup_returned + tup_fetched"
                     " FROM pg_stat_database WHERE datname = current_database()")
         ins, upd, dele, commits, read = cur.fetchone()
+        cur.execute("SELECT relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0), coalesce(idx_tup_fetch, 0),"
+                    " n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables")
+        tables = {name: {"seq_scans": int(a), "seq_rows_read": int(b), "index_scans": int(c),
+                         "index_rows_fetched": int(d), "rows_written": int(e)}
+                  for name, a, b, c, d, e in cur.fetchall()}
         return {"rows_written": int(ins + upd + dele), "rows_inserted": int(ins), "commits": int(commits),
-                "rows_read": int(read)}
+                "rows_read": int(read), "tables": tables}
 
 
 def redis_commands(info: dict) -> dict[str, int]:
@@ -259,7 +264,13 @@ def difference(before: dict, after: dict, n: int) -> dict:
         "load_average_1m": [round(before["load"][0], 2), round(after["load"][0], 2)],
     }
     if after["pg"] is not None:
-        out["postgres_per_recording"] = {k: round((after["pg"][k] - before["pg"][k]) / n, 1) for k in after["pg"]}
+        out["postgres_per_recording"] = {k: round((after["pg"][k] - before["pg"][k]) / n, 1)
+                                         for k in after["pg"] if k != "tables"}
+        tables = {t: {k: round((v - before["pg"]["tables"].get(t, {}).get(k, 0)) / n, 1) for k, v in row.items()}
+                  for t, row in after["pg"]["tables"].items()}
+        out["postgres_tables_per_recording"] = {t: row for t, row in sorted(
+            tables.items(), key=lambda kv: -(kv[1]["seq_rows_read"] + kv[1]["index_rows_fetched"]))
+            if any(row.values())}
         out["postgres_rows_written_per_s"] = round(
             (after["pg"]["rows_written"] - before["pg"]["rows_written"]) / (after["at"] - before["at"]), 1)
     return out
@@ -285,6 +296,31 @@ def deployment(storage: str, state: Path, env: dict[str, str], max_runs: int):
         yield dict(info["pids"])
 
 
+PROFILING = Path(__file__).resolve().parent / "profiling"
+
+
+def dump_profiles(pids: dict[str, int]) -> int:
+    """Ask every profiled process of the deployment's process groups to write its profile
+    (`benchmarks/profiling/sitecustomize.py`); how many were asked."""
+    import signal
+
+    match = [m.strip() for m in os.environ.get("VOMAGE_CPROFILE_MATCH", "vomage ingest").split(",") if m.strip()]
+    groups, asked = set(pids.values()), 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            pgrp = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if pgrp in groups and any(m in cmd for m in match):
+            os.kill(int(pid), signal.SIGRTMIN + 3)
+            asked += 1
+    time.sleep(2)
+    return asked
+
+
 def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dict:
     from vomage_dagster.local.aws import stack
     from vomage_dagster.resources import latency
@@ -295,8 +331,13 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
     saved = dict(os.environ)
     env = {"VOMAGE_LATENCY_PROFILE": str(PROFILE), "VOMAGE_SIMULATED_MODELS": "1", **args.env}
     os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local", **env})
+    if args.profile_dir:  # cProfile in the matching processes (benchmarks/profiling/sitecustomize.py)
+        Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
+        os.environ["VOMAGE_CPROFILE_DIR"] = str(Path(args.profile_dir).resolve())
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROFILING), os.environ.get("PYTHONPATH")]))
     profile = latency.load(str(PROFILE))
     steps: list[dict] = []
+    idle = None
     try:
         info = stack.up(load_settings(), tied=True)
         os.environ.update(stack.stack_env(info))
@@ -310,6 +351,15 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
             load = Load(settings, pool, profile, Path(tmp))
             warm = load.step(1.0, 2.0)  # the first runs pay imports
             wait_final(watch, warm, 120)
+            idle = None
+            if args.idle_window > 0:  # what each process costs with nothing to do (schedules, sensors, polls)
+                before = snapshot(info, pids)
+                time.sleep(args.idle_window)
+                after = snapshot(info, pids)
+                span = after["at"] - before["at"]
+                idle = {"seconds": round(span, 1), "load_average_1m": round(after["load"][0], 2),
+                        "cpu_share_of_a_core": {k: round((after["cpu"][k] - before["cpu"][k]) / span, 4)
+                                                for k in sorted(after["cpu"])}}
             for rate in args.rates:
                 before = snapshot(info, pids)
                 sent = load.step(rate, args.window)
@@ -332,6 +382,8 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
                 if not row["passed"] and not args.all_steps:
                     break
             load.executor.shutdown(wait=True)
+            if args.profile_dir:
+                print(f"  profiles asked of {dump_profiles(pids)} processes → {args.profile_dir}", flush=True)
     finally:
         stack.down(load_settings())
         os.environ.clear()
@@ -345,6 +397,7 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
         "speech_end_to_image_p95_s": best["speech_end_to_image_p95_s"] if best else None,
         "lost": best["lost"] if best else None,
         "at_best": {k: v for k, v in best.items() if k != "rows"} if best else None,
+        "idle": idle,
         "steps": steps,
     }
 
@@ -385,17 +438,22 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=90.0, help="seconds a step's recordings may take to finish")
     parser.add_argument("--quick", action="store_true", help="rates 1,2,3,5 for 20 s each")
     parser.add_argument("--storage", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--max-runs", type=int, default=2, help="concurrent runs (run workers' slots)")
+    parser.add_argument("--max-runs", type=int, default=6,
+                        help="concurrent runs (run workers' slots; runs mostly wait on AWS, so more than cores)")
     parser.add_argument("--p95-limit", type=float, default=10.0)
     parser.add_argument("--all-steps", action="store_true", help="do not stop at the first failing step")
+    parser.add_argument("--idle-window", type=float, default=30.0,
+                        help="seconds of no load first, for each process's fixed cost (0: skip)")
     parser.add_argument("--pool", type=int, default=24, help="distinct audio clips cycled through")
     parser.add_argument("--label", default="", help="a name for this run in the JSON (e.g. baseline)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process (a lever), e.g. VOMAGE_MAX_BATCH=20")
+    parser.add_argument("--profile-dir", default="", help="cProfile the processes named by VOMAGE_CPROFILE_MATCH "
+                        "(default: the ingest) and write their profiles here (slows them: not for figures)")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
     if args.quick:
-        args.rates, args.window = "1,2,3,5", 20.0
+        args.rates, args.window, args.idle_window = "1,2,3,5", 20.0, 10.0
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
     args.env = dict(e.split("=", 1) for e in args.env)
     random.seed(1)
@@ -416,7 +474,8 @@ def main() -> int:
            "storages": results}
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
-    doc.setdefault("runs", {})[label] = run
+    kept = doc.setdefault("runs", {}).get(label, {}).get("storages", {})
+    doc["runs"][label] = {**run, "storages": {**kept, **results}}  # one storage at a time keeps the other's
     for s, r in results.items():  # the headline: the latest run's figures, per storage
         doc.setdefault("storages", {})[s] = {k: r[k] for k in ("recordings_per_s", "speech_end_to_image_p95_s",
                                                               "lost")} | {"run": label}
