@@ -61,6 +61,7 @@ def main() -> int:
         resources = build_resources(settings)
         for level in [int(x) for x in args.levels.split(",") if x.strip()]:
             home = state / f"home-{level}"
+            home.mkdir(parents=True)
             with DagsterInstance.local_temp(str(home)) as instance:
                 started = time.perf_counter()
                 present = scale.preload(instance, level)
