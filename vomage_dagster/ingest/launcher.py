@@ -1,6 +1,6 @@
 """Launching a planned run through the workspace's GraphQL schema, as the UI does.
 
-`launchRun` executed in-process against the workspace (`dagster_graphql.cli.execute_query`)
+`launchRun` executed in-process against the workspace (as `dagster_graphql.cli.execute_query`, the schema built once)
 needs no webserver. A sensor would add the daemon's tick loop (a 5 s floor in Dagster 1.13)
 between an upload and its run; this launches the moment the message is read.
 
@@ -66,6 +66,11 @@ class GraphQLLauncher:
             raise RuntimeError(f"the workspace must hold one code location, not {names}")
         self.location = names[0]
         self.instance = instance
+        # Built once: dagster_graphql's execute_query builds the whole schema on every call
+        # (≈ 37 ms of CPU a launch on these cores, warm).
+        from dagster_graphql.schema import create_schema
+
+        self.schema = create_schema()
         self.direct = dispatch == "direct" and isinstance(instance.run_coordinator, QueuedRunCoordinator)
         self._at_once = SyncInMemoryRunCoordinator()
         self._at_once.register_instance(instance)
@@ -107,13 +112,11 @@ class GraphQLLauncher:
 
     def launch(self, request: RunRequest) -> str:
         """Launch one planned run; its run id, or LaunchFailed with Dagster's reason."""
-        from dagster_graphql.cli import execute_query
-
         tags = {**request.tags, LAUNCHED_BY_TAG: "ingest"}
         if request.partition_key:
             tags[PARTITION_NAME_TAG] = request.partition_key
         with self._coordinator() as how:
-            result = execute_query(self.context, LAUNCH_RUN, {"executionParams": {
+            result = self._execute(LAUNCH_RUN, {"executionParams": {
                 "selector": {"repositoryLocationName": self.location, "repositoryName": "__repository__",
                              "jobName": JOB},
                 "runConfigData": {},
@@ -125,6 +128,15 @@ class GraphQLLauncher:
             return answer["run"]["runId"]
         reason = answer.get("message") or answer.get("errors") or result.get("errors")
         raise LaunchFailed(f"{answer.get('__typename', 'no answer')}: {str(reason)[:500]}")
+
+    def _execute(self, query: str, variables: dict) -> dict:
+        """dagster_graphql.cli.execute_query with the schema built once: the query against a
+        fresh request context of the workspace; the result as a dict."""
+        import asyncio
+
+        context = self.context.create_request_context()
+        result = asyncio.run(self.schema.execute_async(query, context_value=context, variable_values=variables))
+        return result.formatted
 
     def close(self) -> None:
         self.context.__exit__(None, None, None)
