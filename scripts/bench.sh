@@ -20,4 +20,10 @@ if [[ "${1:-}" == "--live-load" ]]; then
   shift
   exec .venv/bin/python -m benchmarks.live_load "$@"
 fi
+# `--capacity`: the highest steady recordings/s under the AWS profile, streamed transcripts,
+# model time simulated (benchmarks/capacity.py); `--capacity --quick` for a short run.
+if [[ "${1:-}" == "--capacity" ]]; then
+  shift
+  exec .venv/bin/python -m benchmarks.capacity "$@"
+fi
 exec .venv/bin/python -m benchmarks.run "$@"

@@ -111,3 +111,16 @@ def test_the_partition_window_keeps_every_recording_asset_under_dagsters_limit()
     assert lifetimes.PARTITION_DAYS == lifetimes.partition_days(lifetimes.PLANNED_RECORDINGS_PER_DAY) == 2
     assert lifetimes.PARTITION_DAYS * lifetimes.PLANNED_RECORDINGS_PER_DAY <= 0.8 * lifetimes.MAX_PARTITIONS
     assert lifetimes.partition_days(3_600_000) == 1  # 100,000 concurrent users: prune daily, keep one day
+
+
+def test_the_retention_window_follows_the_rate_and_the_ceiling():
+    from vomage_dagster.domain import lifetimes
+
+    hours = lifetimes.partition_window_hours
+    assert hours(36_000 / lifetimes.DAY) == 53  # the planned volume: 80,000 / 36,000 a day
+    assert hours(1.0) == 22 and hours(5.0) == 4 and hours(1000.0) == 1
+    rate = lifetimes.RETENTION_RECORDINGS_PER_S
+    assert rate >= lifetimes.MEASURED_RECORDINGS_PER_S
+    # Flat out at that rate, a window plus the hour pruning may lag stays under the ceiling.
+    assert (lifetimes.PARTITION_HOURS + 1) * 3600 * rate <= lifetimes.MAX_PARTITIONS
+    assert (lifetimes.RETENTION_CRON == "20 * * * *") == (lifetimes.PARTITION_HOURS < 48)

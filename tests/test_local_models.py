@@ -70,3 +70,26 @@ def test_painter_is_deterministic_per_prompt():
     assert a == paint("Abstract painting of joy, morning light, rain weather", size=256)
     assert a != paint("Abstract painting of sadness, night light, snow weather", size=256)
     assert a.startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("text,language,emotion", [
+    ("I'm so happy today! Great news from my best friend.", "en-US", "joy"),
+    ("今天我很难过。下雨了，我的朋友离开了这个城市。", "zh-CN", "sadness"),
+    ("I went to the store and bought some bread.", "en-US", "neutral"),
+])
+def test_simulated_mood_is_a_valid_record_mood_answer(text, language, emotion):
+    from vomage_dagster.domain.mood import validate_mood
+    from vomage_dagster.local.models import simulated
+
+    answer = simulated.analyze(text, language)
+    assert answer["primary_emotion"] == emotion
+    assert validate_mood(answer).primary_emotion == emotion
+
+
+def test_simulated_image_is_painted_once_per_emotion():
+    from vomage_dagster.local.models import simulated
+
+    first = simulated.image("Abstract expressive painting of joy, warm", 64)
+    assert first.startswith(b"\x89PNG")
+    assert simulated.image("a joy picture, another prompt", 64) is first
+    assert simulated.image("sadness", 64) != first

@@ -126,7 +126,8 @@ def export_metrics():
 
 
 class RetentionConfig(Config):
-    keep_days: int = lifetimes.PARTITION_DAYS
+    # Days (fractions allowed): the window derived from the rate and the 100,000 ceiling.
+    keep_days: float = lifetimes.PARTITION_HOURS / 24
 
 
 @op(out=OPS_OUT, description="Remove recording partitions older than keep_days that are in a daily table.")

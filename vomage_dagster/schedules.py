@@ -13,6 +13,7 @@ from dagster import (
     schedule,
 )
 
+from vomage_dagster.domain import lifetimes
 from vomage_dagster.jobs import (
     check_models,
     daily_tables,
@@ -56,8 +57,9 @@ def warm_cache_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest()
 
 
-@schedule(job=prune_recording_partitions, cron_schedule="0 4 * * *", default_status=ON,
-          description="Daily partition retention at 04:00 UTC (keeps `lifetimes.PARTITION_DAYS` days).")
+@schedule(job=prune_recording_partitions, cron_schedule=lifetimes.RETENTION_CRON, default_status=ON,
+          description="Partition retention (keeps `lifetimes.PARTITION_HOURS` hours, sized from the rate "
+                      "and the 100,000 ceiling; hourly when that is under two days).")
 def retention_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest()
 

@@ -116,6 +116,10 @@ class Settings:
     # How the ingest starts runs: "direct" hands one to the run launcher at once while the
     # run queue is empty and has room, "queue" always queues it (ingest/launcher.py).
     ingest_dispatch: str = "direct"
+    # While the runs in flight fill the queue's limit, the ingest leaves new uploads in SQS
+    # (up to this many seconds) and then launches what gathered as batches of `max_batch`:
+    # one run for many recordings instead of a queued run each (ingest/launcher.py). 0: off.
+    ingest_hold_s: float = 10.0
     retry_backoff_s: float = 5.0
     # Traces (telemetry/): where spans go over OTLP/HTTP (empty: tracing off; on AWS by
     # default X-Ray's OTLP endpoint, signed), the share of recordings traced (all locally,
@@ -234,6 +238,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         early_mood=_on_off(e.get("VOMAGE_EARLY_MOOD"), default=d.early_mood, name="VOMAGE_EARLY_MOOD"),
         ingest_dispatch=_choice(e.get("VOMAGE_INGEST_DISPATCH"), d.ingest_dispatch, ("direct", "queue"),
                                 "VOMAGE_INGEST_DISPATCH"),
+        ingest_hold_s=max(0.0, float(e.get("VOMAGE_INGEST_HOLD_S", d.ingest_hold_s))),
         retry_backoff_s=max(1.0, float(e.get("VOMAGE_RETRY_BACKOFF_S", d.retry_backoff_s))),
         chaos_dynamodb_throttle=float(e.get("VOMAGE_CHAOS_DYNAMODB_THROTTLE", 0) or 0) if env == LOCAL else 0.0,
         metadata_transcript=_on_off(e.get("VOMAGE_METADATA_TRANSCRIPT"), default=env == LOCAL,

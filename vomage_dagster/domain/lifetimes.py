@@ -17,7 +17,7 @@ and the retention job follow (tests hold each of them to it).
 | DynamoDB VoiceRecords | the published post | 365 days after recording | TTL on `expires_at` |
 | Redis | cache, live status | `transcribe:` `analysis:` 24 h, `image:` 7 d, `context:` 30 min, `status:` 1 h | TTLs |
 | SQS | uploads queue, dead letters | 14 days each | queue retention |
-| Dagster `recordings` partitions | one per recording | 2 days once tabled or failed | `prune_recording_partitions` |
+| Dagster `recordings` partitions | one per recording | `PARTITION_HOURS` once tabled or failed | retention job |
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ RECORD_DAYS = 365
 # with a fifth kept free; a recording's row stays in the daily table after its partition goes.
 MAX_PARTITIONS = 100_000
 PLANNED_RECORDINGS_PER_DAY = 36_000
+HOUR = 3_600
 
 
 def partition_days(recordings_per_day: int, limit: int = MAX_PARTITIONS, headroom: float = 0.8) -> int:
@@ -60,7 +61,23 @@ def partition_days(recordings_per_day: int, limit: int = MAX_PARTITIONS, headroo
     return max(1, int(limit * headroom) // max(1, recordings_per_day))
 
 
+def partition_window_hours(recordings_per_s: float, limit: int = MAX_PARTITIONS, headroom: float = 0.8) -> int:
+    """The longest whole number of hours of partitions that stays within `limit` at a steady
+    `recordings_per_s`: window = limit × headroom / rate (at least an hour)."""
+    return max(1, int(limit * headroom / max(recordings_per_s, 1e-9) / HOUR))
+
+
 PARTITION_DAYS = partition_days(PLANNED_RECORDINGS_PER_DAY)
+# The highest steady rate one deployment sustains, measured (benchmarks/capacity.py on the
+# 2-core benchmark machine, SQLite and Postgres alike; docs/performance.md, "Capacity"). A
+# deployment cannot publish more than it processes, so a window sized from the higher of
+# this and the planned volume keeps the count under the ceiling even when it runs flat out.
+MEASURED_RECORDINGS_PER_S = 1.0
+RETENTION_RECORDINGS_PER_S = max(PLANNED_RECORDINGS_PER_DAY / DAY, MEASURED_RECORDINGS_PER_S)
+PARTITION_HOURS = partition_window_hours(RETENTION_RECORDINGS_PER_S)
+# A window of two days or more is pruned daily; a shorter one every hour (pruning lags the
+# window by up to the interval, which the fifth kept free absorbs).
+RETENTION_CRON = "0 4 * * *" if PARTITION_HOURS >= 48 else "20 * * * *"
 QUEUE_DAYS = 14  # the uploads queue and its dead-letter queue
 
 

@@ -43,6 +43,8 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
     try:
         while not stop.is_set():
             try:
+                # Runs full: let uploads gather in SQS, to launch them together (launcher.py).
+                launcher.wait_for_room(stop, settings.ingest_hold_s)
                 ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log,
                             backlog.observe, early, held)
                 backlog.tick()

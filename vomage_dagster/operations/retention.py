@@ -15,7 +15,7 @@ from vomage_dagster.resources.store import ObjectStore
 
 
 def prunable(keys: list[str], status: StatusTable, records: RecordsTable, store: ObjectStore,
-             keep_days: int, now: dt.datetime | None = None) -> list[str]:
+             keep_days: float, now: dt.datetime | None = None) -> list[str]:
     from vomage_dagster.assets.daily import table_key
 
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_days)

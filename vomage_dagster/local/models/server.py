@@ -28,6 +28,10 @@ building, polling, parsing, validation) runs unchanged against it:
   refuses are refused here, its thinking block comes first unless turned off, and its
   classifier's refusal can be asked for (`POST /_stand-in/models/faults`).
 
+With `VOMAGE_SIMULATED_MODELS=1` (capacity runs, `simulated.py`) mood and image calls are
+answered from cheap rules and a reused full-size PNG after the latency profile's figure:
+a simulation of the models' timing, so the local models spend no CPU per call.
+
 Models load once at start and stay warm. `GET /health` answers when they are loaded;
 `GET /stats` counts model calls (the cache tests and benchmarks read it).
 
@@ -61,7 +65,7 @@ from vomage_dagster.domain.models import (
     foundation_id,
 )
 from vomage_dagster.local.models import authorization as auth
-from vomage_dagster.local.models import claude_rules, weather_standin
+from vomage_dagster.local.models import claude_rules, simulated, weather_standin
 from vomage_dagster.local.models import served_models as served
 from vomage_dagster.local.models.authorization import Authorizer
 from vomage_dagster.local.models.vocabularies import Vocabularies, VocabularyConflict, VocabularyRefused
@@ -79,7 +83,10 @@ class Models:
         from vomage_dagster.resources.aws import client
 
         self.speech = SpeechModel(beam_size=int(os.environ.get("VOMAGE_ASR_BEAM_SIZE", "5")))
-        self.mood = MoodModel()
+        # VOMAGE_SIMULATED_MODELS=1 (capacity runs): mood and image from `simulated`, no
+        # local model CPU per call; the embedder is not loaded.
+        self.simulated = simulated.enabled()
+        self.mood = None if self.simulated else MoodModel()
         self.s3 = client("s3", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         self.vocabularies = Vocabularies()
         self.jobs: dict[str, dict] = {}
@@ -154,7 +161,10 @@ class Models:
             raise ValueError(f"the local mood model answers only a forced {prompts.TOOL_NAME} tool call")
         started = time.perf_counter()
         transcript, language = prompts.transcript_from_request(body)
-        tool_input = self.mood.analyze(transcript, language)
+        if self.mood is None:
+            tool_input = simulated.analyze(transcript, language)
+        else:
+            tool_input = self.mood.analyze(transcript, language)
         self.count("analysis", time.perf_counter() - started)
         return tool_input
 
@@ -204,7 +214,8 @@ class Models:
                 raise ValueError("prompt: a non-empty string is required")
             if body.get("aspect_ratio", "1:1") != "1:1" or body.get("output_format", "png") != "png":
                 raise ValueError("the local painter paints 1:1 PNG images only")
-            png = paint(prompt, image_models.IMAGE_SIZE, _seed(body.get("seed")))
+            png = (simulated.image(prompt, image_models.IMAGE_SIZE) if self.simulated
+                   else paint(prompt, image_models.IMAGE_SIZE, _seed(body.get("seed"))))
             self.count("image", time.perf_counter() - started)
             self._hold("image_s", held_from)
             return {"seeds": [int(body.get("seed", 0))], "finish_reasons": [None],
@@ -212,7 +223,8 @@ class Models:
         if body.get("taskType") != "TEXT_IMAGE":
             raise ValueError(f"taskType {body.get('taskType')!r} is not supported locally")
         cfg = body.get("imageGenerationConfig", {})
-        png = paint(body["textToImageParams"]["text"], int(cfg.get("width", 1024)), _seed(cfg.get("seed")))
+        text, width = body["textToImageParams"]["text"], int(cfg.get("width", 1024))
+        png = simulated.image(text, width) if self.simulated else paint(text, width, _seed(cfg.get("seed")))
         self.count("image", time.perf_counter() - started)
         self._hold("image_s", held_from)
         return {"images": [base64.b64encode(png).decode()], "error": None}
