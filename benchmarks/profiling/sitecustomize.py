@@ -2,9 +2,10 @@
 
 Put this folder first on PYTHONPATH and set VOMAGE_CPROFILE_DIR; every Python process
 whose command line contains one of VOMAGE_CPROFILE_MATCH (comma-separated, default
-"vomage ingest") profiles its main thread's CPU time (time.thread_time: waits and sleeps do not count) from the start and writes
-`<dir>/<name>-<pid>.prof` when sent SIGRTMIN+3 (`benchmarks/capacity.py --profile-dir`
-sends it at the end of the run). Threads other than the main one are not profiled.
+"vomage ingest") profiles its main thread's CPU time (time.thread_time: waits and sleeps
+do not count) from the start and writes `<dir>/<name>-<pid>.prof` when sent SIGRTMIN+3
+(`benchmarks/capacity.py --profile-dir` sends it at the end of the run). Threads other
+than the main one are not profiled.
 """
 
 import os
