@@ -294,13 +294,14 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: s
         if not running and not storing:
             break
         done, _ = wait([*running, *storing], return_when=FIRST_COMPLETED)
+        report: list = []
         for future in done:
             if future in storing:  # an output stored: its events can be reported
                 name, events = storing.pop(future)
                 if (exc := future.exception()) is None:
-                    yield from events
+                    report += events
                 else:
-                    yield failed(name, exc)
+                    report.append(failed(name, exc))
                     first_failure = first_failure or exc
                 continue
             name = running.pop(future)
@@ -310,7 +311,12 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: s
                 outputs[name] = out  # its dependants start now; its output is stored beside them
                 storing[_puts_pool.submit(contextvars.copy_context().run, store, name, out)] = (name, events)
             else:
-                yield failed(name, exc)
+                report.append(failed(name, exc))
                 first_failure = first_failure or exc
+        if first_failure is None:  # what is ready starts before Dagster writes the events
+            for name in ready():
+                waiting.remove(name)
+                running[_stages_pool.submit(contextvars.copy_context().run, run, name)] = name
+        yield from report
     if first_failure is not None:
         raise first_failure
