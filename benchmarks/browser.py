@@ -22,10 +22,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from benchmarks.stacks import start_stack
 from vomage_dagster.local.aws import stack
 from vomage_dagster.local.demo.samples import SAMPLES_DIR, sample_manifest
 from vomage_dagster.local.deployment.daemon import running_daemon
-from vomage_dagster.resources.aws import clear_clients
 from vomage_dagster.settings import load_settings
 from vomage_dagster.testing.browser import chromium, fake_microphone, microphone_wav, record_and_watch
 
@@ -49,10 +49,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="vomage-browser-bench-"))
     os.environ.update({"VOMAGE_STATE_DIR": str(work / "state"), "VOMAGE_ENV": "local"})
-    info = stack.up(load_settings(), tied=True)
-    os.environ.update(stack.stack_env(info))
-    clear_clients()
-    settings = load_settings()
+    info, settings = start_stack()
     samples = [m for m in sample_manifest() if m["file"][:3] in ("en_", "zh_")]
     rows = []
     try:

@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.stacks import start_stack
+
 from .run import RESULTS, group_cpu_seconds, machine_busy_seconds, model_calls, pct
 from .speech import LANGUAGES, Milestones
 
@@ -339,10 +341,7 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
     steps: list[dict] = []
     idle = None
     try:
-        info = stack.up(load_settings(), tied=True)
-        os.environ.update(stack.stack_env(info))
-        clear_clients()
-        settings = load_settings()
+        info, settings = start_stack()
         watch = Milestones(settings.redis_url)
         watch.start()
         with deployment(storage, state, env, args.max_runs) as dagster_pids, \

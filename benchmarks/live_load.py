@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from benchmarks.run import RESULTS, _status_kb, pct
+from benchmarks.stacks import start_stack
 
 OUT = RESULTS / "live_load.json"
 TARGETS = {"api_p99_ms": 200.0, "final_p99_ms": 250.0}
@@ -264,16 +265,12 @@ def main() -> int:
     from vomage_dagster.local.aws import stack
     from vomage_dagster.local.client.user_pool import sign_in_as
     from vomage_dagster.local.deployment.live_view import running_live_view
-    from vomage_dagster.resources.aws import clear_clients
     from vomage_dagster.resources.build import build_resources
     from vomage_dagster.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="vomage-live-load-"))
     os.environ.update({"VOMAGE_STATE_DIR": str(work / "state"), "VOMAGE_ENV": "local"})
-    info = stack.up(load_settings(), tied=True)
-    os.environ.update(stack.stack_env(info))
-    clear_clients()
-    settings = load_settings()
+    info, settings = start_stack()
     spawn = multiprocessing.get_context("spawn")
     per_recording = max(1, args.followers // args.recordings)
     args.followers = per_recording * args.recordings

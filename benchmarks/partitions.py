@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.stacks import start_stack
+
 from .run import RESULTS
 
 
@@ -48,7 +50,6 @@ def main() -> int:
     from vomage_dagster.local.aws import stack
     from vomage_dagster.local.client.uploads import upload_file
     from vomage_dagster.local.demo.samples import SAMPLES_DIR
-    from vomage_dagster.resources.aws import clear_clients
     from vomage_dagster.resources.build import build_resources
     from vomage_dagster.settings import load_settings
     from vomage_dagster.testing import partition_scale as scale
@@ -57,10 +58,7 @@ def main() -> int:
     os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local"})
     rows = []
     try:
-        info = stack.up(load_settings(), tied=True)
-        os.environ.update(stack.stack_env(info))
-        clear_clients()
-        settings = load_settings()
+        info, settings = start_stack()
         resources = build_resources(settings)
         for level in [int(x) for x in args.levels.split(",") if x.strip()]:
             home = state / f"home-{level}"

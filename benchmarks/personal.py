@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.run import RESULTS, dagster_processes, pct
+from benchmarks.stacks import start_stack
 
 SAMPLE = "en_joy"
 
@@ -99,17 +100,13 @@ def main() -> int:
     args = parser.parse_args()
 
     from vomage_dagster.local.aws import stack
-    from vomage_dagster.resources.aws import clear_clients
     from vomage_dagster.resources.build import build_resources
     from vomage_dagster.settings import load_settings
 
     state = Path(tempfile.mkdtemp(prefix="vomage-bench-personal-"))
     os.environ.update({"VOMAGE_STATE_DIR": str(state), "VOMAGE_ENV": "local"})
     clips = variants(args.n)
-    info = stack.up(load_settings(), tied=True)
-    os.environ.update(stack.stack_env(info))
-    clear_clients()
-    settings = load_settings()
+    info, settings = start_stack()
     watch = EtaWatch(settings.redis_url)
     watch.start()
     how = argparse.Namespace(cluster=0, max_runs=2, launch="queued", compute_logs="none", runs="warm")

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.stacks import start_stack
+
 RESULTS = Path(__file__).resolve().parent / "results"
 PROFILES = Path(__file__).resolve().parent / "profiles"
 MODEL_STAGES = ("transcript", "mood", "mood_image")
@@ -359,7 +361,6 @@ def main() -> int:
 
     from vomage_dagster.local import processes
     from vomage_dagster.local.aws import stack
-    from vomage_dagster.resources.aws import clear_clients
     from vomage_dagster.settings import load_settings
 
     state = Path(tempfile.mkdtemp(prefix="vomage-bench-"))
@@ -374,10 +375,7 @@ def main() -> int:
     singles, burst = clips[: args.singles], clips[args.singles: args.singles + args.burst]
     level_clips = clips[args.singles + args.burst:]
     scale: list[dict] = []
-    info = stack.up(load_settings(), tied=True)
-    os.environ.update(stack.stack_env(info))
-    clear_clients()
-    settings = load_settings()
+    info, settings = start_stack()
     watch = MemoryWatch()
     watch.start()
     status_watch = StatusWatch(settings.redis_url)

@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.stacks import start_stack
+
 from . import budget
 from .run import RESULTS, StatusWatch, make_clips, pct
 
@@ -105,10 +107,7 @@ def run_mode(name: str, clips: list, timeout_s: float, launch: str = "queued") -
     rows, placed = [], []
     profile = latency.load(os.environ["VOMAGE_LATENCY_PROFILE"]) if mode["profile"] else None
     try:
-        info = stack.up(load_settings(), tied=True)
-        os.environ.update({**stack.stack_env(info), **mode["env"]})
-        clear_clients()
-        settings = load_settings()
+        _info, settings = start_stack(mode["env"])
         watch = Milestones(settings.redis_url)
         watch.start()
         cache = redis.Redis.from_url(settings.redis_url)
