@@ -188,6 +188,9 @@ def runs_of(recordings: set[str]) -> dict:
 
     seen: dict[str, int] = {}
     runs = events = 0
+    waits, durations = [], []  # created → started, started → ended (seconds)
+    covering: dict[str, list[str]] = {}  # recording → the runs that covered it (status, how launched)
+    milestones: dict[str, list[float]] = {}  # event type → when each run first wrote it, after its creation
     with DagsterInstance.get() as instance:
         for rec in instance.get_run_records(RunsFilter(job_name="process_recording"), limit=5000):
             mine = set(recordings_of_run(rec.dagster_run.tags)) & recordings
@@ -196,9 +199,29 @@ def runs_of(recordings: set[str]) -> dict:
             runs += 1
             for rid in mine:
                 seen[rid] = seen.get(rid, 0) + 1
-            events += len(instance.all_logs(rec.dagster_run.run_id))
+                covering.setdefault(rid, []).append(
+                    f"{rec.dagster_run.status.value}{' retry' if rec.dagster_run.parent_run_id else ''}"
+                    f" by {rec.dagster_run.tags.get('vomage/launched-by', '?')}")
+            logs = instance.all_logs(rec.dagster_run.run_id)
+            events += len(logs)
+            created = rec.create_timestamp.timestamp()
+            firsts: dict[str, float] = {}
+            for entry in logs:
+                kind = entry.dagster_event_type.value if entry.dagster_event_type else "log"
+                firsts.setdefault(kind, entry.timestamp - created)
+            for kind, at in firsts.items():
+                milestones.setdefault(kind, []).append(at)
+            if rec.start_time:
+                waits.append(rec.start_time - rec.create_timestamp.timestamp())
+                if rec.end_time:
+                    durations.append(rec.end_time - rec.start_time)
     return {"runs": runs, "ran_twice": sum(1 for c in seen.values() if c > 1),
+            "ran_twice_runs": [covering[rid] for rid, c in seen.items() if c > 1][:10],
             "recordings_per_run": round(len(seen) / runs, 2) if runs else None,
+            "run_wait_p50_s": pct(waits, 50), "run_wait_p95_s": pct(waits, 95),
+            "run_seconds_p50": pct(durations, 50), "run_seconds_p95": pct(durations, 95),
+            "run_events_after_creation_p50_s": dict(sorted(((kind, pct(at, 50)) for kind, at in milestones.items()),
+                                                           key=lambda kv: kv[1])),
             "events": events}
 
 
@@ -374,7 +397,9 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
                 steps.append(row)
                 print(f"  {storage} {rate}/s: complete {row['complete']}/{row['n']}, image p50/p95 "
                       f"{row['speech_end_to_image_p50_s']}/{row['speech_end_to_image_p95_s']} s, "
-                      f"ran twice {row['ran_twice']}, {row['recordings_per_run']} per run, "
+                      f"ran twice {row['ran_twice']}, {row['recordings_per_run']} per run, runs waited p50 "
+                      f"{row['run_wait_p50_s']} s and took p50/p95 {row['run_seconds_p50']}/"
+                      f"{row['run_seconds_p95']} s, "
                       f"platform CPU {row['platform_cpu_s_per_recording']} s/rec, "
                       f"busy {row['machine_busy_share']}, load {row['load_average_1m']}"
                       f" → {'pass' if row['passed'] else 'FAIL'}", flush=True)

@@ -107,8 +107,27 @@ def test_the_transcribed_object_is_the_validated_one(settings, resources, sample
         raw = resources["store"].get_json(f"processed/{rid}/raw_recording.json")
         assert raw["media_key"] == media_copy_key(rid, "m4a")
         store = resources["store"]
+        # Copied for Transcribe only when the batch job is asked (a streamed transcript needs none).
+        assert not store.exists(raw["media_key"])
+        resources["cache"].delete("transcribe", raw["sha256"])  # transcribed by Transcribe, not the cache
+        assert materialize(ASSETS, selection=["transcript"], partition_key=rid, instance=instance,
+                           resources=resources).success
         assert store.get_bytes(raw["media_key"]) == store.get_bytes(key)
         assert store.head(raw["media_key"])["ETag"] == raw["etag"]
+
+        # The upload replaced after it was validated, before the copy: refused, not transcribed.
+        rid3 = new_recording_id()
+        key3 = _put(settings, resources, "pin-user", rid3, samples["en_joy"]["path"].read_bytes(), {})
+        instance.add_dynamic_partitions(recordings.name, [rid3])
+        assert materialize(ASSETS, selection=["raw_recording"], partition_key=rid3, instance=instance,
+                           resources=resources).success
+        store.put_bytes(key3, samples["en_angry"]["path"].read_bytes(), "audio/mp4")
+        # Not answered from the transcripts cache (the same audio was transcribed above).
+        resources["cache"].delete("transcribe", store.get_json(f"processed/{rid3}/raw_recording.json")["sha256"])
+        replaced = materialize(ASSETS, selection=["transcript"], partition_key=rid3, instance=instance,
+                               resources=resources, raise_on_error=False)
+        assert not replaced.success and not store.exists(media_copy_key(rid3, "m4a"))
+        assert resources["tracker"].status.get(rid3)["error"]["code"] == "upload_changed"
 
         # The upload is replaced after its head was read: the pinned read refuses it.
         real_head = store.head

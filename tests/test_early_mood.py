@@ -5,6 +5,7 @@ nothing is shown before the run has validated the audio. Against the real local 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from dagster import DagsterInstance, materialize
@@ -12,7 +13,7 @@ from helpers import acting_as
 
 from vomage_dagster.assets.partitions import recordings
 from vomage_dagster.assets.recording import ASSETS
-from vomage_dagster.domain import prompts, streamed
+from vomage_dagster.domain import prompts, streamed, styles
 from vomage_dagster.domain.keys import parse_upload_key
 from vomage_dagster.domain.run_tags import recording_tag
 from vomage_dagster.ingest.early_mood import EarlyMood
@@ -71,6 +72,20 @@ def test_the_run_uses_the_mood_the_ingest_asked_for_as_its_own(spoken, resources
     assert mood["early"] is True and mood["cache_hit"] is False and mood["usage"]["output_tokens"] > 0
     record = resources["records"].get(rid)
     assert record["cost_usd"]["stages"]["mood"] > 0 and record["cost_usd"]["saved"] == 0  # paid, not saved
+    # The mood was there when its stage began: no `analyzing` write, the style shown with the mood.
+    status = resources["tracker"].status.get(rid)
+    assert status["stage"] == "complete" and "entered_analyzing" not in status
+    assert status["style"] == styles.style_in(mood["image_prompt"])
+    # Asked once per upload: asking again (the pass that launches it) touches nothing.
+    again, seen = early_of(resources), []
+    again.run_one = lambda upload: seen.append(upload.recording_id) or "counted"
+    again.start([upload_of(resources, rid)])
+    deadline = time.monotonic() + 5
+    while (not seen or again._in_flight) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    again.start([upload_of(resources, rid)])
+    again._pool.shutdown(wait=True)
+    assert seen == [rid]
 
 
 def test_bad_audio_with_good_words_shows_no_mood(spoken, settings, resources, instance, tmp_path):

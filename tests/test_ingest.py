@@ -7,13 +7,14 @@ messages. The end-to-end tests run the service beside the daemon (the local defa
 """
 
 import logging
+import time
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from vomage_dagster.domain.run_tags import LAUNCHED_BY_TAG, recording_tag, recordings_of_run
-from vomage_dagster.ingest.consumer import ingest_once
+from vomage_dagster.ingest.consumer import gather, ingest_once
 from vomage_dagster.ingest.launcher import GraphQLLauncher
 from vomage_dagster.local import PROJECT_ROOT
 from vomage_dagster.local.client.uploads import upload_file
@@ -100,6 +101,37 @@ def test_the_mood_is_asked_before_the_launch_and_only_for_a_recording_to_launch(
     assert ingest_once(queues, resources["store"], instance, resources["tracker"], launch, 10, LOG,
                        early=_Asked(events)) == 0
     assert events == [("mood", rid), ("launch", rid)]
+
+
+def test_uploads_arriving_during_a_hold_have_their_moods_asked_then_share_a_run(launcher, queues, resources,
+                                                                                settings, samples):
+    instance, gql = launcher
+    events, gathered = [], []
+    rids = [upload_file(settings, samples[name]["path"], "ingest-held") for name in ("en_joy", "en_neutral")]
+    deadline = time.monotonic() + 10
+    while {("mood", rid) for rid in rids} - set(events) and time.monotonic() < deadline:
+        gather(queues, resources["store"], resources["tracker"], gathered, _Asked(events))
+    assert sorted(events) == sorted(("mood", rid) for rid in rids)  # asked while held
+    assert not any(_runs_of(instance, rid) for rid in rids)  # nothing launched during the hold
+    assert queues.depth() == {"visible": 0, "in_flight": len(gathered)}  # received, kept
+
+    # The hold ends: one pass launches what gathered, together, and settles its messages.
+    assert ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG,
+                       gathered=gathered) == 2
+    assert gathered == []
+    [run] = {r.run_id: r for rid in rids for r in _runs_of(instance, rid)}.values()
+    assert sorted(recordings_of_run(run.tags)) == sorted(rids)
+    assert queues.depth() == {"visible": 0, "in_flight": 0}
+
+    # A duplicate notice gathered during a later hold: no second run (the early mood asks
+    # each upload once, test_early_mood.py).
+    key = f"uploads/ingest-held/{rids[0]}{samples['en_joy']['path'].suffix}"
+    queues.send({"recording_id": rids[0], "s3_key": key, "user_id": "ingest-held"})
+    while not gathered and time.monotonic() < deadline + 10:
+        gather(queues, resources["store"], resources["tracker"], gathered, _Asked(events))
+    assert ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG,
+                       gathered=gathered) == 0
+    assert len(_runs_of(instance, rids[0])) == 1 and queues.depth() == {"visible": 0, "in_flight": 0}
 
 
 @pytest.mark.slow

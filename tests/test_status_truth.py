@@ -58,6 +58,12 @@ def test_stage_durations_come_from_the_entry_times():
                                          life.GENERATING: 3.1}
     assert estimates.durations({}) == {}
     assert estimates.durations(timed_item({life.UPLOADED: 2 * estimates.MAX_STAGE_S})) == {}  # an outage
+    # The mood was ready when its stage began: `analyzing` was never entered, and took no time.
+    skipped = {k: v for k, v in item.items() if k != life.ENTERED[life.ANALYZING]}
+    assert estimates.durations(skipped) == {life.UPLOADED: 1.5, life.TRANSCRIBING: 4.9, life.ANALYZING: 0.0,
+                                            life.GENERATING: 3.1}
+    unfinished = {k: v for k, v in item.items() if k != life.ENTERED[life.COMPLETE]}
+    assert estimates.durations(unfinished) == {}
 
 
 def test_the_estimate_is_the_medians_of_the_stages_ahead():

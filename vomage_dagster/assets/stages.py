@@ -120,13 +120,12 @@ def raw_recording(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict
     # The bytes validated here are the bytes transcribed: read and copy only this ETag.
     etag = head["ETag"]
     decoded = audio.decode_and_validate(_pinned(res.store.get_bytes, key, if_match=etag))
-    media_key = media_copy_key(rid, parsed.extension)
-    _pinned(res.store.copy, key, media_key, if_match=etag)
     meta = client_metadata.read(head.get("Metadata", {}), head["LastModified"])
     out = {
         "recording_id": rid,
         "upload_key": key,
-        "media_key": media_key,
+        # Where Transcribe reads it, copied only if the batch job is needed (`transcript`).
+        "media_key": media_copy_key(rid, parsed.extension),
         "etag": etag,
         # The key's user: object metadata is the client's word and cannot move a post.
         "user_id": parsed.user_id,
@@ -178,6 +177,17 @@ def _streamed_transcript(res: StageResources, att: Attempt, raw: dict) -> tuple[
         return None, f"sidecar refused: {exc}"
 
 
+def _media_copy(res: StageResources, raw: dict) -> str:
+    """The short-lived copy Transcribe reads, made only when the batch job is needed (a
+    streamed transcript needs none): of the validated bytes only (their ETag), so a
+    replaced upload is a clear error, never another file transcribed."""
+    media_key = raw.get("media_key")
+    if not media_key:
+        return raw["upload_key"]
+    _pinned(res.store.copy, raw["upload_key"], media_key, if_match=raw.get("etag"))
+    return media_key
+
+
 def transcript(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     raw = inputs["raw_recording"]
     started = time.perf_counter()
@@ -189,8 +199,7 @@ def transcript(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, d
         if cached is not None:
             result = transcript_from_dict(cached)
         else:
-            result = res.speech.transcribe(raw.get("media_key") or raw["upload_key"], raw["sha256"],
-                                           raw["language_hint"])
+            result = res.speech.transcribe(_media_copy(res, raw), raw["sha256"], raw["language_hint"])
     if not result.text.strip():
         raise ProcessingError(NO_SPEECH, "no speech was recognised in the recording")
     if source == "batch" and cached is None:
@@ -277,9 +286,11 @@ def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
     text, where = inputs["transcript"], inputs["recording_context"]
     started = time.perf_counter()
     rid = att.recording_id
-    res.advance(att, life.ANALYZING)
     key = prompts.analysis_cache_key(text["text"], text["language"], res.analyzer.model_id)
-    cached = _analysis_or_wait(res.cache, key)
+    cached = res.cache.get_json("analysis", key)
+    if cached is None:  # the model is asked (or the ingest's call awaited): the app shows it
+        res.advance(att, life.ANALYZING)
+        cached = _analysis_or_wait(res.cache, key)
     usage: dict = {}
     saved_usage: dict = {}
     early = cached is not None and cached.pop("prefetched_for", None) == rid
@@ -304,7 +315,8 @@ def mood(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, dict]:
            "cache_hit": cached is not None, "early": early, "seconds": round(time.perf_counter() - started, 3)}
     # The post can be shown now (words, mood, colours) while its image is painted.
     shown = mood_view(out)
-    res.advance(att, life.GENERATING, mood=shown)
+    # What the picture will be painted in is known with the mood: shown in the same write.
+    res.advance(att, life.GENERATING, mood=shown, style=styles.style_in(image_prompt))
     out["mood_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")  # when the app can show it
     try:
         res.events.publish(MOOD_READY, {"recording_id": rid, "mood": shown})
@@ -348,8 +360,7 @@ def mood_image(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict, d
     image_key = processed_key(rid, "image.png")
     thumb_key = processed_key(rid, "thumbnail.png")
     prompt = found["image_prompt"]
-    style = styles.style_in(prompt)
-    res.advance(att, life.GENERATING, style=style)
+    style = styles.style_in(prompt)  # shown since the mood (`mood`)
     # A picture of one's own: the recording's seed, and a cache entry only this recording
     # of this user finds (a retry or a reprocessing of it reuses its own picture).
     seed = image_models.recording_seed(rid)

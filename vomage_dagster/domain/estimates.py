@@ -24,12 +24,20 @@ MAX_STAGE_S = 3600.0  # longer is no sample of a stage, but of an outage
 
 
 def durations(item: dict) -> dict[str, float]:
-    """Seconds each stage of a complete attempt took (empty when a timestamp is missing)."""
+    """Seconds each stage of a complete attempt took (empty when its first or last
+    timestamp is missing). A stage never entered took no time: `analyzing` is skipped
+    when the mood was ready before the stage asked for it."""
     order = (*TIMED, life.COMPLETE)
     try:
-        times = [dt.datetime.fromisoformat(str(item[life.ENTERED[s]])) for s in order]
-    except (KeyError, ValueError):
+        found = [dt.datetime.fromisoformat(str(item[life.ENTERED[s]])) if life.ENTERED[s] in item else None
+                 for s in order]
+    except ValueError:
         return {}
+    if found[0] is None or found[-1] is None:
+        return {}
+    times = list(found)
+    for i in range(len(times) - 2, 0, -1):  # a skipped stage: entered when the next one was
+        times[i] = times[i] or times[i + 1]
     spans = {stage: (later - earlier).total_seconds()
              for stage, earlier, later in zip(TIMED, times, times[1:], strict=False)}
     if any(not 0 <= s <= MAX_STAGE_S for s in spans.values()):

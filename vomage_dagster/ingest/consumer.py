@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from dagster import DagsterInstance, RunRequest
 
+from vomage_dagster.domain import lifecycle as life
 from vomage_dagster.domain.keys import INGEST_ERRORS_PREFIX
 from vomage_dagster.domain.messages import Arrival, PoisonMessage, parse_message
 from vomage_dagster.domain.run_tags import recordings_of_run, trace_tag
@@ -153,13 +154,17 @@ class Held:
 def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstance, tracker: ProcessingTracker,
                 launch: Callable[[RunRequest], str], max_batch: int, log: logging.Logger,
                 backlog: Callable[[float], None] | None = None, early: EarlyMood | None = None,
-                held: Held | None = None) -> int:
+                held: Held | None = None, gathered: list[Message] | None = None) -> int:
     """One receive (waiting up to the queue's long poll) and its runs; the recordings
     launched. `backlog` is told the age of the oldest message received (seconds); `early`
     asks the moods of the recordings about to be launched while their runs start (`early_mood`); `held` keeps
-    the messages of the AWS simulation's notification delay across passes."""
+    the messages of the AWS simulation's notification delay across passes; `gathered`:
+    the messages `gather` received during a hold, launched with this pass's (and emptied)."""
     held = held if held is not None else Held()
-    messages = receive(queue, held.wait_s(queue.wait_s))
+    pending = list(gathered or [])
+    if gathered:
+        gathered.clear()
+    messages = pending + receive(queue, 0 if pending else held.wait_s(queue.wait_s))
     if held.messages and not messages:
         time.sleep(max(0.0, min(0.05, min(at for at, _ in held.messages) - time.time())))
     received_ns = time.time_ns()
@@ -171,6 +176,41 @@ def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstanc
     if not now:
         return 0
     return _handle(now, received_ns, queue, store, instance, tracker, launch, max_batch, log, early)
+
+
+def gather(queue: UploadQueue, store: ObjectStore, tracker: ProcessingTracker, gathered: list[Message],
+           early: EarlyMood | None = None, held: Held | None = None) -> int:
+    """During a hold (the runs in flight fill their limit, `launcher.holding`): take what has
+    arrived, without waiting, into `gathered` for the pass that launches it, and ask the
+    early moods of the new recordings in it now, so a recording waiting for a run slot does
+    not then also wait for its mood. Gathered messages stay received (invisible to other
+    receivers, for the queue's visibility timeout) until that pass settles them. How many
+    messages were gathered."""
+    held = held if held is not None else Held()
+    now, later = _delivered(queue.receive(10, wait_s=0), store.bucket)
+    held.add(later)
+    now += held.take_due()
+    gathered += now
+    if early is not None and now:
+        early.start(_new_uploads(now, store.bucket, tracker))
+    return len(now)
+
+
+def _new_uploads(messages: list[Message], bucket: str, tracker: ProcessingTracker) -> list:
+    """The uploads named by `messages` whose recording may still need its run: unknown, or
+    registered to that upload, not final and not taken by a run. (Poison is left to triage.)"""
+    uploads = {}
+    for m in messages:
+        try:
+            uploads |= {a.recording_id: a.upload for a in parse_message(m.body, bucket)}
+        except Exception:  # noqa: BLE001 - poison: `triage` notes it when the pass settles it
+            continue
+    if not uploads:
+        return []
+    known = tracker.status.get_many(list(uploads))
+    return [u for rid, u in uploads.items()
+            if (item := known.get(rid)) is None
+            or (item.get("upload_key") == u.key and not life.is_final(item) and not item.get("owner"))]
 
 
 def _delivered(messages: list[Message], bucket: str) -> tuple[list[Message], list[tuple[float, Message]]]:

@@ -17,9 +17,10 @@ different words have another key. The entry names the recording it was asked for
 While the call is in flight a short-lived marker (`analysis-pending:<key>`) tells the
 `mood` stage to wait for it rather than call the model a second time.
 
-Bounded: at most `MAX_IN_FLIGHT` recordings at once (more, in a burst, are left to their
-runs), one sidecar wait of `SIDECAR_WAIT_S`, and any failure only means the run calls the
-model itself.
+Asked once per upload: while its run waits for a slot (`consumer.gather`), or else as its
+run is launched. Bounded: at most `MAX_IN_FLIGHT` recordings at once (more, in a burst,
+are left to their runs), one sidecar wait of `SIDECAR_WAIT_S`, and any failure only means
+the run calls the model itself.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from vomage_dagster.domain import client_metadata, prompts, streamed
@@ -39,27 +41,36 @@ from vomage_dagster.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 8
+MAX_IN_FLIGHT = 16
+# Recordings already asked for, remembered so that asking again (the pass that launches a
+# recording whose mood was asked while it was held) costs no S3 calls.
+REMEMBERED = 4096
 SIDECAR_WAIT_S = 5.0
 SIDECAR_POLL_S = 0.05
 PENDING = "analysis-pending"
 
 
 class EarlyMood:
-    def __init__(self, store: ObjectStore, cache: Cache, analyzer: MoodAnalyzer, workers: int = 4):
+    def __init__(self, store: ObjectStore, cache: Cache, analyzer: MoodAnalyzer, workers: int = 8):
         self.store, self.cache, self.analyzer = store, cache, analyzer
+        # Threads that mostly wait (S3, the model): one per call in flight at 5 recordings a second.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="early-mood")
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
+        self._started: OrderedDict[str, None] = OrderedDict()
         self.asked = 0  # model calls made here (tests, the benchmark)
 
     def start(self, uploads: list[UploadKey]) -> None:
         """Begin the analysis of every upload in `uploads` that may have a streamed transcript."""
         for upload in uploads:
             with self._lock:
-                if upload.recording_id in self._in_flight or len(self._in_flight) >= MAX_IN_FLIGHT:
+                if (upload.recording_id in self._in_flight or upload.key in self._started
+                        or len(self._in_flight) >= MAX_IN_FLIGHT):
                     continue
                 self._in_flight.add(upload.recording_id)
+                self._started[upload.key] = None
+                while len(self._started) > REMEMBERED:
+                    self._started.popitem(last=False)
             self._pool.submit(self._guarded, upload)
 
     def close(self) -> None:

@@ -11,16 +11,16 @@ dequeue (every second at best); otherwise, in a burst, it enters the queue, whos
 and order protect the workers as before. The queue's limit can be passed by one for a
 moment when the daemon dequeues while the ingest dispatches. `queue`: always the queue.
 
-Holding (`wait_for_room`, `VOMAGE_INGEST_HOLD_S`): while the runs in flight fill that
-limit, the ingest does not receive; uploads gather in SQS, and when a run ends the next
-pass takes them all and launches them as batches (`max_batch` recordings a run, run side by
-side in one run process). A run for each would wait in the queue all the same, and each
-would pay a run's start and bookkeeping.
+Holding (`holding`, `VOMAGE_INGEST_HOLD_S`): while the runs in flight fill that limit, the
+ingest launches nothing; it goes on receiving, and asks the early moods of what arrives
+(`consumer.gather`), and when a run ends the next pass launches all that gathered as
+batches (`max_batch` recordings a run, run side by side in one run process). A run for
+each would wait in the queue all the same, and each would pay a run's start and
+bookkeeping.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +75,7 @@ class GraphQLLauncher:
         self._at_once = SyncInMemoryRunCoordinator()
         self._at_once.register_instance(instance)
         self.dispatched = {"direct": 0, "queued": 0}
+        self._held_since: float | None = None
 
     def _room(self) -> bool:
         """Whether a run may skip the queue: none waits in it, and it has room."""
@@ -86,16 +87,20 @@ class GraphQLLauncher:
             DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
         return in_flight < queue.get_run_queue_config().max_concurrent_runs
 
-    def wait_for_room(self, stop: threading.Event, limit_s: float, poll_s: float = 0.2) -> float:
-        """Direct dispatch only: while there is no room, wait (at most `limit_s`, or until
-        `stop`); the seconds waited."""
-        if limit_s <= 0 or not self.direct:
-            return 0.0
-        started = time.monotonic()
-        while time.monotonic() - started < limit_s and not self._room():
-            if stop.wait(poll_s):
-                break
-        return time.monotonic() - started
+    def holding(self, limit_s: float, now: float | None = None) -> bool:
+        """Direct dispatch only: whether to hold the launches now, because the runs in
+        flight fill the limit and the hold has lasted less than `limit_s`. A hold ends when
+        a run ends (room) or at its limit (what gathered then goes through the queue)."""
+        if limit_s <= 0 or not self.direct or self._room():
+            self._held_since = None
+            return False
+        now = time.monotonic() if now is None else now
+        if self._held_since is None:
+            self._held_since = now
+        if now - self._held_since >= limit_s:
+            self._held_since = None
+            return False
+        return True
 
     @contextmanager
     def _coordinator(self) -> Iterator[str]:

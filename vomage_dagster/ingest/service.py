@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from vomage_dagster.ingest.consumer import Held, ingest_once
+from vomage_dagster.ingest.consumer import Held, gather, ingest_once
 from vomage_dagster.ingest.early_mood import EarlyMood
 from vomage_dagster.ingest.launcher import JOB, GraphQLLauncher
 from vomage_dagster.resources.aws import client, refusal
@@ -23,6 +23,9 @@ from vomage_dagster.settings import Settings
 from vomage_dagster.telemetry.minutely import PERFORMANCE, Minutely
 
 log = logging.getLogger("vomage.ingest")
+# During a hold, how often the run slots and the queue are looked at when nothing arrived.
+HOLD_POLL_S = 0.2
+
 
 def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, stop: threading.Event,
           heartbeat: Path | None = None) -> None:
@@ -40,13 +43,17 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
     log.info(f"ingest service: {queue.url()} → {JOB} in {launcher.location}")
     # Reported every minute, 0 when idle: a missing minute means the ingest stopped.
     backlog = Minutely(PERFORMANCE, "IngestBacklogAge", "Seconds", lambda: client("cloudwatch", settings.region))
+    gathered: list = []  # received during a hold, launched by the pass after it
     try:
         while not stop.is_set():
             try:
-                # Runs full: let uploads gather in SQS, to launch them together (launcher.py).
-                launcher.wait_for_room(stop, settings.ingest_hold_s)
-                ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log,
-                            backlog.observe, early, held)
+                # Runs full: gather what arrives, to launch it together when a run ends (launcher.py).
+                if launcher.holding(settings.ingest_hold_s):
+                    if not gather(queue, store, tracker, gathered, early, held):
+                        stop.wait(HOLD_POLL_S)
+                else:
+                    ingest_once(queue, store, instance, tracker, launcher.launch, settings.max_batch, log,
+                                backlog.observe, early, held, gathered)
                 backlog.tick()
                 if heartbeat is not None:
                     heartbeat.touch()

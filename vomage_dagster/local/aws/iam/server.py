@@ -1,15 +1,18 @@
-"""moto's server with IAM checked as AWS checks it (the package docstring says how).
+"""moto's server with IAM checked as AWS checks it (the package docstring says how), and
+CopyObject's source ETag condition (`local/aws/s3_conditions.py`).
 
     python -m vomage_dagster.local.aws.iam.server [moto.server's arguments]
 """
 
 import sys
 
+from vomage_dagster.local.aws import s3_conditions
 from vomage_dagster.local.aws.iam import enforcement
 
 
 def main(argv: list[str]) -> None:
     enforcement.apply()  # before moto builds its app
+    s3_conditions.apply()
     from moto.server import main as moto_main
 
     moto_main(argv)
