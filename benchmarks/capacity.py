@@ -191,6 +191,7 @@ def runs_of(recordings: set[str]) -> dict:
     waits, durations = [], []  # created → started, started → ended (seconds)
     covering: dict[str, list[str]] = {}  # recording → the runs that covered it (status, how launched)
     milestones: dict[str, list[float]] = {}  # event type → when each run first wrote it, after its creation
+    examples: list[list] = []  # the first events of two batch runs, for reading
     with DagsterInstance.get() as instance:
         for rec in instance.get_run_records(RunsFilter(job_name="process_recording"), limit=5000):
             mine = set(recordings_of_run(rec.dagster_run.tags)) & recordings
@@ -209,6 +210,10 @@ def runs_of(recordings: set[str]) -> dict:
             for entry in logs:
                 kind = entry.dagster_event_type.value if entry.dagster_event_type else "log"
                 firsts.setdefault(kind, entry.timestamp - created)
+            if len(examples) < 2 and len(mine) > 1:
+                examples.append([(entry.dagster_event_type.value if entry.dagster_event_type else "log",
+                                  round(entry.timestamp - created, 3), (entry.message or "")[:90])
+                                 for entry in logs[:40]])
             for kind, at in firsts.items():
                 milestones.setdefault(kind, []).append(at)
             if rec.start_time:
@@ -217,6 +222,7 @@ def runs_of(recordings: set[str]) -> dict:
                     durations.append(rec.end_time - rec.start_time)
     return {"runs": runs, "ran_twice": sum(1 for c in seen.values() if c > 1),
             "ran_twice_runs": [covering[rid] for rid, c in seen.items() if c > 1][:10],
+            "example_runs": examples,
             "recordings_per_run": round(len(seen) / runs, 2) if runs else None,
             "run_wait_p50_s": pct(waits, 50), "run_wait_p95_s": pct(waits, 95),
             "run_seconds_p50": pct(durations, 50), "run_seconds_p95": pct(durations, 95),
@@ -302,7 +308,7 @@ def difference(before: dict, after: dict, n: int) -> dict:
 
 
 @contextmanager
-def deployment(storage: str, state: Path, env: dict[str, str], max_runs: int):
+def deployment(storage: str, state: Path, env: dict[str, str], max_runs: int, spare_workers: int = 0):
     """The processes of the deployment under test and their pids (each a process group)."""
     if storage == "sqlite":
         from vomage_dagster.local.deployment.daemon import running_daemon
@@ -316,7 +322,7 @@ def deployment(storage: str, state: Path, env: dict[str, str], max_runs: int):
         return
     from vomage_dagster.local.deployment.cluster import running_cluster
 
-    with running_cluster(state, max_runs, max_runs, env) as info:
+    with running_cluster(state, max_runs + spare_workers, max_runs, env) as info:
         os.environ.update(info["env"])  # the instance reads DAGSTER_PG_* from the environment
         yield dict(info["pids"])
 
@@ -367,7 +373,7 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
         info, settings = start_stack()
         watch = Milestones(settings.redis_url)
         watch.start()
-        with deployment(storage, state, env, args.max_runs) as dagster_pids, \
+        with deployment(storage, state, env, args.max_runs, args.spare_workers) as dagster_pids, \
                 tempfile.TemporaryDirectory() as tmp:
             pids = {**info["pids"], **dagster_pids}
             load = Load(settings, pool, profile, Path(tmp))
@@ -462,6 +468,8 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=90.0, help="seconds a step's recordings may take to finish")
     parser.add_argument("--quick", action="store_true", help="rates 1,2,3,5 for 20 s each")
     parser.add_argument("--storage", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--spare-workers", type=int, default=0,
+                        help="Postgres: run workers beyond --max-runs (a worker still ending its last run)")
     parser.add_argument("--max-runs", type=int, default=6,
                         help="concurrent runs (run workers' slots; runs mostly wait on AWS, so more than cores)")
     parser.add_argument("--p95-limit", type=float, default=10.0)
@@ -493,6 +501,7 @@ def main() -> int:
     label = args.label or "latest"
     run = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "label": label,
            "rates": args.rates, "window_s": args.window, "drain_s": args.drain, "max_runs": args.max_runs,
+           "spare_workers": args.spare_workers,
            "levers": args.env, "p95_limit_s": args.p95_limit, "cpus": os.cpu_count(),
            "simulation": "AWS profile latencies + VOMAGE_SIMULATED_MODELS (model time simulated, not computed)",
            "storages": results}

@@ -90,6 +90,10 @@ def run_worker_config(settings: Settings) -> dict:
         "config_source": {
             "task_acks_late": False,
             "worker_prefetch_multiplier": 1,
+            # A worker busy with a run takes no other: with a run acknowledged on receipt,
+            # Celery would otherwise reserve the next one too, and it would wait for the
+            # whole current run while other workers stand idle (Redis brokers only).
+            "worker_disable_prefetch": True,
             "result_expires": 86_400,
             "broker_connection_retry_on_startup": True,
             # A worker process is replaced after a run that left it above 1.5 GB: one
