@@ -25,7 +25,19 @@ def test_copy_with_another_etag_is_refused_as_s3_refuses_it():
         assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
 
 
-def test_the_dispatch_knows_the_same_services_read_once():
+HOSTS = ("127.0.0.1:5000", "dynamodb.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com",
+         "sqs.eu-west-1.amazonaws.com", "events.us-east-1.amazonaws.com", "sts.amazonaws.com", "moto_api", None)
+
+
+def test_the_dispatch_finds_the_same_services_once_per_host():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    before = DomainDispatcherApplication(lambda backend: None)
     listed = set(backends.list_of_moto_modules())
+    found = {host: before.get_backend_for_host(host) for host in HOSTS}
     moto_dispatch.apply()
+    after = DomainDispatcherApplication(lambda backend: None)
     assert set(backends.list_of_moto_modules()) == listed and {"s3", "dynamodb", "sqs"} <= listed
+    assert {host: after.get_backend_for_host(host) for host in HOSTS} == found
+    assert {host: after.get_backend_for_host(host) for host in HOSTS} == found  # remembered
+    assert found["dynamodb.us-east-1.amazonaws.com"] == "dynamodb" and found["127.0.0.1:5000"] is None
