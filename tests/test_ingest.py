@@ -7,6 +7,7 @@ messages. The end-to-end tests run the service beside the daemon (the local defa
 """
 
 import logging
+import threading
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from dagster._core.storage.tags import PARTITION_NAME_TAG
 from vomage_dagster.domain.run_tags import LAUNCHED_BY_TAG, recording_tag, recordings_of_run
 from vomage_dagster.ingest.consumer import gather, ingest_once
 from vomage_dagster.ingest.launcher import GraphQLLauncher
+from vomage_dagster.ingest.service import serve
 from vomage_dagster.local import PROJECT_ROOT
 from vomage_dagster.local.client.uploads import upload_file
 from vomage_dagster.local.deployment.daemon import create_storage, prepare_home
@@ -132,6 +134,26 @@ def test_uploads_arriving_during_a_hold_have_their_moods_asked_then_share_a_run(
     assert ingest_once(queues, resources["store"], instance, resources["tracker"], gql.launch, 10, LOG,
                        gathered=gathered) == 0
     assert len(_runs_of(instance, rids[0])) == 1 and queues.depth() == {"visible": 0, "in_flight": 0}
+
+
+def test_a_service_stopped_during_a_hold_lets_its_gathered_messages_go(launcher, queues, settings, samples,
+                                                                       monkeypatch):
+    instance, _ = launcher
+    monkeypatch.setattr(GraphQLLauncher, "holding", lambda self, limit_s: True)  # the run slots stay full
+    upload_file(settings, samples["en_joy"]["path"], "ingest-stopped")
+    stop = threading.Event()
+    service = threading.Thread(target=serve, args=(settings, instance, PROJECT_ROOT / "workspace.yaml", stop))
+    service.start()
+    deadline = time.monotonic() + 20
+    while queues.depth()["in_flight"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert queues.depth()["in_flight"] >= 1  # gathered, held
+    stop.set()
+    service.join(timeout=30)
+    assert not service.is_alive()
+    assert queues.depth()["in_flight"] == 0 and queues.depth()["visible"] >= 1  # released at once
+    for message in queues.receive(10, wait_s=1):
+        queues.delete([message])
 
 
 @pytest.mark.slow

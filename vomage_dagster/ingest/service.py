@@ -63,6 +63,11 @@ def serve(settings: Settings, instance: DagsterInstance, workspace_file: Path, s
                 log.warning(f"ingest pass failed ({type(exc).__name__}: {str(exc)[:300]}); retrying")
                 stop.wait(2)
     finally:
+        if gathered:  # stopped during a hold: another replica may take them at once
+            try:
+                queue.release(gathered, visibility_s=0)
+            except Exception as exc:  # noqa: BLE001 - they come back after the visibility timeout anyway
+                log.warning(f"gathered messages not released ({type(exc).__name__})")
         launcher.close()
         if early is not None:
             early.close()
