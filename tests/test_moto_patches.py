@@ -1,28 +1,29 @@
 """The local stack's moto patches outside IAM (`local/aws/s3_conditions.py`,
-`local/aws/moto_dispatch.py`), in-process: what S3 refuses is refused, and the dispatch
-still finds every service."""
+`local/aws/moto_dispatch.py`): what S3 refuses is refused by the stack's moto, and the
+dispatch still finds every service."""
 
-import boto3
+import uuid
+
 import pytest
 from botocore.exceptions import ClientError
-from moto import backends, mock_aws
+from moto import backends
 
-from vomage_dagster.local.aws import moto_dispatch, s3_conditions
+from vomage_dagster.local.aws import moto_dispatch
 
 
-def test_copy_with_another_etag_is_refused_as_s3_refuses_it():
-    s3_conditions.apply()
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="conditions-test")
-        etag = s3.put_object(Bucket="conditions-test", Key="upload", Body=b"first")["ETag"]
-        source = {"Bucket": "conditions-test", "Key": "upload"}
-        s3.copy_object(Bucket="conditions-test", Key="copy", CopySource=source, CopySourceIfMatch=etag)
-        assert s3.get_object(Bucket="conditions-test", Key="copy")["Body"].read() == b"first"
-        s3.put_object(Bucket="conditions-test", Key="upload", Body=b"replaced")
-        with pytest.raises(ClientError) as refused:
-            s3.copy_object(Bucket="conditions-test", Key="copy2", CopySource=source, CopySourceIfMatch=etag)
-        assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+def test_copy_with_another_etag_is_refused_as_s3_refuses_it(resources):
+    """Against the stack's own moto server (`iam/server.py` installs the check there)."""
+    store = resources["store"]
+    key = f"media/conditions-{uuid.uuid4().hex[:8]}.m4a"
+    store.put_bytes(key, b"first", "audio/mp4")
+    etag = store.head(key)["ETag"]
+    store.copy(key, f"{key}.copy", if_match=etag)
+    assert store.get_bytes(f"{key}.copy") == b"first"
+    store.put_bytes(key, b"replaced", "audio/mp4")
+    with pytest.raises(ClientError) as refused:
+        store.copy(key, f"{key}.copy2", if_match=etag)
+    assert refused.value.response["Error"]["Code"] in ("PreconditionFailed", "412")
+    assert not store.exists(f"{key}.copy2")
 
 
 HOSTS = ("127.0.0.1:5000", "dynamodb.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com",
