@@ -179,6 +179,11 @@ class Load:
         return sent
 
 
+def _kind(entry) -> str:
+    """An event log entry's Dagster event type, or "log" for a plain message."""
+    return entry.dagster_event_type.value if entry.dagster_event_type else "log"
+
+
 def runs_of(recordings: set[str]) -> dict:
     """From the instance: the runs that covered these recordings, how many times each
     recording ran, and the events those runs wrote."""
@@ -208,16 +213,14 @@ def runs_of(recordings: set[str]) -> dict:
             created = rec.create_timestamp.timestamp()
             firsts: dict[str, float] = {}
             for entry in logs:
-                kind = entry.dagster_event_type.value if entry.dagster_event_type else "log"
-                firsts.setdefault(kind, entry.timestamp - created)
+                firsts.setdefault(_kind(entry), entry.timestamp - created)
             if len(examples) < 2 and len(mine) > 1:
-                examples.append([(entry.dagster_event_type.value if entry.dagster_event_type else "log",
-                                  round(entry.timestamp - created, 3), (entry.message or "")[:90])
+                examples.append([(_kind(entry), round(entry.timestamp - created, 3), (entry.message or "")[:90])
                                  for entry in logs[:40]])
             for kind, at in firsts.items():
                 milestones.setdefault(kind, []).append(at)
             if rec.start_time:
-                waits.append(rec.start_time - rec.create_timestamp.timestamp())
+                waits.append(rec.start_time - created)
                 if rec.end_time:
                     durations.append(rec.end_time - rec.start_time)
     return {"runs": runs, "ran_twice": sum(1 for c in seen.values() if c > 1),

@@ -285,12 +285,15 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: s
         pending = set(waiting) | set(running.values())
         return [n for n in waiting if not pending.intersection(INPUTS[n]) and not (n in COMPLETES and storing)]
 
-    while waiting or running or storing:
-        if first_failure is not None:
-            waiting.clear()  # the stages after a failure do not run; the running ones end
+    def start_ready() -> None:
         for name in ready():
             waiting.remove(name)
             running[_stages_pool.submit(contextvars.copy_context().run, run, name)] = name
+
+    while waiting or running or storing:
+        if first_failure is not None:
+            waiting.clear()  # the stages after a failure do not run; the running ones end
+        start_ready()
         if not running and not storing:
             break
         done, _ = wait([*running, *storing], return_when=FIRST_COMPLETED)
@@ -314,9 +317,7 @@ def _stages(res: StageResources, att: life.Attempt, wanted: list[str], checks: s
                 report.append(failed(name, exc))
                 first_failure = first_failure or exc
         if first_failure is None:  # what is ready starts before Dagster writes the events
-            for name in ready():
-                waiting.remove(name)
-                running[_stages_pool.submit(contextvars.copy_context().run, run, name)] = name
+            start_ready()
         yield from report
     if first_failure is not None:
         raise first_failure

@@ -29,13 +29,12 @@ def durations(item: dict) -> dict[str, float]:
     when the mood was ready before the stage asked for it."""
     order = (*TIMED, life.COMPLETE)
     try:
-        found = [dt.datetime.fromisoformat(str(item[life.ENTERED[s]])) if life.ENTERED[s] in item else None
+        times = [dt.datetime.fromisoformat(str(item[life.ENTERED[s]])) if life.ENTERED[s] in item else None
                  for s in order]
     except ValueError:
         return {}
-    if found[0] is None or found[-1] is None:
+    if times[0] is None or times[-1] is None:
         return {}
-    times = list(found)
     for i in range(len(times) - 2, 0, -1):  # a skipped stage: entered when the next one was
         times[i] = times[i] or times[i + 1]
     spans = {stage: (later - earlier).total_seconds()

@@ -170,9 +170,7 @@ def ingest_once(queue: UploadQueue, store: ObjectStore, instance: DagsterInstanc
     received_ns = time.time_ns()
     if backlog is not None and (sent := [m.sent_at for m in messages if m.sent_at]):
         backlog(max(0.0, received_ns / 1e9 - min(sent)))
-    now, later = _delivered(messages, store.bucket)
-    held.add(later)
-    now += held.take_due()
+    now = _arrived(messages, store.bucket, held)
     if not now:
         return 0
     return _handle(now, received_ns, queue, store, instance, tracker, launch, max_batch, log, early)
@@ -186,10 +184,7 @@ def gather(queue: UploadQueue, store: ObjectStore, tracker: ProcessingTracker, g
     not then also wait for its mood. Gathered messages stay received (invisible to other
     receivers, for the queue's visibility timeout) until that pass settles them. How many
     messages were gathered."""
-    held = held if held is not None else Held()
-    now, later = _delivered(queue.receive(10, wait_s=0), store.bucket)
-    held.add(later)
-    now += held.take_due()
+    now = _arrived(queue.receive(10, wait_s=0), store.bucket, held if held is not None else Held())
     gathered += now
     if early is not None and now:
         early.start(_new_uploads(now, store.bucket, tracker))
@@ -211,6 +206,14 @@ def _new_uploads(messages: list[Message], bucket: str, tracker: ProcessingTracke
     return [u for rid, u in uploads.items()
             if (item := known.get(rid)) is None
             or (item.get("upload_key") == u.key and not life.is_final(item) and not item.get("owner"))]
+
+
+def _arrived(messages: list[Message], bucket: str, held: Held) -> list[Message]:
+    """Of `messages` and those held before, the ones delivered by now (`_delivered`); the
+    others are held."""
+    now, later = _delivered(messages, bucket)
+    held.add(later)
+    return now + held.take_due()
 
 
 def _delivered(messages: list[Message], bucket: str) -> tuple[list[Message], list[tuple[float, Message]]]:
