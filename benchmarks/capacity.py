@@ -179,6 +179,18 @@ class Load:
         return sent
 
 
+def queue_depth(settings) -> dict[str, int]:
+    """The uploads queue's messages as SQS counts them: visible, in flight, delayed. After a
+    step has finished, anything here is a message the ingest left behind."""
+    from vomage_dagster.resources.aws import client
+
+    sqs = client("sqs", settings.region)
+    url = sqs.get_queue_url(QueueName=settings.uploads_queue)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return {name: int(attrs.get(f"ApproximateNumberOfMessages{suffix}", 0))
+            for name, suffix in (("visible", ""), ("in_flight", "NotVisible"), ("delayed", "Delayed"))}
+
+
 def _kind(entry) -> str:
     """An event log entry's Dagster event type, or "log" for a plain message."""
     return entry.dagster_event_type.value if entry.dagster_event_type else "log"
@@ -380,7 +392,10 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
                 tempfile.TemporaryDirectory() as tmp:
             pids = {**info["pids"], **dagster_pids}
             load = Load(settings, pool, profile, Path(tmp))
-            warm = load.step(1.0, 2.0)  # the first runs pay imports
+            # A process's first run pays its imports and clients (≈ 1 CPU-s), which a
+            # long-lived run worker pays once: every run worker gets a run before measuring.
+            slots = args.max_runs + args.spare_workers
+            warm = load.step(2.5, 2 * slots / 2.5)
             wait_final(watch, warm, 120)
             idle = None
             if args.idle_window > 0:  # what each process costs with nothing to do (schedules, sensors, polls)
@@ -392,6 +407,7 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
                         "cpu_share_of_a_core": {k: round((after["cpu"][k] - before["cpu"][k]) / span, 4)
                                                 for k in sorted(after["cpu"])}}
             for rate in args.rates:
+                print(f"  {storage} {rate}/s: offering for {args.window:.0f} s", flush=True)
                 before = snapshot(info, pids)
                 sent = load.step(rate, args.window)
                 offered_s = time.monotonic() - before["at"]
@@ -403,6 +419,7 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
                 row["events_per_recording"] = round(row.pop("events") / len(sent), 1)
                 row |= difference(before, after, len(sent))
                 row["upload_errors"] = len(load.errors)
+                row["queue_after"] = queue_depth(settings)
                 steps.append(row)
                 print(f"  {storage} {rate}/s: complete {row['complete']}/{row['n']}, image p50/p95 "
                       f"{row['speech_end_to_image_p50_s']}/{row['speech_end_to_image_p95_s']} s, "
@@ -410,7 +427,8 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
                       f"{row['run_wait_p50_s']} s and took p50/p95 {row['run_seconds_p50']}/"
                       f"{row['run_seconds_p95']} s, "
                       f"platform CPU {row['platform_cpu_s_per_recording']} s/rec, "
-                      f"busy {row['machine_busy_share']}, load {row['load_average_1m']}"
+                      f"busy {row['machine_busy_share']}, load {row['load_average_1m']}, "
+                      f"queue after {row['queue_after']}"
                       f" → {'pass' if row['passed'] else 'FAIL'}", flush=True)
                 if not row["passed"] and not args.all_steps:
                     break

@@ -1,6 +1,7 @@
 """The local stack's moto patches outside IAM (`local/aws/s3_conditions.py`,
-`local/aws/moto_dispatch.py`): what S3 refuses is refused by the stack's moto, and the
-dispatch still finds every service."""
+`local/aws/moto_dispatch.py`, `local/aws/moto_sqs.py`): what S3 refuses is refused by the
+stack's moto, the dispatch still finds every service, and SQS still hides what is in
+flight and drops what is past its retention."""
 
 import uuid
 
@@ -8,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import backends
 
-from vomage_dagster.local.aws import moto_dispatch
+from vomage_dagster.local.aws import moto_dispatch, moto_sqs
 
 
 def test_copy_with_another_etag_is_refused_as_s3_refuses_it(resources):
@@ -42,3 +43,25 @@ def test_the_dispatch_finds_the_same_services_once_per_host():
     assert {host: after.get_backend_for_host(host) for host in HOSTS} == found
     assert {host: after.get_backend_for_host(host) for host in HOSTS} == found  # remembered
     assert found["dynamodb.us-east-1.amazonaws.com"] == "dynamodb" and found["127.0.0.1:5000"] is None
+
+
+def test_sqs_still_hides_in_flight_messages_and_drops_expired_ones():
+    """On moto's SQS backend itself (no HTTP, so no credentials): the patched clock and
+    retention check give the answers moto's own gave."""
+    from moto.sqs.models import sqs_backends
+
+    moto_sqs.apply()
+    sqs = sqs_backends["123456789012"]["us-east-1"]
+    name = f"patched-{uuid.uuid4().hex[:8]}"
+    sqs.create_queue(name, MessageRetentionPeriod="60", VisibilityTimeout="30")
+    sqs.send_message(name, "fresh")
+    expired = sqs.send_message(name, "old")
+    expired.sent_timestamp -= 61_000  # sent 61 s ago: past the 60 s retention
+    sqs.send_message(name, "later", delay_seconds=30)
+
+    got = sqs.receive_message(name, count=10, wait_seconds_timeout=0, visibility_timeout=30)
+    assert [m.body for m in got] == ["fresh"]
+    attributes = sqs.get_queue_attributes(name, ["All"])
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == 1
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] >= 1  # "fresh", in flight
+    assert sqs.receive_message(name, count=10, wait_seconds_timeout=0, visibility_timeout=30) == []
