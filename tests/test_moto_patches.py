@@ -1,15 +1,17 @@
 """The local stack's moto patches outside IAM (`local/aws/s3_conditions.py`,
-`local/aws/moto_dispatch.py`, `local/aws/moto_sqs.py`): what S3 refuses is refused by the
-stack's moto, the dispatch still finds every service, and SQS still hides what is in
-flight and drops what is past its retention."""
+`local/aws/moto_dispatch.py`, `local/aws/moto_sqs.py`, `local/aws/moto_dynamodb.py`): what
+S3 refuses is refused by the stack's moto, the dispatch still finds every service, SQS
+still hides what is in flight and drops what is past its retention, and DynamoDB's item
+answers read back as moto's own serializer wrote them."""
 
+import json
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 from moto import backends
 
-from vomage_dagster.local.aws import moto_dispatch, moto_sqs
+from vomage_dagster.local.aws import moto_dispatch, moto_dynamodb, moto_sqs
 
 
 def test_copy_with_another_etag_is_refused_as_s3_refuses_it(resources):
@@ -65,3 +67,44 @@ def test_sqs_still_hides_in_flight_messages_and_drops_expired_ones():
     assert attributes["ApproximateNumberOfMessagesDelayed"] == 1
     assert attributes["ApproximateNumberOfMessagesNotVisible"] >= 1  # "fresh", in flight
     assert sqs.receive_message(name, count=10, wait_seconds_timeout=0, visibility_timeout=30) == []
+
+
+ITEM = {"recording_id": {"S": "r-1"}, "stage_rank": {"N": "3"}, "done": {"BOOL": True}, "gone": {"NULL": True},
+        "mood": {"M": {"primary": {"S": "calm"}, "valence": {"N": "0.4"},
+                       "keywords": {"L": [{"S": "sea"}, {"N": "2"}, {"M": {"deep": {"SS": ["a", "b"]}}}]}}},
+        "counts": {"NS": ["1", "2.5"]}, "text": {"S": "你好 \"quoted\" \\ and a newline\n"}}
+
+
+@pytest.mark.parametrize(("operation", "result"), [
+    ("UpdateItem", {"Attributes": ITEM}),
+    ("GetItem", {"Item": ITEM, "ConsumedCapacity": {"TableName": "status", "CapacityUnits": 0.5}}),
+    ("GetItem", {}),
+    ("PutItem", {"Attributes": None}),
+    ("BatchGetItem", {"Responses": {"status": [ITEM, ITEM]}, "UnprocessedKeys": {}}),
+    ("Query", {"Items": [ITEM], "Count": 1, "ScannedCount": 1, "LastEvaluatedKey": {"recording_id": {"S": "r"}}}),
+    ("GetItem", {"Item": {**ITEM, "blob": {"B": b"\x00\xffbytes"}, "blobs": {"BS": [b"\x01"]}}}),  # moto's own path
+])
+def test_dynamodb_item_answers_read_back_as_moto_wrote_them(operation, result):
+    """Both answers parsed by botocore, as a client would: the same response."""
+    from botocore.parsers import create_parser
+    from moto.core.responses import ActionContext
+    from moto.core.serialize import get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    moto_dynamodb.apply()
+    service = get_service_model("dynamodb")
+    op = service.operation_model(operation)
+    context = ActionContext(service, op, get_serializer_class("dynamodb", "json"), DynamoHandler())
+    answers = [run(DynamoResult(result), context)
+               for run in (moto_dynamodb.moto_execute_result, DynamoResult.execute_result)]
+    assert answers[0][0] == answers[1][0] == 200
+    assert answers[0][1]["Content-Type"] == answers[1][1]["Content-Type"] == "application/x-amz-json-1.0"
+    parser = create_parser("json")
+    parsed = [parser.parse({"status_code": status, "headers": headers, "body": body.encode()}, op.output_shape)
+              for status, headers, body in answers]
+    assert parsed[0] == parsed[1]
+    if "blob" in str(result):  # which path answered: moto's own for bytes, json.dumps otherwise
+        assert answers[1][2] == answers[0][2]
+    else:
+        assert answers[1][2] == json.dumps(moto_dynamodb.without_none(result), separators=(",", ":"))

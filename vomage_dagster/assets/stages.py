@@ -146,7 +146,10 @@ def raw_recording(res: StageResources, att: Attempt, inputs: dict) -> tuple[dict
         "metadata_corrections": list(meta.corrections),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    res.advance(att, life.TRANSCRIBING)
+    if not meta.streamed:
+        # A batch job takes seconds: the app shows it from here. A streamed transcript is
+        # shown with its words by `transcript` a moment later, so that write says it.
+        res.advance(att, life.TRANSCRIBING)
     return out, {
         "duration_s": out["duration_s"],
         "format": f"{out['format']}/{out['codec']}",
