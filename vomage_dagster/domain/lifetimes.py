@@ -69,11 +69,11 @@ def partition_window_hours(recordings_per_s: float, limit: int = MAX_PARTITIONS,
 
 PARTITION_DAYS = partition_days(PLANNED_RECORDINGS_PER_DAY)
 # The highest steady rate one deployment sustains, measured (benchmarks/capacity.py on the
-# idle 2-core benchmark machine with Postgres, the production storage; SQLite: 3/s;
+# idle 2-core benchmark machine with Postgres, the production storage; SQLite: 4/s;
 # docs/performance.md, "Capacity"). A
 # deployment cannot publish more than it processes, so a window sized from the higher of
 # this and the planned volume keeps the count under the ceiling even when it runs flat out.
-MEASURED_RECORDINGS_PER_S = 4.0
+MEASURED_RECORDINGS_PER_S = 5.0
 RETENTION_RECORDINGS_PER_S = max(PLANNED_RECORDINGS_PER_DAY / DAY, MEASURED_RECORDINGS_PER_S)
 PARTITION_HOURS = partition_window_hours(RETENTION_RECORDINGS_PER_S)
 # A window of two days or more is pruned daily; a shorter one every hour (pruning lags the
