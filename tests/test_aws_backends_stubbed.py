@@ -103,6 +103,25 @@ def test_transcribe_identifies_language_polls_and_reads_the_output():
     assert result.segments[0].start == 0.21
 
 
+def test_a_queued_job_is_asked_less_often_than_one_in_progress(monkeypatch):
+    """Waiting for a slot, a job is polled at QUEUED_POLL_FACTOR × the interval; once on its
+    audio, at the interval again, so its end is seen as soon as before."""
+    from vomage_dagster.resources import speech as speech_module
+
+    slept: list[float] = []
+    monkeypatch.setattr(speech_module.time, "sleep", slept.append)
+    speech = SpeechToText(store=ObjectStore(bucket="vomage-recordings", endpoint_url=STUB),
+                          endpoint_url=STUB, poll_seconds=0.25)
+    name = job_name(SHA, None)
+    with Stubber(speech.transcribe_client) as tr:
+        for status in ("QUEUED", "QUEUED", "IN_PROGRESS", "IN_PROGRESS", "COMPLETED"):
+            tr.add_response("get_transcription_job", _job(status), {"TranscriptionJobName": name})
+        assert speech.wait(name)["TranscriptionJobStatus"] == "COMPLETED"
+        tr.assert_no_pending_responses()
+    queued = 0.25 * speech_module.QUEUED_POLL_FACTOR
+    assert slept == [queued, queued, 0.25, 0.25] and queued > 0.25
+
+
 def test_transcribe_passes_a_known_language_and_surfaces_failure():
     store = ObjectStore(bucket="vomage-recordings", endpoint_url=STUB)
     speech = SpeechToText(store=store, endpoint_url=STUB, poll_seconds=0.01)

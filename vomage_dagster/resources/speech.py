@@ -2,7 +2,9 @@
 
 The job name is derived from the audio hash, so asking twice for the same audio joins
 the job already running instead of paying for a second one. Polling is every
-`poll_seconds` (1–2 s): the boto3 waiter's 10 s would add up to 10 s of latency.
+`poll_seconds` (1–2 s): the boto3 waiter's 10 s would add up to 10 s of latency. A
+QUEUED job (waiting for a slot, not yet on its audio) is asked `QUEUED_POLL_FACTOR` times
+less often: in a burst most jobs wait there, and each ask costs the run's CPU.
 
 Each job uses the language's custom vocabulary (`vocabulary_prefix`, created by `vomage
 deploy vocabularies`): `Settings.VocabularyName` when the language is known,
@@ -23,6 +25,8 @@ from vomage_dagster.domain.vocabulary import vocabulary_name
 from vomage_dagster.resources.aws import client
 from vomage_dagster.resources.store import ObjectStore
 from vomage_dagster.settings import LANGUAGE_OPTIONS
+
+QUEUED_POLL_FACTOR = 4
 
 MAX_RESTARTS = 2
 
@@ -112,7 +116,7 @@ class SpeechToText(ConfigurableResource):
                 )
             if time.monotonic() > deadline:
                 raise ProcessingError(TRANSCRIPTION_FAILED, f"job {name} timed out", retryable=True)
-            time.sleep(self.poll_seconds)
+            time.sleep(self.poll_seconds * (QUEUED_POLL_FACTOR if status == "QUEUED" else 1))
 
     def transcribe(self, media_key: str, audio_sha256: str, language: str | None) -> Transcript:
         name = self.start(media_key, job_name(audio_sha256, language), language)

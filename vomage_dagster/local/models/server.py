@@ -263,10 +263,11 @@ class Models:
                 raise Conflict(f"The requested job name already exists: {name}")
             job = {
                 "TranscriptionJobName": name,
-                "TranscriptionJobStatus": "IN_PROGRESS",
+                # Jobs are transcribed one at a time: waiting for the worker, a job is
+                # QUEUED, as Transcribe says of a job waiting for a slot.
+                "TranscriptionJobStatus": "QUEUED",
                 "Media": req["Media"],
                 "CreationTime": time.time(),
-                "StartTime": time.time(),
             }
             if req.get("LanguageCode"):
                 job["LanguageCode"] = req["LanguageCode"]
@@ -309,6 +310,8 @@ class Models:
 
     def _run_job(self, name: str, req: dict) -> None:
         started, held_from = time.perf_counter(), time.monotonic()
+        with self.jobs_lock:
+            self.jobs[name].update(TranscriptionJobStatus="IN_PROGRESS", StartTime=time.time())
         update: dict = {}
         try:
             uri = urlparse(req["Media"]["MediaFileUri"])
