@@ -34,12 +34,11 @@ def without_none(value: Any) -> Any:
 
 def apply() -> None:
     """Install (once; before moto serves a request)."""
-    global _applied
+    global _applied, moto_execute_result
     if _applied:
         return
     from moto.dynamodb.responses import DynamoResult
 
-    global moto_execute_result
     serialize = moto_execute_result = DynamoResult.execute_result
 
     def execute_result(self: Any, context: Any) -> Any:

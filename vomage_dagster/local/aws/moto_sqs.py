@@ -1,6 +1,6 @@
 """moto's SQS, its per-message checks made cheap: every upload passes through the local
 stack's uploads queue twice (the app's notice and S3's notification), and the ingest
-receives while hundreds of messages are in flight under load.
+receives while many of them are in flight under load (held, gathered, launching).
 
 moto 5.2.5 asks the clock through a naive-UTC `datetime` (a timezone import, two datetime
 constructions and a subtraction) for each message each time it looks at a queue, and its
