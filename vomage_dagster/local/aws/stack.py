@@ -37,6 +37,15 @@ class StackError(RuntimeError):
     pass
 
 
+class PortTaken(StackError):
+    """A service found its port taken: another process bound it between `free_port`
+    choosing it and the service binding it. The start is tried again on fresh ports."""
+
+
+PORT_TAKEN = ("Address already in use",)  # Python's OSError 98 and redis-server's words
+START_ATTEMPTS = 3
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -162,13 +171,24 @@ def wait_healthy(what: str, check, proc: subprocess.Popen, timeout: float, logs:
             break
         time.sleep(0.1)
     tail = (logs / f"{what}.log").read_text(errors="replace")[-2000:]
-    raise StackError(f"{what} did not become healthy within {timeout:.0f} s:\n{tail}")
+    error = PortTaken if proc.poll() is not None and any(m in tail for m in PORT_TAKEN) else StackError
+    raise error(f"{what} did not become healthy within {timeout:.0f} s:\n{tail}")
 
 
 def up(settings: Settings | None = None, tied: bool = False) -> dict:
     """Start (or reuse) the stack; return its info (ports, pids, env). `tied`: it stops when
     this process ends, however it ends (tests, the demo, benchmarks); otherwise it runs
-    until `down` (`vomage stack up`)."""
+    until `down` (`vomage stack up`). A port taken under a starting service is a race, not
+    a fault: the stack is started again on fresh ports (`START_ATTEMPTS` in all)."""
+    for _ in range(START_ATTEMPTS - 1):
+        try:
+            return _up(settings, tied)
+        except PortTaken:
+            pass
+    return _up(settings, tied)
+
+
+def _up(settings: Settings | None, tied: bool) -> dict:
     settings = settings or load_settings()
     if not settings.is_local:
         raise StackError("VOMAGE_ENV=aws: the local stack is not used; nothing to start")
