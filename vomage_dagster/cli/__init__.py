@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     for group in (local, app, recordings, operations, deployment):
         group.register(sub)
     args = parser.parse_args(argv)
-    if args.command != "ingest" and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        exit_on_sigterm()  # whatever a command started is stopped on the way out
+    if args.command != "ingest" and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.SIG_IGN):
+        # Whatever a command started is stopped on the way out, even when its starter left
+        # SIGTERM ignored or blocked (both are inherited through exec): it must arrive.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+        exit_on_sigterm()
     try:
         return args.fn(args, load_settings())
     except Exception as exc:
