@@ -393,7 +393,7 @@ def run_storage(storage: str, args: argparse.Namespace, pool: list[dict]) -> dic
                 tempfile.TemporaryDirectory() as tmp:
             pids = {**info["pids"], **dagster_pids}
             load = Load(settings, pool, profile, Path(tmp))
-            # A process's first run pays its imports and clients (≈ 1 CPU-s), which a
+            # A process's first run pays its imports and clients, which a
             # long-lived run worker pays once: every run worker gets a run before measuring.
             slots = args.max_runs + args.spare_workers
             warm = load.step(2.5, 2 * slots / 2.5)

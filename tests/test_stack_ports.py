@@ -27,34 +27,31 @@ def test_a_service_that_found_its_port_taken_is_told_apart(tmp_path):
     assert not isinstance(failed.value, stack.PortTaken)
 
 
-def test_up_starts_again_after_a_taken_port_and_not_after_other_failures(monkeypatch):
-    calls = []
+def _up_raising(monkeypatch, *outcomes) -> list:
+    """`stack._up` answering with `outcomes` in turn (an exception is raised); its calls."""
+    calls: list = []
 
-    def once_taken(settings, tied):
+    def fake(settings, tied):
         calls.append(tied)
-        if len(calls) == 1:
-            raise stack.PortTaken("models did not become healthy: Address already in use")
-        return {"ports": "fresh"}
+        outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    monkeypatch.setattr(stack, "_up", once_taken)
+    monkeypatch.setattr(stack, "_up", fake)
+    return calls
+
+
+def test_up_starts_again_after_a_taken_port_and_not_after_other_failures(monkeypatch):
+    calls = _up_raising(monkeypatch, stack.PortTaken("Address already in use"), {"ports": "fresh"})
     assert stack.up(None, tied=True) == {"ports": "fresh"} and calls == [True, True]
 
-    def always_taken(settings, tied):
-        calls.append(tied)
-        raise stack.PortTaken("taken")
-
-    calls.clear()
-    monkeypatch.setattr(stack, "_up", always_taken)
+    calls = _up_raising(monkeypatch, stack.PortTaken("taken"))
     with pytest.raises(stack.PortTaken):
         stack.up(None)
     assert len(calls) == stack.START_ATTEMPTS
 
-    def broken(settings, tied):
-        calls.append(tied)
-        raise stack.StackError("redis-server is not installed")
-
-    calls.clear()
-    monkeypatch.setattr(stack, "_up", broken)
+    calls = _up_raising(monkeypatch, stack.StackError("redis-server is not installed"))
     with pytest.raises(stack.StackError):
         stack.up(None)
     assert len(calls) == 1
