@@ -30,11 +30,10 @@ deployment.py (the production services and the smoke check).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from vomage_dagster.cli import app, deployment, local, operations, recordings
-from vomage_dagster.cli.common import exit_on_sigterm
+from vomage_dagster.cli.common import take_sigterm
 from vomage_dagster.resources.aws import refusal
 from vomage_dagster.settings import load_settings
 
@@ -45,11 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     for group in (local, app, recordings, operations, deployment):
         group.register(sub)
     args = parser.parse_args(argv)
-    if args.command != "ingest" and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.SIG_IGN):
-        # Whatever a command started is stopped on the way out, even when its starter left
-        # SIGTERM ignored or blocked (both are inherited through exec): it must arrive.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-        exit_on_sigterm()
+    if args.command != "ingest":  # the ingest takes SIGTERM itself, to stop between passes
+        take_sigterm()
     try:
         return args.fn(args, load_settings())
     except Exception as exc:

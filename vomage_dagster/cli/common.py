@@ -48,3 +48,14 @@ def exit_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def take_sigterm() -> None:
+    """`exit_on_sigterm` for a command, unless something installed a handler already:
+    whatever the command starts is stopped on the way out even when its starter left
+    SIGTERM ignored or blocked (both survive exec; a thread that blocked signals passes
+    its mask to what it spawns), so the signal must be taken back and unblocked."""
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN):
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    exit_on_sigterm()

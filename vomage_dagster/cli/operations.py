@@ -29,6 +29,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # as take_sigterm
     with DagsterInstance.get() as instance:
         serve(settings, instance, Path(args.workspace), stop, Path(args.heartbeat) if args.heartbeat else None)
     return 0

@@ -53,10 +53,20 @@ compute_logs:
   module: dagster.core.storage.noop_compute_log_manager
   class: NoOpComputeLogManager
 """
+# Dagster's SQLite storage, the same files, with a run's event database set up once
+# instead of once per process and per event (runtime/sqlite_storage.py).
+SQLITE_STORAGE = """\
+storage:
+  custom:
+    module: vomage_dagster.runtime.sqlite_storage
+    class: FastSqliteStorage
+    config:
+      base_dir: {base_dir}
+"""
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
-{coordinator}{compute_logs}sensors:
+{storage}{coordinator}{compute_logs}sensors:
   use_threads: true
   num_workers: 2
 run_monitoring:
@@ -74,7 +84,8 @@ def prepare_home(state_dir: Path, max_concurrent_runs: int = 2, launch: str = "q
     home = state_dir / HOME_DIR
     home.mkdir(parents=True, exist_ok=True)
     coordinator = IMMEDIATE if launch == "immediate" else QUEUED.format(max_runs=max_concurrent_runs)
-    text = DAGSTER_YAML.format(coordinator=coordinator,
+    text = DAGSTER_YAML.format(storage=SQLITE_STORAGE.format(base_dir=json.dumps(str(home.resolve()))),
+                               coordinator=coordinator,
                                compute_logs=NO_COMPUTE_LOGS if compute_logs == "none" else "")
     if runs == "warm":
         text += run_workers.LAUNCHER_SECTION  # configured from the settings of its process

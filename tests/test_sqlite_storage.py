@@ -1,0 +1,150 @@
+"""The single-machine deployment's SQLite storage (runtime/sqlite_storage.py): the same
+databases as Dagster's own, set up once."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, asset, materialize
+from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent, DagsterEventType, EngineEventData
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from vomage_dagster.local.deployment.daemon import prepare_home
+from vomage_dagster.runtime import sqlite_storage
+from vomage_dagster.runtime.sqlite_storage import FastSqliteEventLogStorage, FastSqliteRunStorage
+
+
+def _planned(run_id: str, key: str) -> EventLogEntry:
+    event = DagsterEvent(event_type_value=DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value, job_name="j",
+                         event_specific_data=AssetMaterializationPlannedData(AssetKey(key), partition="p"),
+                         step_key=key)
+    return EventLogEntry(error_info=None, level=logging.DEBUG, user_message="", run_id=run_id,
+                         timestamp=time.time(), dagster_event=event)
+
+
+def _engine_event(run_id: str) -> EventLogEntry:
+    event = DagsterEvent(event_type_value=DagsterEventType.ENGINE_EVENT.value, job_name="j", message="m",
+                         event_specific_data=EngineEventData())
+    return EventLogEntry(error_info=None, level=logging.DEBUG, user_message="", run_id=run_id,
+                         timestamp=time.time(), dagster_event=event)
+
+
+def _schema(path: Path) -> tuple:
+    with sqlite3.connect(path) as conn:
+        tables = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        stamp = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        mode = conn.execute("PRAGMA journal_mode").fetchone()
+    return tables, stamp, mode
+
+
+def test_a_run_database_is_the_one_dagster_makes(tmp_path):
+    rid = str(uuid.uuid4())
+    theirs = SqliteEventLogStorage(str(tmp_path / "dagster"))
+    ours = FastSqliteEventLogStorage(str(tmp_path / "fast"))
+    for storage in (theirs, ours):
+        storage.store_event(_planned(rid, "a"))
+    made = _schema(Path(ours.path_for_shard(rid)))
+    assert made == _schema(Path(theirs.path_for_shard(rid)))
+    assert made[1] and made[2] == ("wal",)
+    assert not list((tmp_path / "fast").glob("*.tmp"))  # the copy was linked into place, nothing left beside it
+
+
+def test_events_written_by_one_process_are_read_by_another_without_alembic(tmp_path, monkeypatch):
+    rid = str(uuid.uuid4())
+    writer = FastSqliteEventLogStorage(str(tmp_path))
+    for key in ("a", "b"):
+        writer.store_event(_planned(rid, key))
+    writer.store_event(_engine_event(rid))
+
+    def no_alembic(*_a, **_k):
+        raise AssertionError("the stamp is read with one query, not alembic's scripts")
+
+    monkeypatch.setattr(sqlite_event_log, "check_alembic_revision", no_alembic)
+    reader = FastSqliteEventLogStorage(str(tmp_path))  # another process: its own storage, nothing initialised
+    reader.store_event(_engine_event(rid))
+    kinds = [e.dagster_event.event_type_value for e in reader.get_logs_for_run(rid)]
+    assert kinds == ["ASSET_MATERIALIZATION_PLANNED"] * 2 + ["ENGINE_EVENT"] * 2
+    assert len(writer.get_logs_for_run(rid)) == 4
+
+
+def test_a_database_dagster_made_is_used_as_it_is(tmp_path):
+    rid = str(uuid.uuid4())
+    SqliteEventLogStorage(str(tmp_path)).store_event(_planned(rid, "a"))
+    ours = FastSqliteEventLogStorage(str(tmp_path))
+    ours.store_event(_planned(rid, "b"))
+    assert [e.dagster_event.asset_key for e in ours.get_logs_for_run(rid)] == [AssetKey("a"), AssetKey("b")]
+
+
+def test_an_empty_file_in_the_way_is_set_up_by_dagster(tmp_path):
+    """Another process opened the run's database before setting it up (SQLite creates the
+    file): the copy is not linked over it, and Dagster's own set-up runs."""
+    rid = str(uuid.uuid4())
+    ours = FastSqliteEventLogStorage(str(tmp_path))
+    Path(ours.path_for_shard(rid)).touch()
+    ours.store_event(_planned(rid, "a"))
+    assert len(ours.get_logs_for_run(rid)) == 1
+    assert _schema(Path(ours.path_for_shard(rid)))[1]
+
+
+def test_processes_creating_the_same_run_database_at_once_share_one(tmp_path):
+    rid = str(uuid.uuid4())
+    storages = [FastSqliteEventLogStorage(str(tmp_path)) for _ in range(6)]
+    start = threading.Barrier(len(storages))
+    errors: list[BaseException] = []
+
+    def write(storage: FastSqliteEventLogStorage, i: int) -> None:
+        try:
+            start.wait()
+            storage.store_event(_planned(rid, f"k{i}"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, i)) for i, s in enumerate(storages)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(storages[0].get_logs_for_run(rid)) == len(storages)
+
+
+def test_engines_kept_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_storage, "ENGINES", 4)
+    ours = FastSqliteEventLogStorage(str(tmp_path))
+    rids = [str(uuid.uuid4()) for _ in range(7)]
+    for rid in rids:
+        ours.store_event(_engine_event(rid))
+    assert len(ours._engines) == 4  # noqa: SLF001
+    assert all(len(ours.get_logs_for_run(rid)) == 1 for rid in rids)
+
+
+@pytest.fixture
+def local_instance(tmp_path):
+    home = prepare_home(tmp_path, runs="spawn")
+    with DagsterInstance.from_config(str(home)) as instance:
+        yield instance, home
+
+
+def test_the_local_deployment_uses_it_on_dagsters_own_files(local_instance):
+    instance, home = local_instance
+
+    @asset
+    def number() -> int:
+        return 7
+
+    result = materialize([number], instance=instance)
+    assert result.success
+    assert isinstance(instance.event_log_storage, FastSqliteEventLogStorage)
+    assert isinstance(instance.run_storage, FastSqliteRunStorage)
+    assert (home / "history" / "runs.db").exists()
+    assert (home / "history" / "runs" / f"{result.run_id}.db").exists()
+    assert instance.get_latest_materialization_event(AssetKey("number")).run_id == result.run_id
+    assert instance.get_run_by_id(result.run_id).is_success

@@ -1,0 +1,169 @@
+"""Dagster's SQLite storage, without the per-run database setup on every event's path.
+
+The single-machine deployment keeps Dagster's history in SQLite (`local/deployment/daemon.py`):
+one database for the runs and, for the events, one database per run beside a shared index.
+Dagster 1.13's SQLite event log pays, on the path of every recording:
+
+- for each new run, ≈ 45 ms creating its database (tables, indexes, the alembic stamp), in
+  the ingest that launches the run, before the run can be handed to a worker;
+- in every other process that then writes or reads that run's events (the run worker
+  first of all), ≈ 10 ms, more under load, reloading alembic's migration scripts from disk
+  to check the stamp that the first process wrote;
+- for every event, a new SQLAlchemy engine, whose statement cache starts empty, so each
+  insert is compiled again.
+
+This storage creates a run's database by copying an empty one made once per process with
+Dagster's own schema (`_template`), reads the stamp with one query instead of alembic's
+scripts, and keeps one engine per database (`ENGINES` most recent), still without pooled
+connections, as Dagster opens them. What ends up on disk is what Dagster would have written.
+A database it did not create, or finds without a stamp, is set up by Dagster's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+ENGINES = 64  # a worker's runs and the index; an engine without a pool holds no file open
+_template_lock = threading.Lock()
+_template: bytes | None = None
+
+
+def stamped(path: str) -> bool:
+    """Whether the database at `path` exists and carries an alembic stamp: Dagster sets a
+    database up only when it has none (`SqliteEventLogStorage._initdb`)."""
+    if not os.path.exists(path):
+        return False
+    try:
+        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS) as conn:
+            return conn.execute("SELECT version_num FROM alembic_version LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError:  # no alembic_version table yet
+        return False
+
+
+class FastSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's per-run SQLite event log with its databases set up once and its engines kept."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> FastSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    def _engine(self, shard: str) -> Engine:
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            engine = create_engine(self.conn_string_for_shard(shard), poolclass=NullPool,
+                                   connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        self._engines[shard] = engine
+        while len(self._engines) > ENGINES:
+            self._engines.popitem(last=False)[1].dispose()
+        return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        # Dagster's `_connect` with the engine kept: the same lock, set-up and transaction.
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        path = engine.url.database
+        if not path or path == ":memory:":
+            super()._initdb(engine, for_index_shard)
+            return
+        if stamped(path):
+            return
+        if not for_index_shard and self._copy_template(path):
+            return
+        super()._initdb(engine, for_index_shard)
+
+    def _copy_template(self, path: str) -> bool:
+        """Put a fresh run database at `path` unless something is there already; whether it did.
+        Written beside it under another name and linked into place, so no process ever
+        opens a half-written copy, and one that lost the race leaves the winner's."""
+        if os.path.exists(path):
+            return False
+        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with open(partial, "wb") as out:
+                out.write(self._template_bytes())
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(partial, path)
+            return True
+        except OSError:  # taken meanwhile, or no hard links here: Dagster's own set-up decides
+            return False
+        finally:
+            try:
+                os.unlink(partial)
+            except FileNotFoundError:
+                pass
+
+    def _template_bytes(self) -> bytes:
+        """An empty run database as Dagster's `_initdb` makes it, made once per process."""
+        global _template
+        with _template_lock:
+            if _template is None:
+                with tempfile.TemporaryDirectory(prefix="vomage-shard-") as tmp:
+                    path = os.path.join(tmp, "template.db")
+                    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+                    SqliteEventLogStorage._initdb(self, engine)
+                    engine.dispose()
+                    with sqlite3.connect(path) as conn:  # the WAL folded in: the file alone is whole
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    with open(path, "rb") as f:
+                        _template = f.read()
+            return _template
+
+
+class FastSqliteRunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage with its engine kept (its statement cache with it)."""
+
+    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None):
+        super().__init__(conn_string, inst_data)
+        self._kept = create_engine(self._conn_string, poolclass=NullPool)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._kept.connect() as conn, conn.begin():
+            yield conn
+
+
+class FastSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage (`storage: sqlite:`, the same files under `base_dir`) with
+    the two storages above. dagster.yaml: `storage: custom:` naming this class."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self.base_dir = base_dir
+        self._run_storage = FastSqliteRunStorage.from_local(os.path.join(base_dir, "history", ""))
+        self._event_log_storage = FastSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
+        self._schedule_storage = SqliteScheduleStorage.from_local(os.path.join(base_dir, "schedules"))
+        self._inst_data = inst_data
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> FastSqliteStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
