@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance, asset, materialize
-from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent, DagsterEventType, EngineEventData
+from dagster._core.events import (
+    AssetCheckEvaluationPlanned,
+    AssetMaterializationPlannedData,
+    DagsterEvent,
+    DagsterEventType,
+    EngineEventData,
+)
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -148,3 +154,65 @@ def test_the_local_deployment_uses_it_on_dagsters_own_files(local_instance):
     assert (home / "history" / "runs" / f"{result.run_id}.db").exists()
     assert instance.get_latest_materialization_event(AssetKey("number")).run_id == result.run_id
     assert instance.get_run_by_id(result.run_id).is_success
+
+
+def _check_planned(run_id: str, key: str) -> EventLogEntry:
+    event = DagsterEvent(event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, job_name="j",
+                         event_specific_data=AssetCheckEvaluationPlanned(asset_key=AssetKey(key), check_name="ok"),
+                         step_key=key)
+    return EventLogEntry(error_info=None, level=logging.DEBUG, user_message="", run_id=run_id,
+                         timestamp=time.time(), dagster_event=event)
+
+
+def test_a_runs_planned_events_written_at_once_are_what_one_at_a_time_writes(tmp_path):
+    from dagster import AssetCheckKey, EventRecordsFilter
+
+    keys = ["a", "b", "c"]
+    ones, batch = (FastSqliteEventLogStorage(str(tmp_path / name)) for name in ("ones", "batch"))
+    rid = str(uuid.uuid4())
+    planned = [_planned(rid, key) for key in keys] + [_check_planned(rid, key) for key in keys[:2]]
+    for event in planned:
+        ones.store_event(event)
+    batch.store_event_batch(planned)
+
+    def seen(storage: FastSqliteEventLogStorage) -> tuple:
+        logs = [(e.dagster_event.event_type_value, e.dagster_event.asset_key) for e in storage.get_logs_for_run(rid)]
+        indexed = [len(storage.get_event_records(EventRecordsFilter(
+            event_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=AssetKey(k)))) for k in keys]
+        checks = [[(r.run_id, r.status.value) for r in storage.get_asset_check_execution_history(
+            AssetCheckKey(AssetKey(k), "ok"), limit=5)] for k in keys]
+        return logs, indexed, checks, sorted(k.to_string() for k in storage.all_asset_keys())
+
+    assert seen(batch) == seen(ones)
+    assert seen(batch)[1] == [1, 1, 1]
+    assert seen(batch)[2] == [[(rid, "PLANNED")], [(rid, "PLANNED")], []]
+
+
+def test_a_batch_of_other_events_is_written_one_at_a_time(tmp_path):
+    ours = FastSqliteEventLogStorage(str(tmp_path))
+    rid = str(uuid.uuid4())
+    ours.store_event_batch([_planned(rid, "a"), _engine_event(rid)])
+    assert [e.dagster_event.event_type_value for e in ours.get_logs_for_run(rid)] == [
+        "ASSET_MATERIALIZATION_PLANNED", "ENGINE_EVENT"]
+
+
+def test_an_instance_checks_the_runs_and_schedules_databases_once_per_process(local_instance, monkeypatch):
+    """A Celery run worker builds an instance for every run: only the first pays alembic's
+    check; a database made again since is checked again."""
+    import shutil
+
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
+
+    instance, home = local_instance
+    calls = []
+    for module in (sqlite_run_storage, sqlite_schedule_storage):
+        real = module.check_alembic_revision
+        monkeypatch.setattr(module, "check_alembic_revision",
+                            lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
+    with DagsterInstance.from_config(str(home)) as again:
+        assert again.get_runs(limit=1) == [] and calls == []
+    shutil.rmtree(home / "history")
+    shutil.rmtree(home / "schedules")
+    with DagsterInstance.from_config(str(home)) as fresh:
+        assert fresh.get_runs(limit=1) == [] and len(calls) == 2

@@ -26,23 +26,40 @@ import sqlite3
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from dagster._core.errors import DagsterInvariantViolationError
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, DagsterEventType
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+# What `store_event_batch` writes together: what a run's creation plans.
+BATCHED = ASSET_EVENTS | {DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
 ENGINES = 64  # a worker's runs and the index; an engine without a pool holds no file open
+# Base dirs whose runs and schedules databases this process has checked, with the files'
+# identities then: a database deleted and made again since is checked again.
+_checked: dict[str, tuple] = {}
+_checked_lock = threading.Lock()
 _template_lock = threading.Lock()
 _template: bytes | None = None
+
+
+def _identity(paths: list[str]) -> tuple | None:
+    try:
+        return tuple((st.st_dev, st.st_ino) for st in map(os.stat, paths))
+    except FileNotFoundError:
+        return None
 
 
 def stamped(path: str) -> bool:
@@ -62,6 +79,7 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._asset_key_cols: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -88,6 +106,45 @@ class FastSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """A run's planned events (its assets' and its checks', written as the run is
+        created when DAGSTER_EVENT_BATCH_SIZE is set) in one transaction on the run's
+        database and one on the index, where Dagster's SQLite storage opens and commits
+        both for each event; each planned check's execution row is then written as Dagster
+        writes it. Other batches: one event at a time, as Dagster does."""
+        runs = {event.run_id for event in events}
+        if len(runs) != 1 or not all(e.is_dagster_event and e.dagster_event_type in BATCHED for e in events):
+            super().store_event_batch(events)
+            return
+        statements = [self.prepare_insert_event(event) for event in events]
+        with self.run_connection(runs.pop()) as conn:
+            for statement in statements:
+                conn.execute(statement)
+        with self.index_transaction() as conn:  # as `store_event` mirrors each into the index
+            ids = []
+            for statement in statements:
+                with db_result(conn, statement) as result:
+                    ids.append(result.inserted_primary_key[0])
+            if any(event_id is None for event_id in ids):
+                raise DagsterInvariantViolationError("Cannot store asset event tags for null event id.")
+            assets = [(e, i) for e, i in zip(events, ids, strict=True) if e.dagster_event_type in ASSET_EVENTS]
+            if assets:
+                self._store_asset_event_tags(conn, [e for e, _ in assets], [i for _, i in assets])
+            for event, event_id in assets:
+                self._store_asset_event(conn, event, event_id)
+        for event, event_id in zip(events, ids, strict=True):
+            if event.dagster_event_type in ASSET_CHECK_EVENTS:
+                self.store_asset_check_event(event, event_id)
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        # Dagster inspects the index's schema on every asset event; a column, once there, stays.
+        if column_name in self._asset_key_cols:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._asset_key_cols.add(column_name)
+        return found
 
     def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
         path = engine.url.database
@@ -154,13 +211,25 @@ class FastSqliteRunStorage(SqliteRunStorage):
 
 class FastSqliteStorage(DagsterSqliteStorage):
     """Dagster's SQLite storage (`storage: sqlite:`, the same files under `base_dir`) with
-    the two storages above. dagster.yaml: `storage: custom:` naming this class."""
+    the two storages above. dagster.yaml: `storage: custom:` naming this class.
+
+    Every Dagster instance built checks the runs' and the schedules' databases against
+    alembic's scripts, and a Celery run worker builds one for each run: here that check is
+    made by the first instance of a process, as Dagster makes it, and not again."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self.base_dir = base_dir
-        self._run_storage = FastSqliteRunStorage.from_local(os.path.join(base_dir, "history", ""))
+        runs, schedules = os.path.join(base_dir, "history", ""), os.path.join(base_dir, "schedules")
+        files = [os.path.join(runs, "runs.db"), os.path.join(schedules, "schedules.db")]
+        with _checked_lock:
+            if (known := _checked.get(base_dir)) is not None and known == _identity(files):
+                self._run_storage = FastSqliteRunStorage(create_db_conn_string(runs, "runs"))
+                self._schedule_storage = SqliteScheduleStorage(create_db_conn_string(schedules, "schedules"))
+            else:
+                self._run_storage = FastSqliteRunStorage.from_local(runs)
+                self._schedule_storage = SqliteScheduleStorage.from_local(schedules)
+                _checked[base_dir] = _identity(files)
         self._event_log_storage = FastSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
-        self._schedule_storage = SqliteScheduleStorage.from_local(os.path.join(base_dir, "schedules"))
         self._inst_data = inst_data
         DagsterStorage.__init__(self)
 

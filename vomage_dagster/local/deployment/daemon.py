@@ -147,7 +147,8 @@ class Daemon:
         self.webserver: subprocess.Popen | None = None
         self.logs = state_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home),
+        # A run's planned events in one write as it is created (sqlite_storage.store_event_batch).
+        self.env = {"DAGSTER_EVENT_BATCH_SIZE": "64", **os.environ, **env, "DAGSTER_HOME": str(self.home),
                     # dagster-celery starts `celery` from PATH: this environment's.
                     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
         self.proc: subprocess.Popen | None = None
