@@ -3,44 +3,24 @@ databases as Dagster's own, set up once."""
 
 from __future__ import annotations
 
-import logging
+import shutil
 import sqlite3
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, asset, materialize
-from dagster._core.events import (
-    AssetCheckEvaluationPlanned,
-    AssetMaterializationPlannedData,
-    DagsterEvent,
-    DagsterEventType,
-    EngineEventData,
-)
-from dagster._core.events.log import EventLogEntry
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, EventRecordsFilter, asset, materialize
+from dagster._core.events import DagsterEventType
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite import sqlite_run_storage
+from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
 
 from vomage_dagster.local.deployment.daemon import prepare_home
 from vomage_dagster.runtime import sqlite_storage
 from vomage_dagster.runtime.sqlite_storage import FastSqliteEventLogStorage, FastSqliteRunStorage
-
-
-def _planned(run_id: str, key: str) -> EventLogEntry:
-    event = DagsterEvent(event_type_value=DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value, job_name="j",
-                         event_specific_data=AssetMaterializationPlannedData(AssetKey(key), partition="p"),
-                         step_key=key)
-    return EventLogEntry(error_info=None, level=logging.DEBUG, user_message="", run_id=run_id,
-                         timestamp=time.time(), dagster_event=event)
-
-
-def _engine_event(run_id: str) -> EventLogEntry:
-    event = DagsterEvent(event_type_value=DagsterEventType.ENGINE_EVENT.value, job_name="j", message="m",
-                         event_specific_data=EngineEventData())
-    return EventLogEntry(error_info=None, level=logging.DEBUG, user_message="", run_id=run_id,
-                         timestamp=time.time(), dagster_event=event)
+from vomage_dagster.testing.dagster_events import check_planned, engine_event, planned
 
 
 def _schema(path: Path) -> tuple:
@@ -56,7 +36,7 @@ def test_a_run_database_is_the_one_dagster_makes(tmp_path):
     theirs = SqliteEventLogStorage(str(tmp_path / "dagster"))
     ours = FastSqliteEventLogStorage(str(tmp_path / "fast"))
     for storage in (theirs, ours):
-        storage.store_event(_planned(rid, "a"))
+        storage.store_event(planned(rid, "a"))
     made = _schema(Path(ours.path_for_shard(rid)))
     assert made == _schema(Path(theirs.path_for_shard(rid)))
     assert made[1] and made[2] == ("wal",)
@@ -67,15 +47,15 @@ def test_events_written_by_one_process_are_read_by_another_without_alembic(tmp_p
     rid = str(uuid.uuid4())
     writer = FastSqliteEventLogStorage(str(tmp_path))
     for key in ("a", "b"):
-        writer.store_event(_planned(rid, key))
-    writer.store_event(_engine_event(rid))
+        writer.store_event(planned(rid, key))
+    writer.store_event(engine_event(rid))
 
     def no_alembic(*_a, **_k):
         raise AssertionError("the stamp is read with one query, not alembic's scripts")
 
     monkeypatch.setattr(sqlite_event_log, "check_alembic_revision", no_alembic)
     reader = FastSqliteEventLogStorage(str(tmp_path))  # another process: its own storage, nothing initialised
-    reader.store_event(_engine_event(rid))
+    reader.store_event(engine_event(rid))
     kinds = [e.dagster_event.event_type_value for e in reader.get_logs_for_run(rid)]
     assert kinds == ["ASSET_MATERIALIZATION_PLANNED"] * 2 + ["ENGINE_EVENT"] * 2
     assert len(writer.get_logs_for_run(rid)) == 4
@@ -83,9 +63,9 @@ def test_events_written_by_one_process_are_read_by_another_without_alembic(tmp_p
 
 def test_a_database_dagster_made_is_used_as_it_is(tmp_path):
     rid = str(uuid.uuid4())
-    SqliteEventLogStorage(str(tmp_path)).store_event(_planned(rid, "a"))
+    SqliteEventLogStorage(str(tmp_path)).store_event(planned(rid, "a"))
     ours = FastSqliteEventLogStorage(str(tmp_path))
-    ours.store_event(_planned(rid, "b"))
+    ours.store_event(planned(rid, "b"))
     assert [e.dagster_event.asset_key for e in ours.get_logs_for_run(rid)] == [AssetKey("a"), AssetKey("b")]
 
 
@@ -95,7 +75,7 @@ def test_an_empty_file_in_the_way_is_set_up_by_dagster(tmp_path):
     rid = str(uuid.uuid4())
     ours = FastSqliteEventLogStorage(str(tmp_path))
     Path(ours.path_for_shard(rid)).touch()
-    ours.store_event(_planned(rid, "a"))
+    ours.store_event(planned(rid, "a"))
     assert len(ours.get_logs_for_run(rid)) == 1
     assert _schema(Path(ours.path_for_shard(rid)))[1]
 
@@ -109,7 +89,7 @@ def test_processes_creating_the_same_run_database_at_once_share_one(tmp_path):
     def write(storage: FastSqliteEventLogStorage, i: int) -> None:
         try:
             start.wait()
-            storage.store_event(_planned(rid, f"k{i}"))
+            storage.store_event(planned(rid, f"k{i}"))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -127,7 +107,7 @@ def test_engines_kept_are_bounded(tmp_path, monkeypatch):
     ours = FastSqliteEventLogStorage(str(tmp_path))
     rids = [str(uuid.uuid4()) for _ in range(7)]
     for rid in rids:
-        ours.store_event(_engine_event(rid))
+        ours.store_event(engine_event(rid))
     assert len(ours._engines) == 4  # noqa: SLF001
     assert all(len(ours.get_logs_for_run(rid)) == 1 for rid in rids)
 
@@ -156,24 +136,14 @@ def test_the_local_deployment_uses_it_on_dagsters_own_files(local_instance):
     assert instance.get_run_by_id(result.run_id).is_success
 
 
-def _check_planned(run_id: str, key: str) -> EventLogEntry:
-    event = DagsterEvent(event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, job_name="j",
-                         event_specific_data=AssetCheckEvaluationPlanned(asset_key=AssetKey(key), check_name="ok"),
-                         step_key=key)
-    return EventLogEntry(error_info=None, level=logging.DEBUG, user_message="", run_id=run_id,
-                         timestamp=time.time(), dagster_event=event)
-
-
 def test_a_runs_planned_events_written_at_once_are_what_one_at_a_time_writes(tmp_path):
-    from dagster import AssetCheckKey, EventRecordsFilter
-
     keys = ["a", "b", "c"]
     ones, batch = (FastSqliteEventLogStorage(str(tmp_path / name)) for name in ("ones", "batch"))
     rid = str(uuid.uuid4())
-    planned = [_planned(rid, key) for key in keys] + [_check_planned(rid, key) for key in keys[:2]]
-    for event in planned:
+    events = [planned(rid, key) for key in keys] + [check_planned(rid, key) for key in keys[:2]]
+    for event in events:
         ones.store_event(event)
-    batch.store_event_batch(planned)
+    batch.store_event_batch(events)
 
     def seen(storage: FastSqliteEventLogStorage) -> tuple:
         logs = [(e.dagster_event.event_type_value, e.dagster_event.asset_key) for e in storage.get_logs_for_run(rid)]
@@ -191,7 +161,7 @@ def test_a_runs_planned_events_written_at_once_are_what_one_at_a_time_writes(tmp
 def test_a_batch_of_other_events_is_written_one_at_a_time(tmp_path):
     ours = FastSqliteEventLogStorage(str(tmp_path))
     rid = str(uuid.uuid4())
-    ours.store_event_batch([_planned(rid, "a"), _engine_event(rid)])
+    ours.store_event_batch([planned(rid, "a"), engine_event(rid)])
     assert [e.dagster_event.event_type_value for e in ours.get_logs_for_run(rid)] == [
         "ASSET_MATERIALIZATION_PLANNED", "ENGINE_EVENT"]
 
@@ -199,12 +169,7 @@ def test_a_batch_of_other_events_is_written_one_at_a_time(tmp_path):
 def test_an_instance_checks_the_runs_and_schedules_databases_once_per_process(local_instance, monkeypatch):
     """A Celery run worker builds an instance for every run: only the first pays alembic's
     check; a database made again since is checked again."""
-    import shutil
-
-    from dagster._core.storage.runs.sqlite import sqlite_run_storage
-    from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
-
-    instance, home = local_instance
+    _first, home = local_instance
     calls = []
     for module in (sqlite_run_storage, sqlite_schedule_storage):
         real = module.check_alembic_revision

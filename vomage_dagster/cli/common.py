@@ -57,5 +57,10 @@ def take_sigterm() -> None:
     its mask to what it spawns), so the signal must be taken back and unblocked."""
     if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN):
         return
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    unblock_stop_signals()
     exit_on_sigterm()
+
+
+def unblock_stop_signals() -> None:
+    """SIGTERM and SIGINT delivered again, whatever mask this process inherited."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from vomage_dagster.cli.common import resources, use_local_stack
+from vomage_dagster.cli.common import resources, unblock_stop_signals, use_local_stack
 from vomage_dagster.settings import Settings
 
 
@@ -29,7 +29,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # as take_sigterm
+    unblock_stop_signals()
     with DagsterInstance.get() as instance:
         serve(settings, instance, Path(args.workspace), stop, Path(args.heartbeat) if args.heartbeat else None)
     return 0
